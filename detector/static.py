@@ -1,0 +1,377 @@
+"""Weights-free detection of overlays that stay put while the picture under them changes.
+
+Over a sliding window of frames, the temporal median of the image gradient cancels the moving
+picture and keeps what is fixed on screen. A pixel is a candidate when that median gradient is strong
+and coherent (the gradient points the same way in most frames). Candidates grouped into components
+become marks only when the picture around them really changes while they stay: a locked-off shot's
+scenery stays put too, but its surroundings do not change while its edges are visible.
+
+Each mark position becomes a track with an accumulated gradient template. Every frame is then scored
+against the tracks seen near it (how much of the template its own gradient contains), which places
+the appearance and disappearance of a jumping mark to the frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from detector.base import FrameMarks
+from pipeline.geometry import Box, Mark
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Features:
+    gray: np.ndarray  # (h, w) float32, analysis scale
+    gx: np.ndarray
+    gy: np.ndarray
+
+
+@dataclass
+class _Track:
+    """A mark position: its analysis-scale box, template sums and the windows that saw it."""
+
+    box: Box
+    sum_x: np.ndarray
+    sum_y: np.ndarray
+    votes: np.ndarray  # how many windows marked each pixel as part of the mark
+    windows: list[tuple[int, int]] = field(default_factory=list)
+    present: set[int] = field(default_factory=set)
+
+    @property
+    def n(self) -> int:
+        return len(self.windows)
+
+    def template(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        b = self.box
+        tx = self.sum_x[b.y : b.y1, b.x : b.x1] / self.n
+        ty = self.sum_y[b.y : b.y1, b.x : b.x1] / self.n
+        support = self.votes[b.y : b.y1, b.x : b.x1] >= max(1.0, 0.3 * self.n)
+        return tx, ty, support
+
+    def near(self, frame: int, reach: int) -> bool:
+        return any(s - reach <= frame < e + reach for s, e in self.windows)
+
+
+class StaticDetector:
+    """The `static` detector: see the module docstring. Needs no weights."""
+
+    needs_frames = True
+
+    def __init__(
+        self,
+        window: int = 16,
+        stride: int = 8,
+        analysis_size: int = 640,
+        min_strength: float = 10.0,
+        min_coherence: float = 0.55,
+        strict_coherence: float = 0.7,
+        min_steady: float = 0.75,
+        min_still: float = 0.6,
+        max_swing: float = 0.35,
+        max_spread: float = 0.1,
+        min_change: float = 4.0,
+        presence: float = 0.4,
+        mask_dilation: int = 4,
+        max_area_fraction: float = 0.25,
+    ) -> None:
+        self.window, self.stride = window, stride
+        self.analysis_size = analysis_size
+        self.min_strength, self.min_coherence = min_strength, min_coherence
+        self.strict_coherence, self.min_steady, self.min_still = strict_coherence, min_steady, min_still
+        self.min_change, self.presence = min_change, presence
+        self.max_swing, self.max_spread = max_swing, max_spread
+        self.mask_dilation = mask_dilation
+        self.max_area_fraction = max_area_fraction
+
+    def detect(self, frames: Iterable[np.ndarray], total: int, size: tuple[int, int]) -> FrameMarks:
+        width, height = size
+        scale = min(1.0, self.analysis_size / max(width, height))
+        scan = _Scan(self, scale)
+        for index, frame in enumerate(frames):
+            scan.push(index, _features(frame, scale))
+        scan.finish()
+        return scan.result(total, width, height)
+
+
+def _features(frame: np.ndarray, scale: float) -> _Features:
+    if scale < 1.0:
+        frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    # Sobel / 4: a sharp step of d grey levels gives a gradient of about d.
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3) * 0.25
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3) * 0.25
+    return _Features(gray, gx, gy)
+
+
+class _Scan:
+    """Streaming state: a buffer of recent frames' features, the windows done, and the tracks."""
+
+    def __init__(self, cfg: StaticDetector, scale: float) -> None:
+        self.cfg, self.scale = cfg, scale
+        self.buffer: dict[int, _Features] = {}
+        self.next_window = 0
+        self.last_index = -1
+        self.scored_until = 0  # frames below this are scored
+        self.tracks: list[_Track] = []
+
+    def push(self, index: int, feats: _Features) -> None:
+        self.buffer[index] = feats
+        self.last_index = index
+        while self.next_window + self.cfg.window <= index + 1:
+            self._window(self.next_window, self.next_window + self.cfg.window)
+            self.next_window += self.cfg.stride
+        # A frame is scored once every window that can reveal a mark on it has run.
+        self._score_up_to(self.next_window - self.cfg.window)
+
+    def finish(self) -> None:
+        n = self.last_index + 1
+        covered = self.next_window - self.cfg.stride + self.cfg.window if self.next_window else 0
+        if n >= 3 and covered < n:
+            self._window(max(0, n - self.cfg.window), n)
+        self._score_up_to(n)
+
+    # -- windows -------------------------------------------------------------------------------
+
+    def _window(self, start: int, end: int) -> None:
+        cfg = self.cfg
+        feats = [self.buffer[i] for i in range(start, end)]
+        gx = np.stack([f.gx for f in feats])
+        gy = np.stack([f.gy for f in feats])
+        med_x, med_y = np.median(gx, axis=0), np.median(gy, axis=0)
+        strength = np.hypot(med_x, med_y)
+        coherent = strength > cfg.min_coherence * (np.hypot(gx, gy).mean(axis=0) + 1e-3)
+        # Share of frames whose gradient keeps at least half of the median along its direction.
+        unit_x, unit_y = med_x / (strength + 1e-6), med_y / (strength + 1e-6)
+        steady = ((gx * unit_x + gy * unit_y) > 0.5 * strength).mean(axis=0) >= cfg.min_steady
+        cand = (strength > cfg.min_strength) & coherent
+        strict = cand & steady & (strength > cfg.strict_coherence * (np.hypot(gx, gy).mean(axis=0) + 1e-3))
+        if not strict.any():
+            return
+        h, w = cand.shape
+        k = max(3, int(round(min(h, w) / 40)))
+        grouped = cv2.dilate(strict.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
+        gray = np.stack([f.gray for f in feats])
+        for label in range(1, count):
+            x, y, bw, bh, _ = stats[label]
+            if bw < 4 or bh < 3 or bw * bh > cfg.max_area_fraction * h * w:
+                continue
+            box = Box(int(x), int(y), int(bw), int(bh))
+            support = cand[y : y + bh, x : x + bw] & (labels[y : y + bh, x : x + bw] == label)
+            if support.sum() < 12:
+                continue
+            if not _stays_put(box, support, med_x, med_y, gx, gy, cfg.min_still):
+                continue
+            known = any(_overlap(t.box, box) > 0.5 for t in self.tracks)
+            if not known and not self._picture_changes(box, support, med_x, med_y, gx, gy, gray):
+                continue
+            self._add_to_track(box, (start, end), med_x, med_y, cand & (labels == label))
+
+    def _picture_changes(self, box, support, med_x, med_y, gx, gy, gray) -> bool:
+        """True when the picture around the component changes while the component stays visible."""
+        sl = (slice(box.y, box.y1), slice(box.x, box.x1))
+        tx, ty = med_x[sl][support], med_y[sl][support]
+        norm = float((tx * tx + ty * ty).sum()) + 1e-6
+        coeff = (gx[:, sl[0], sl[1]][:, support] * tx + gy[:, sl[0], sl[1]][:, support] * ty).sum(axis=1) / norm
+        # A fixed mark contributes the same gradient to every frame: the share of its template that
+        # each frame holds stays near 1. Coincidentally persistent picture content swings widely.
+        if (np.abs(coeff - 1.0) < self.cfg.max_swing).mean() < self.cfg.min_steady:
+            return False
+        if np.median(np.abs(coeff - np.median(coeff))) > self.cfg.max_spread:
+            return False
+        present = coeff > self.cfg.presence
+        # The ring just outside the component's filled shape, in a slightly larger region.
+        pad = 8
+        H, W = gray.shape[1:]
+        outer = Box(max(0, box.x - pad), max(0, box.y - pad), 0, 0)
+        outer = Box(outer.x, outer.y, min(W, box.x1 + pad) - outer.x, min(H, box.y1 + pad) - outer.y)
+        shape = np.zeros((outer.h, outer.w), np.uint8)
+        shape[box.y - outer.y : box.y1 - outer.y, box.x - outer.x : box.x1 - outer.x] = support
+        shape = _fill_holes(cv2.morphologyEx(shape, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
+        ring = cv2.dilate(shape, np.ones((11, 11), np.uint8)) & ~cv2.dilate(shape, np.ones((3, 3), np.uint8)) & 1
+        if ring.sum() < 10:
+            return False
+        local = gray[:, outer.y : outer.y1, outer.x : outer.x1][:, ring.astype(bool)]
+        # Median absolute deviation over time: an object passing by for a few frames does not count.
+        moving = local[present]
+        change = np.median(np.abs(moving - np.median(moving, axis=0)), axis=0)
+        if float(np.median(change)) > self.cfg.min_change:
+            return True
+        return _pops_up(coeff, local, self.cfg.min_change)
+
+    def _add_to_track(self, box: Box, span: tuple[int, int], med_x, med_y, cand_full) -> None:
+        for track in self.tracks:
+            if _overlap(track.box, box) > 0.5:
+                break
+        else:
+            zeros = np.zeros_like(med_x)
+            track = _Track(box, zeros.copy(), zeros.copy(), zeros.copy())
+            self.tracks.append(track)
+        track.box = track.box.union(box)
+        track.sum_x += med_x
+        track.sum_y += med_y
+        track.votes += cand_full
+        track.windows.append(span)
+        self._merge_overlapping()
+
+    def _merge_overlapping(self) -> None:
+        """Parts of one mark found separately (a logo and its text) become one track once they overlap."""
+        merged = True
+        while merged:
+            merged = False
+            for a in self.tracks:
+                for b in self.tracks:
+                    if a is not b and _overlap(a.box, b.box) > 0.5:
+                        a.box = a.box.union(b.box)
+                        a.sum_x += b.sum_x
+                        a.sum_y += b.sum_y
+                        a.votes += b.votes
+                        a.windows = sorted(set(a.windows) | set(b.windows))
+                        a.present |= b.present
+                        self.tracks.remove(b)
+                        merged = True
+                        break
+                if merged:
+                    break
+
+    # -- per-frame scoring ---------------------------------------------------------------------
+
+    def _score_up_to(self, end: int) -> None:
+        reach = self.cfg.window
+        for index in range(self.scored_until, min(end, self.last_index + 1)):
+            feats = self.buffer.pop(index)
+            for track in self.tracks:
+                if track.near(index, reach) and self._score(track, feats) > self.cfg.presence:
+                    track.present.add(index)
+        self.scored_until = max(self.scored_until, min(end, self.last_index + 1))
+
+    @staticmethod
+    def _score(track: _Track, feats: _Features) -> float:
+        tx, ty, support = track.template()
+        if not support.any():
+            return 0.0
+        b = track.box
+        fx, fy = feats.gx[b.y : b.y1, b.x : b.x1], feats.gy[b.y : b.y1, b.x : b.x1]
+        tx, ty = tx[support], ty[support]
+        return float((fx[support] * tx + fy[support] * ty).sum() / ((tx * tx + ty * ty).sum() + 1e-6))
+
+    # -- result --------------------------------------------------------------------------------
+
+    def result(self, total: int, width: int, height: int) -> FrameMarks:
+        out: FrameMarks = [[] for _ in range(total)]
+        for track in self.tracks:
+            present = _clean_presence(track.present, total)
+            if not present.any():
+                continue
+            mark = self._full_res_mark(track, width, height)
+            if mark is None:
+                continue
+            for i in np.flatnonzero(present):
+                out[i].append(mark)
+        log.info("static detector: %d mark position(s), marks on %d of %d frames",
+                 len(self.tracks), sum(1 for m in out if m), total)  # fmt: skip
+        return out
+
+    def _full_res_mark(self, track: _Track, width: int, height: int) -> Mark | None:
+        _, _, support = track.template()
+        b = track.box
+        pad = 2
+        shape = np.zeros((b.h + 2 * pad, b.w + 2 * pad), np.uint8)
+        shape[pad:-pad, pad:-pad] = support
+        shape = _fill_holes(cv2.morphologyEx(shape, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)))
+        s = self.scale
+        grow = self.cfg.mask_dilation + int(np.ceil(0.5 / s))
+        x0, y0 = (b.x - pad) / s, (b.y - pad) / s
+        fw, fh = int(round(shape.shape[1] / s)), int(round(shape.shape[0] / s))
+        full = cv2.resize(shape * 255, (fw, fh), interpolation=cv2.INTER_LINEAR) > 64
+        full = np.pad(full, grow)
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+        full = cv2.dilate(full.astype(np.uint8), kernel).astype(bool)
+        ox, oy = int(round(x0)) - grow, int(round(y0)) - grow
+        # Clip to the frame, then shrink the box to the mask's own extent.
+        cx0, cy0 = max(0, ox), max(0, oy)
+        cx1, cy1 = min(width, ox + full.shape[1]), min(height, oy + full.shape[0])
+        if cx1 <= cx0 or cy1 <= cy0:
+            return None
+        full = full[cy0 - oy : cy1 - oy, cx0 - ox : cx1 - ox]
+        ys, xs = np.nonzero(full)
+        if len(xs) == 0:
+            return None
+        box = Box(cx0 + int(xs.min()), cy0 + int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+        mask = full[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        return Mark(box, np.ascontiguousarray(mask))
+
+
+def _pops_up(coeff: np.ndarray, ring: np.ndarray, max_ring_change: float, run: int = 3) -> bool:
+    """True when the component appears or vanishes between two frames while its surroundings stay
+    the same: an overlay jumping, not scenery (an object covering scenery changes the surroundings too).
+
+    `coeff`: (T,) share of the template in each frame; `ring`: (T, P) grey levels around it.
+    """
+    on = coeff > 0.7
+    off = np.abs(coeff) < 0.3
+    for t in range(run, len(coeff) - run + 1):
+        before, after = slice(t - run, t), slice(t, t + run)
+        if (off[before].all() and on[after].all()) or (on[before].all() and off[after].all()):
+            step = float(np.median(np.abs(ring[t] - ring[t - 1])))
+            return step < max_ring_change
+    return False
+
+
+def _overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box: 1 when one box lies inside the other."""
+    inter = a.intersection(b)
+    return 0.0 if inter is None else inter.area / float(min(a.area, b.area))
+
+
+def _stays_put(box: Box, support, med_x, med_y, gx, gy, min_still: float, reach: int = 3) -> bool:
+    """True when, in most frames, the component's template matches best without any shift.
+
+    A slowly moving picture can look persistent over a short window, but its best match drifts
+    from frame to frame; a watermark's does not move at all.
+    """
+    H, W = med_x.shape
+    if box.x < reach or box.y < reach or box.x1 + reach > W or box.y1 + reach > H:
+        return True  # at the frame's edge a shifted match cannot be measured; keep it
+    sl = (slice(box.y, box.y1), slice(box.x, box.x1))
+    templ = np.dstack([med_x[sl] * support, med_y[sl] * support]).astype(np.float32)
+    big = (slice(box.y - reach, box.y1 + reach), slice(box.x - reach, box.x1 + reach))
+    still = 0
+    for fx, fy in zip(gx, gy):
+        image = np.dstack([fx[big], fy[big]]).astype(np.float32)
+        score = cv2.matchTemplate(image, templ, cv2.TM_CCORR_NORMED)
+        still += int(np.argmax(score) == score.size // 2)
+    return still >= min_still * len(gx)
+
+
+def _fill_holes(shape: np.ndarray) -> np.ndarray:
+    """`shape` (uint8 0/1) with every region not connected to the border filled."""
+    h, w = shape.shape
+    flood = np.zeros((h + 2, w + 2), np.uint8)
+    flood[1:-1, 1:-1] = shape
+    reach = flood.copy()
+    cv2.floodFill(reach, np.zeros((h + 4, w + 4), np.uint8), (0, 0), 2)
+    return ((reach[1:-1, 1:-1] != 2)).astype(np.uint8)
+
+
+def _clean_presence(frames: set[int], total: int, max_gap: int = 2, min_run: int = 3) -> np.ndarray:
+    """Presence as `(total,) bool` with gaps of up to `max_gap` frames bridged and runs shorter
+    than `min_run` frames dropped (a detector flicker is not a mark appearing)."""
+    present = np.zeros(total, bool)
+    present[[i for i in frames if i < total]] = True
+    idx = np.flatnonzero(present)
+    for a, b in zip(idx, idx[1:]):
+        if 1 < b - a <= max_gap + 1:
+            present[a:b] = True
+    runs = np.flatnonzero(np.diff(np.concatenate([[0], present.astype(np.int8), [0]])))
+    for s, e in zip(runs[::2], runs[1::2]):
+        if e - s < min_run:
+            present[s:e] = False
+    return present

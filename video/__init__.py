@@ -1,0 +1,11 @@
+"""Video I/O: probe, stream-decode, encode H.264 and mux the original audio back.
+
+Decoding and encoding use PyAV (its wheels bundle ffmpeg with libx264); the final remux uses the
+ffmpeg binary shipped by `imageio-ffmpeg`. Never a system ffmpeg.
+"""
+
+from video.probe import VideoInfo, probe
+from video.reader import iter_frames
+from video.writer import VideoWriter, mux_audio
+
+__all__ = ["VideoInfo", "probe", "iter_frames", "VideoWriter", "mux_audio"]

@@ -1,0 +1,33 @@
+"""Stream decoded frames one at a time: memory does not grow with the video's length."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+
+from waterz.errors import InvalidVideo
+
+
+def iter_frames(path: str | Path, with_pts: bool = False) -> Iterator:
+    """Yield every frame in presentation order as `(H, W, 3) uint8 BGR`, in coded orientation.
+
+    With `with_pts=True` yield `(image, pts)` where `pts` is in the stream's time base.
+    """
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"  # frame + slice threads: decoding is the hot loop
+            last_pts = None
+            for frame in container.decode(stream):
+                image: np.ndarray = frame.to_ndarray(format="bgr24")
+                if not with_pts:
+                    yield image
+                    continue
+                pts = frame.pts if frame.pts is not None else (0 if last_pts is None else last_pts + 1)
+                last_pts = pts
+                yield image, pts
+    except av.FFmpegError as exc:
+        raise InvalidVideo(f"Decoding '{Path(path).name}' failed part-way ({exc}).") from exc

@@ -1,0 +1,101 @@
+"""Encode frames to H.264 and put the original audio back beside them."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import imageio_ffmpeg
+import numpy as np
+
+from video.probe import VideoInfo
+
+log = logging.getLogger(__name__)
+
+# Audio codecs the mp4 muxer takes as they are; anything else is re-encoded to AAC.
+_MP4_AUDIO_COPY = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
+
+
+class VideoWriter:
+    """Encode BGR frames to a video-only H.264 mp4, keeping the input's timestamps exactly.
+
+    Timestamps are taken from the input (in its time base), so a constant rate such as
+    30000/1001 is kept exactly and a variable-rate input keeps its timing. Odd frame sizes cannot
+    be 4:2:0, so they are encoded 4:4:4 at the same size rather than resized.
+    """
+
+    def __init__(self, path: str | Path, info: VideoInfo, crf: int = 18, preset: str = "medium") -> None:
+        self.path = str(path)
+        self._container = av.open(self.path, mode="w", format="mp4")
+        odd = info.width % 2 or info.height % 2
+        if odd:
+            log.warning("frame size %dx%d is odd: encoding 4:4:4 to keep the size", info.width, info.height)
+        stream = self._container.add_stream("libx264", rate=info.fps)
+        stream.width, stream.height = info.width, info.height
+        stream.pix_fmt = "yuv444p" if odd else "yuv420p"
+        stream.time_base = info.time_base
+        stream.codec_context.time_base = info.time_base
+        stream.options = {"crf": str(crf), "preset": preset}
+        if info.rotation:
+            stream.set_display_rotation(info.rotation)
+        self._stream = stream
+        self._time_base = info.time_base
+        self._first_pts: int | None = None
+        self._last_pts: int | None = None
+        self.frames_written = 0
+
+    def write(self, image: np.ndarray, pts: int) -> None:
+        """Encode one `(H, W, 3) uint8 BGR` frame shown at `pts` (input time base)."""
+        if self._first_pts is None:
+            self._first_pts = pts
+        rel = pts - self._first_pts
+        if self._last_pts is not None and rel <= self._last_pts:
+            rel = self._last_pts + 1  # broken inputs repeat timestamps; the muxer needs them rising
+        self._last_pts = rel
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+        frame.pts = rel
+        frame.time_base = self._time_base
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
+        self._container.close()
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def mux_audio(video_only: str | Path, source: VideoInfo, output: str | Path) -> None:
+    """Write `output`: the video of `video_only` (copied) with every audio stream of `source`.
+
+    Audio is copied where mp4 allows it and re-encoded to AAC otherwise; `+faststart` puts the
+    index first so browsers can play while downloading.
+    """
+    audio_args: list[str] = []
+    if source.has_audio:
+        copyable = all(codec in _MP4_AUDIO_COPY for codec in source.audio_codecs)
+        audio_args = ["-map", "1:a", "-c:a", "copy" if copyable else "aac"]
+        if not copyable:
+            audio_args += ["-b:a", "192k"]
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-y", "-v", "error",
+        "-i", str(video_only), "-i", source.path,
+        "-map", "0:v:0", "-c:v", "copy", *audio_args,
+        "-movflags", "+faststart", str(output),
+    ]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"ffmpeg could not mux the result: {result.stderr.strip()[-500:]}")
+
+
+def fps_string(fps: Fraction) -> str:
+    return f"{fps.numerator}/{fps.denominator}"

@@ -1,0 +1,66 @@
+"""One Settings object, read from the environment. Defaults live here and nowhere else."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob of waterz. Environment variable names are the field names in upper case."""
+
+    model_config = SettingsConfigDict(env_file=None, case_sensitive=False, extra="ignore")
+
+    # Service wiring (used by the distributed service).
+    redis_url: str | None = None
+    storage_url: str = Field(default_factory=lambda: f"file://{REPO_ROOT / 'data'}")
+    port: int = 8000
+    workers: int = 2
+
+    # Engines.
+    detector: str = "static"
+    inpainter: str = "temporal"
+
+    # Segment planning.
+    min_segments: int | str = 2
+    min_chunk_frames: int = Field(default=20, ge=1)
+    max_chunk_frames: int = Field(default=300, ge=2)
+    overlap_frames: int = Field(default=4, ge=0)
+    context_frames: int = Field(default=12, ge=0)
+    crop_padding: int = Field(default=24, ge=0)
+    min_crop: int = Field(default=128, ge=8)
+
+    # Masks and compositing.
+    mask_dilation: int = Field(default=4, ge=0)
+    feather: int = Field(default=3, ge=0)
+
+    # Encoding.
+    crf: int = Field(default=18, ge=0, le=51)
+    preset: str = "medium"
+
+    @field_validator("min_segments")
+    @classmethod
+    def _min_segments(cls, value: int | str) -> int | str:
+        if isinstance(value, str):
+            if value.strip().lower() == "auto":
+                return "auto"
+            value = int(value)
+        if value < 1:
+            raise ValueError("MIN_SEGMENTS must be a positive integer or 'auto'")
+        return value
+
+    def min_segments_for(self, online_workers: int = 1) -> int:
+        """MIN_SEGMENTS as a number; 'auto' means one per online worker."""
+        if self.min_segments == "auto":
+            return max(1, online_workers)
+        return int(self.min_segments)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
