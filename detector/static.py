@@ -52,7 +52,8 @@ class _Track:
         b = self.box
         tx = self.sum_x[b.y : b.y1, b.x : b.x1] / self.n
         ty = self.sum_y[b.y : b.y1, b.x : b.x1] / self.n
-        support = self.votes[b.y : b.y1, b.x : b.x1] >= max(1.0, 0.3 * self.n)
+        # Most windows that saw the mark agree on its pixels; picture edges caught once do not.
+        support = self.votes[b.y : b.y1, b.x : b.x1] >= (1.0 if self.n < 2 else max(2.0, 0.5 * self.n))
         return tx, ty, support
 
     def near(self, frame: int, reach: int) -> bool:
@@ -75,8 +76,8 @@ class StaticDetector:
         min_steady: float = 0.75,
         min_still: float = 0.6,
         max_swing: float = 0.35,
-        max_spread: float = 0.1,
-        min_change: float = 4.0,
+        max_spread: float = 0.15,
+        min_change: float = 3.0,
         presence: float = 0.4,
         mask_dilation: int = 4,
         max_area_fraction: float = 0.25,
@@ -163,6 +164,8 @@ class _Scan:
             x, y, bw, bh, _ = stats[label]
             if bw < 4 or bh < 3 or bw * bh > cfg.max_area_fraction * h * w:
                 continue
+            if x == 0 or y == 0 or x + bw >= w or y + bh >= h:
+                continue  # marks sit inside the frame; what touches its edge is border artefact or letterbox
             box = Box(int(x), int(y), int(bw), int(bh))
             support = cand[y : y + bh, x : x + bw] & (labels[y : y + bh, x : x + bw] == label)
             if support.sum() < 12:
@@ -309,7 +312,7 @@ class _Scan:
         return Mark(box, np.ascontiguousarray(mask))
 
 
-def _pops_up(coeff: np.ndarray, ring: np.ndarray, max_ring_change: float, run: int = 3) -> bool:
+def _pops_up(coeff: np.ndarray, ring: np.ndarray, max_ring_change: float, run: int = 2) -> bool:
     """True when the component appears or vanishes between two frames while its surroundings stay
     the same: an overlay jumping, not scenery (an object covering scenery changes the surroundings too).
 
@@ -339,7 +342,7 @@ def _stays_put(box: Box, support, med_x, med_y, gx, gy, min_still: float, reach:
     """
     H, W = med_x.shape
     if box.x < reach or box.y < reach or box.x1 + reach > W or box.y1 + reach > H:
-        return True  # at the frame's edge a shifted match cannot be measured; keep it
+        return False  # too close to the frame's edge to measure
     sl = (slice(box.y, box.y1), slice(box.x, box.x1))
     templ = np.dstack([med_x[sl] * support, med_y[sl] * support]).astype(np.float32)
     big = (slice(box.y - reach, box.y1 + reach), slice(box.x - reach, box.x1 + reach))
@@ -358,7 +361,7 @@ def _fill_holes(shape: np.ndarray) -> np.ndarray:
     flood[1:-1, 1:-1] = shape
     reach = flood.copy()
     cv2.floodFill(reach, np.zeros((h + 4, w + 4), np.uint8), (0, 0), 2)
-    return ((reach[1:-1, 1:-1] != 2)).astype(np.uint8)
+    return (reach[1:-1, 1:-1] != 2).astype(np.uint8)
 
 
 def _clean_presence(frames: set[int], total: int, max_gap: int = 2, min_run: int = 3) -> np.ndarray:

@@ -156,7 +156,9 @@ def crop_for(box: Box, width: int, height: int, padding: int, min_size: int, ali
     return Box(x0, y0, x1 - x0, y1 - y0)
 
 
-def plan_segments(frame_boxes: list[list[Box]], width: int, height: int, cfg: PlanConfig | None = None) -> list[Segment]:
+def plan_segments(
+    frame_boxes: list[list[Box]], width: int, height: int, cfg: PlanConfig | None = None
+) -> list[Segment]:
     """Plan the segments of a video from the boxes of the marks found in each frame."""
     cfg = cfg or PlanConfig()
     total = len(frame_boxes)

@@ -88,7 +88,9 @@ class _Motion:
         kernel = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
         self.keep = [cv2.dilate(m.astype(np.uint8), kernel) == 0 for m in masks]
         ring_kernel = np.ones((25, 25), np.uint8)
-        self.ring = [cv2.dilate(m.astype(np.uint8), ring_kernel).astype(bool) & keep for m, keep in zip(masks, self.keep)]
+        self.ring = [
+            cv2.dilate(m.astype(np.uint8), ring_kernel).astype(bool) & keep for m, keep in zip(masks, self.keep)
+        ]
         self.step: dict[tuple[int, int], np.ndarray | None] = {}
         self.cache: dict[tuple[int, int], np.ndarray | None] = {}
         self.errors: dict[tuple[int, int], float] = {}
@@ -120,8 +122,12 @@ class _Motion:
             return guess if guess is not _IDENTITY else None
         init = cv2.transform(pts, guess).astype(np.float32)
         flags = cv2.OPTFLOW_USE_INITIAL_FLOW
-        fwd, ok1, _ = cv2.calcOpticalFlowPyrLK(self.gray[t], self.gray[s], pts, init.copy(), winSize=(15, 15), maxLevel=2, flags=flags)
-        back, ok2, _ = cv2.calcOpticalFlowPyrLK(self.gray[s], self.gray[t], fwd, pts.copy(), winSize=(15, 15), maxLevel=2, flags=flags)
+        fwd, ok1, _ = cv2.calcOpticalFlowPyrLK(
+            self.gray[t], self.gray[s], pts, init.copy(), winSize=(15, 15), maxLevel=2, flags=flags
+        )
+        back, ok2, _ = cv2.calcOpticalFlowPyrLK(
+            self.gray[s], self.gray[t], fwd, pts.copy(), winSize=(15, 15), maxLevel=2, flags=flags
+        )
         good = (ok1[:, 0] == 1) & (ok2[:, 0] == 1) & (np.linalg.norm((back - pts)[:, 0], axis=1) < 0.7)
         if good.sum() < 6:
             return None
@@ -133,8 +139,12 @@ class _Motion:
         brought onto it by `a`: how far this source can be trusted."""
         if (t, s) not in self.errors:
             h, w = self.gray[t].shape
-            warped = cv2.warpAffine(self.gray[s], a, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=-1)
-            valid = cv2.warpAffine(self.keep[s].astype(np.uint8), a, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+            warped = cv2.warpAffine(
+                self.gray[s], a, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=-1
+            )
+            valid = cv2.warpAffine(
+                self.keep[s].astype(np.uint8), a, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
+            )
             ring = self.ring[t] & valid.astype(bool)
             if ring.sum() < 20:
                 self.errors[(t, s)] = float("inf")

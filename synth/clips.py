@@ -68,7 +68,9 @@ class SyntheticClip:
         boxes = []
         for a in self.alpha:
             ys, xs = np.nonzero(a > threshold)
-            boxes.append([] if len(xs) == 0 else [(int(xs.min()), int(ys.min()), int(np.ptp(xs) + 1), int(np.ptp(ys) + 1))])
+            boxes.append(
+                [] if len(xs) == 0 else [(int(xs.min()), int(ys.min()), int(np.ptp(xs) + 1), int(np.ptp(ys) + 1))]
+            )
         return boxes
 
 

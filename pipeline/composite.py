@@ -1,0 +1,57 @@
+"""Masks and blending. Pure functions on arrays."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pipeline.geometry import Box, Mark, paint_marks
+from pipeline.plan import Segment
+
+
+def segment_masks(frame_marks: list[list[Mark]], seg: Segment) -> np.ndarray:
+    """Masks `(n, crop.h, crop.w) bool` for the segment's context frames.
+
+    A frame inside the segment whose detection was missed (a bridged flicker) takes the marks of
+    the nearest frame of the segment that has them, so the mark is never left in place there.
+    """
+    frames = range(seg.context_start, seg.context_end + 1)
+    have = [f for f in range(seg.start_frame, seg.end_frame + 1) if frame_marks[f]]
+    out = np.zeros((len(frames), seg.crop.h, seg.crop.w), bool)
+    for k, f in enumerate(frames):
+        marks = frame_marks[f]
+        if not marks and have and seg.start_frame <= f <= seg.end_frame:
+            marks = frame_marks[min(have, key=lambda g: abs(g - f))]
+        out[k] = paint_marks(marks, seg.crop)
+    return out
+
+
+def feather_alpha(mask: np.ndarray, feather: int) -> np.ndarray:
+    """`(h, w) float32` weight of the cleaned pixels: 0 outside the mask, rising to 1 over
+    `feather` pixels inside it, so the seam is soft and nothing outside the mask changes."""
+    if feather <= 0:
+        return mask.astype(np.float32)
+    dist = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    return np.clip(dist / float(feather + 1), 0.0, 1.0).astype(np.float32) * mask
+
+
+def blend(original: np.ndarray, cleaned: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """`original` and `cleaned` `(h, w, 3) uint8` mixed by `alpha` `(h, w)`."""
+    a = alpha[..., None]
+    return np.clip(original * (1 - a) + cleaned * a + 0.5, 0, 255).astype(np.uint8)
+
+
+def chunk_weight(seg: Segment, frame: int) -> float:
+    """Cross-fade weight of `seg` at `frame`: ramps up over its `fade_in` frames and down over
+    its `fade_out` frames, so two overlapping chunks always sum to 1."""
+    w = 1.0
+    if seg.fade_in and frame < seg.start_frame + seg.fade_in:
+        w = (frame - seg.start_frame + 1) / (seg.fade_in + 1)
+    if seg.fade_out and frame > seg.end_frame - seg.fade_out:
+        w = min(w, (seg.end_frame - frame + 1) / (seg.fade_out + 1))
+    return w
+
+
+def paste(frame: np.ndarray, crop: Box, pixels: np.ndarray) -> None:
+    """Write `pixels` `(crop.h, crop.w, 3)` into `frame` at `crop`, in place."""
+    frame[crop.y : crop.y1, crop.x : crop.x1] = pixels

@@ -1,0 +1,202 @@
+"""The single-process pipeline: probe -> detect -> plan -> inpaint each segment -> composite -> encode.
+
+Three streaming passes over the input keep memory independent of the video's length: detection,
+crop extraction (one segment's crops in memory at a time), and compositing while encoding.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from detector import FrameMarks, create_detector
+from pipeline.composite import blend, chunk_weight, feather_alpha, paste, segment_masks
+from pipeline.plan import PlanConfig, Segment, plan_segments
+from propainter import create_inpainter
+from video import VideoInfo, VideoWriter, iter_frames, mux_audio, probe
+from waterz.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+"""`progress(stage, done, total)`: called as each stage advances."""
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass
+class Timings:
+    """Seconds per stage, in order."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def stage(self, name: str):
+        timings = self
+
+        class _Stage:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc):
+                timings.seconds[name] = round(time.perf_counter() - self.t0, 3)
+                log.info("stage %s: %.2fs", name, timings.seconds[name])
+
+        return _Stage()
+
+
+def plan_config(settings: Settings, online_workers: int = 1) -> PlanConfig:
+    return PlanConfig(
+        min_segments=settings.min_segments_for(online_workers),
+        min_chunk_frames=settings.min_chunk_frames,
+        max_chunk_frames=settings.max_chunk_frames,
+        overlap_frames=settings.overlap_frames,
+        context_frames=settings.context_frames,
+        crop_padding=settings.crop_padding,
+        min_crop=settings.min_crop,
+    )
+
+
+def detect(info: VideoInfo, detector: str, boxes: Iterable | None = None, progress: Progress = _no_progress,
+           settings: Settings | None = None) -> FrameMarks:  # fmt: skip
+    """Run the named detector over the video; `boxes` feed the `box` detector."""
+    settings = settings or get_settings()
+    if boxes:
+        detector = "box"
+    kwargs = {"boxes": list(boxes)} if detector == "box" else {"mask_dilation": settings.mask_dilation}
+    engine = create_detector(detector, **kwargs)
+    frames = _counted(iter_frames(info.path), "detect", info.frames, progress) if engine.needs_frames else None
+    return engine.detect(frames, info.frames, (info.width, info.height))
+
+
+def plan(
+    frame_marks: FrameMarks, info: VideoInfo, settings: Settings | None = None, online_workers: int = 1
+) -> list[Segment]:
+    settings = settings or get_settings()
+    boxes = [[m.box for m in marks] for marks in frame_marks]
+    return plan_segments(boxes, info.width, info.height, plan_config(settings, online_workers))
+
+
+def inpaint_segment(inpainter, crops: np.ndarray, masks: np.ndarray, seg: Segment, feather: int) -> np.ndarray:
+    """Clean one segment: `crops` `(n, h, w, 3)` and `masks` `(n, h, w)` cover its context frames.
+    Returns the pixels to paste for frames start..end, `(length, h, w, 3) uint8`, equal to the
+    input outside the masks and feathered at their edges."""
+    first, last = seg.start_frame - seg.context_start, seg.end_frame - seg.context_start
+    cleaned = inpainter.inpaint(crops, masks, first, last)
+    for k in range(len(cleaned)):
+        cleaned[k] = blend(crops[first + k], cleaned[k], feather_alpha(masks[first + k], feather))
+    return cleaned
+
+
+def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segment], inpainter_name: str,
+                        workdir: Path, settings: Settings, progress: Progress = _no_progress) -> None:  # fmt: skip
+    """Pass 2: gather each segment's crops while decoding, inpaint it as soon as its last context
+    frame has been read, and save the result as `workdir/segment_<i>.npy`."""
+    inpainter = create_inpainter(inpainter_name)
+    pending: dict[int, list[np.ndarray]] = {}
+    last_needed = max(s.context_end for s in segments)
+    for f, frame in enumerate(_counted(iter_frames(info.path), "inpaint", info.frames, progress)):
+        for seg in segments:
+            if seg.context_start <= f <= seg.context_end:
+                c = seg.crop
+                pending.setdefault(seg.index, []).append(frame[c.y : c.y1, c.x : c.x1].copy())
+            if f == seg.context_end:
+                crops = np.stack(pending.pop(seg.index))
+                result = inpaint_segment(inpainter, crops, segment_masks(frame_marks, seg), seg, settings.feather)
+                np.save(workdir / f"segment_{seg.index}.npy", result)
+        if f >= last_needed:
+            break
+
+
+def composite_and_encode(info: VideoInfo, segments: list[Segment], results: dict[int, np.ndarray], output: Path,
+                         settings: Settings, progress: Progress = _no_progress) -> int:  # fmt: skip
+    """Pass 3: paste the cleaned crops into the original frames (cross-fading overlapping chunks),
+    encode once, and mux the original audio. Returns the number of frames written."""
+    video_only = output.with_name(output.stem + ".video.mp4")
+    by_frame: dict[int, list[Segment]] = {}
+    for seg in segments:
+        for f in range(seg.start_frame, seg.end_frame + 1):
+            by_frame.setdefault(f, []).append(seg)
+    with VideoWriter(video_only, info, crf=settings.crf, preset=settings.preset) as writer:
+        frames = _counted(iter_frames(info.path, with_pts=True), "encode", info.frames, progress)
+        for f, (frame, pts) in enumerate(frames):
+            for crop, pixels in _cleaned_pixels(by_frame.get(f, ()), results, frame, f):
+                paste(frame, crop, pixels)
+            writer.write(frame, pts)
+    written = writer.frames_written
+    mux_audio(video_only, info, output)
+    video_only.unlink(missing_ok=True)
+    return written
+
+
+def _cleaned_pixels(segs, results, frame: np.ndarray, f: int):
+    """For one frame, the (crop, pixels) to paste: one per crop, overlapping chunks cross-faded."""
+    by_crop: dict = {}
+    for seg in segs:
+        by_crop.setdefault(seg.crop, []).append(seg)
+    for crop, group in by_crop.items():
+        acc = np.zeros((crop.h, crop.w, 3), np.float32)
+        total = 0.0
+        for seg in group:
+            w = chunk_weight(seg, f) if len(group) > 1 else 1.0
+            acc += w * results[seg.index][f - seg.start_frame]
+            total += w
+        yield crop, np.clip(acc / total + 0.5, 0, 255).astype(np.uint8)
+
+
+def remove_watermark(input_path: str | Path, output_path: str | Path, *, detector: str | None = None,
+                     inpainter: str | None = None, boxes: Iterable | None = None,
+                     settings: Settings | None = None, progress: Progress = _no_progress) -> dict:  # fmt: skip
+    """The whole job in one process. Returns a JSON-able summary."""
+    settings = settings or get_settings()
+    detector = detector or settings.detector
+    inpainter = inpainter or settings.inpainter
+    create_inpainter_check(inpainter)
+    output = Path(output_path)
+    timings = Timings()
+    with timings.stage("probe"):
+        info = probe(input_path)
+    with timings.stage("detect"):
+        frame_marks = detect(info, detector, boxes, progress, settings)
+    with timings.stage("plan"):
+        segments = plan(frame_marks, info, settings)
+    with tempfile.TemporaryDirectory(prefix="waterz-") as tmp:
+        workdir = Path(tmp)
+        with timings.stage("inpaint"):
+            if segments:
+                extract_and_inpaint(info, frame_marks, segments, inpainter, workdir, settings, progress)
+            results = {s.index: np.load(workdir / f"segment_{s.index}.npy", mmap_mode="r") for s in segments}
+        with timings.stage("encode"):
+            output.parent.mkdir(parents=True, exist_ok=True)
+            written = composite_and_encode(info, segments, results, output, settings, progress)
+    return {
+        "input": str(input_path),
+        "output": str(output),
+        **info.summary(),
+        "frames_written": written,
+        "detector": "box" if boxes else detector,
+        "inpainter": inpainter,
+        "frames_with_mark": sum(1 for m in frame_marks if m),
+        "segments": [s.as_dict() for s in segments],
+        "seconds": timings.seconds,
+    }
+
+
+def create_inpainter_check(name: str) -> None:
+    """Fail before any work when the inpainter name is unknown."""
+    from propainter import INPAINTERS
+
+    INPAINTERS.get(name)
+
+
+def _counted(frames: Iterable, stage: str, total: int, progress: Progress):
+    for i, frame in enumerate(frames):
+        yield frame
+        progress(stage, i + 1, total)

@@ -1,0 +1,50 @@
+"""Shared fixtures: generated clips with known ground truth, made once per session."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from synth import ClipSpec, MarkSpec, make_clip
+
+CLIPS = {
+    # camera motion, white semi-transparent mark that jumps twice
+    "pan_jump": ClipSpec(frames=72, motion="pan",
+                         mark=MarkSpec(positions=((0, 20, 20), (24, 180, 160), (48, 30, 150)))),
+    # zoom, faint mark (35 %) jumping, 30000/1001 fps
+    "zoom_faint": ClipSpec(frames=72, fps=Fraction(30000, 1001), motion="zoom", source="coffee",
+                           mark=MarkSpec(opacity=0.35, positions=((0, 20, 20), (36, 180, 160)))),
+    # handheld shake, opaque coloured mark
+    "shake_opaque": ClipSpec(frames=60, motion="shake", source="chelsea",
+                             mark=MarkSpec(opacity=1.0, color=(40, 60, 220), positions=((0, 200, 30),))),
+    # locked-off camera, objects moving, no mark at all
+    "locked_nomark": ClipSpec(frames=60, motion="locked", source="rocket", movers=2, mark=None),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("clips")
+
+
+@pytest.fixture(scope="session")
+def clips(clip_dir):
+    made = {}
+
+    def get(name: str):
+        if name not in made:
+            made[name] = make_clip(clip_dir / f"{name}.mp4", CLIPS[name])
+        return made[name]
+
+    return get
+
+
+def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None) -> float:
+    """PSNR in dB between uint8 arrays, over the pixels selected by `where` (all by default)."""
+    diff = a.astype(np.float64) - b.astype(np.float64)
+    if where is not None:
+        diff = diff[where]
+    mse = float(np.mean(diff**2)) if diff.size else 0.0
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)

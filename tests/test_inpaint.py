@@ -1,0 +1,37 @@
+"""Inpainting engines on generated crops with ground truth."""
+
+import cv2
+import numpy as np
+import pytest
+
+from propainter import create_inpainter
+from tests.conftest import psnr
+from video import iter_frames
+
+
+def crop_problem(clip):
+    frames = np.stack(list(iter_frames(clip.path)))
+    masks = np.stack([cv2.dilate((a > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0 for a in clip.alpha])
+    ys, xs = np.nonzero(masks.any(axis=0))
+    sl = (slice(None), slice(max(0, ys.min() - 24), ys.max() + 24), slice(max(0, xs.min() - 24), xs.max() + 24))
+    return frames[sl], masks[sl], clip.clean[sl]
+
+
+@pytest.mark.parametrize("name", ["telea", "temporal"])
+def test_pixels_outside_the_mask_are_untouched(clips, name):
+    frames, masks, _ = crop_problem(clips("shake_opaque"))
+    out = create_inpainter(name).inpaint(frames, masks, 5, 20)
+    assert out.shape == frames[5:21].shape and out.dtype == np.uint8
+    assert np.array_equal(out[~masks[5:21]], frames[5:21][~masks[5:21]])
+    assert not np.array_equal(out[masks[5:21]], frames[5:21][masks[5:21]])
+
+
+def test_temporal_beats_telea_inside_the_mask_under_camera_motion(clips):
+    clip = clips("shake_opaque")
+    frames, masks, clean = crop_problem(clip)
+    n = len(frames)
+    scores = {
+        name: psnr(create_inpainter(name).inpaint(frames, masks, 0, n - 1), clean, masks)
+        for name in ("telea", "temporal")
+    }
+    assert scores["temporal"] > scores["telea"] + 1.0, scores

@@ -1,0 +1,101 @@
+"""`waterz remove` end to end: every frame, exact rate, audio, pixels outside the mark kept, and
+clear failures. Runs the real console script in a subprocess."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.composite import chunk_weight
+from pipeline.geometry import Box
+from pipeline.plan import Segment
+from tests.conftest import psnr
+from video import iter_frames, probe
+
+WATERZ = str(Path(sys.executable).with_name("waterz"))
+
+
+def run_waterz(*args, **kw):
+    return subprocess.run([WATERZ, *map(str, args)], capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="module")
+def removed(clips, tmp_path_factory):
+    clip = clips("zoom_faint")
+    out = tmp_path_factory.mktemp("out") / "clean.mp4"
+    result = run_waterz("remove", clip.path, "-o", out, env={"MIN_SEGMENTS": "3", "MIN_CHUNK_FRAMES": "12", "PATH": ""})
+    assert result.returncode == 0, result.stderr
+    return clip, out, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_every_frame_rate_and_audio_are_kept(removed):
+    clip, out, summary = removed
+    info = probe(out)
+    assert info.frames == clip.spec.frames == summary["frames_written"]
+    assert info.fps == clip.spec.fps  # 30000/1001 exactly
+    assert info.has_audio
+    assert (info.width, info.height) == (clip.spec.width, clip.spec.height)
+    assert len(summary["segments"]) >= 3  # MIN_SEGMENTS from the environment
+    assert set(summary["seconds"]) == {"probe", "detect", "plan", "inpaint", "encode"}
+
+
+def test_pixels_outside_the_mask_are_unchanged_and_the_mark_is_gone(removed):
+    clip, out, summary = removed
+    before = np.stack(list(iter_frames(clip.path)))
+    after = np.stack(list(iter_frames(out)))
+    mask = np.zeros(before.shape[:3], bool)
+    for seg in summary["segments"]:
+        c = seg["crop"]
+        mask[seg["start_frame"] : seg["end_frame"] + 1, c["y"] : c["y"] + c["h"], c["x"] : c["x"] + c["w"]] = True
+    assert psnr(after, before, ~mask) >= 38.0  # outside every crop: only the final encode differs
+    marked = clip.alpha > 0.05
+    # inside the mark, the result is closer to the clean picture than the watermarked input was
+    assert psnr(after, clip.clean, marked) > psnr(before, clip.clean, marked) + 2.0
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path, clips):
+    text = tmp_path / "notes.mp4"
+    text.write_text("hello")
+    cases = [
+        (["remove", tmp_path / "missing.mp4", "-o", tmp_path / "o.mp4"], "does not exist"),
+        (["remove", text, "-o", tmp_path / "o.mp4"], "not a video"),
+        (["remove", clips("pan_jump").path, "-o", tmp_path / "o.mp4", "--inpainter", "magic"], "Known inpainters"),
+        (["remove", clips("pan_jump").path, "-o", tmp_path / "o.mp4", "--detector", "magic"], "Known detectors"),
+        (["detect", text], "not a video"),
+    ]
+    for args, words in cases:
+        result = run_waterz(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and words in lines[0] and "Traceback" not in result.stderr
+
+
+def test_user_boxes_skip_detection(clips, tmp_path):
+    clip = clips("pan_jump")
+    out = tmp_path / "boxed.mp4"
+    result = run_waterz("remove", clip.path, "-o", out, "--box", "14,14,116,44@0-23", "--inpainter", "telea")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["detector"] == "box" and summary["frames_with_mark"] == 24
+    assert probe(out).frames == clip.spec.frames
+
+
+def test_detect_prints_boxes_for_every_frame(clips):
+    clip = clips("pan_jump")
+    result = run_waterz("detect", clip.path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["total_frames"] == len(data["boxes"]) == clip.spec.frames
+    assert all(len(frame) >= 1 for frame in data["boxes"])
+    assert len(data["segments"]) >= 3  # the mark sits at three positions
+
+
+def test_cross_fade_weights_of_overlapping_chunks_sum_to_one():
+    a = Segment(0, 0, 23, Box(0, 0, 8, 8), 0, 23, fade_out=4)
+    b = Segment(1, 20, 40, Box(0, 0, 8, 8), 8, 40, fade_in=4)
+    for f in range(20, 24):
+        assert 0 < chunk_weight(a, f) < 1
+        assert chunk_weight(a, f) + chunk_weight(b, f) == pytest.approx(1.0)

@@ -1,0 +1,83 @@
+"""Video I/O: exact frame count and rate, audio, odd sizes, rotation, and refusing bad input."""
+
+import subprocess
+from fractions import Fraction
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from synth.clips import write_video
+from video import VideoWriter, iter_frames, mux_audio, probe
+from waterz.errors import InvalidVideo
+
+
+def test_probe_keeps_ntsc_rate_exactly(clips):
+    info = probe(clips("zoom_faint").path)
+    assert info.fps == Fraction(30000, 1001)
+    assert info.frames == 72 == sum(1 for _ in iter_frames(info.path))
+    assert info.has_audio
+
+
+@pytest.mark.parametrize("size", [(96, 64), (97, 63)])
+def test_encode_roundtrip_keeps_size_count_rate_rotation_and_audio(tmp_path, size):
+    w, h = size
+    src = tmp_path / "src.mp4"
+    frames = np.random.default_rng(0).integers(0, 255, (30, h, w, 3), np.uint8)
+    write_video(src, frames, Fraction(30000, 1001), audio=True)
+    info = probe(src)
+    out_video, out = tmp_path / "v.mp4", tmp_path / "out.mp4"
+    with VideoWriter(out_video, info) as writer:
+        for image, pts in iter_frames(src, with_pts=True):
+            writer.write(image, pts)
+    mux_audio(out_video, info, out)
+    got = probe(out)
+    assert (got.width, got.height, got.frames, got.fps) == (w, h, 30, Fraction(30000, 1001))
+    assert got.audio_codecs == ("aac",)
+
+
+def test_rotation_metadata_is_kept(tmp_path):
+    src, rotated = tmp_path / "src.mp4", tmp_path / "rot.mp4"
+    write_video(src, np.zeros((10, 64, 96, 3), np.uint8), Fraction(25), audio=False)
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    subprocess.run(
+        [ffmpeg, "-y", "-v", "error", "-display_rotation", "90", "-i", str(src), "-c", "copy", str(rotated)], check=True
+    )
+    info = probe(rotated)
+    assert info.rotation == 90
+    out_video, out = tmp_path / "v.mp4", tmp_path / "out.mp4"
+    with VideoWriter(out_video, info) as writer:
+        for image, pts in iter_frames(rotated, with_pts=True):
+            writer.write(image, pts)
+    mux_audio(out_video, info, out)
+    assert probe(out).rotation == 90
+
+
+def test_bad_inputs_are_refused_with_a_sentence(tmp_path, clips):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    text = tmp_path / "text.mp4"
+    text.write_text("this is not a video\n" * 100)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(clips("pan_jump").path.read_bytes()[:3000])
+    png = tmp_path / "still.png"
+    import cv2
+
+    cv2.imwrite(str(png), np.zeros((32, 32, 3), np.uint8))
+    audio_only = tmp_path / "tone.m4a"
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    subprocess.run(
+        [ffmpeg, "-y", "-v", "error", "-i", str(clips("pan_jump").path), "-vn", "-c:a", "copy", str(audio_only)],
+        check=True,
+    )
+    cases = {
+        tmp_path / "missing.mp4": "does not exist",
+        empty: "empty",
+        text: "not a video",
+        truncated: "damaged|truncated|not a video|cannot be decoded|no video|no decodable",
+        png: "still image",
+        audio_only: "no video stream",
+    }
+    for path, words in cases.items():
+        with pytest.raises(InvalidVideo, match=words):
+            probe(path)
