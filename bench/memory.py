@@ -1,6 +1,6 @@
 """Peak memory of `waterz remove` on a generated 1080p clip (default 60 s at 30 fps).
 
-The clip is generated frame by frame (never held in memory): a slow pan over a natural image with a
+The clip is generated frame by frame (never held in memory): a camera sweeping over a natural image with a
 semi-transparent mark that jumps once. `waterz remove` runs in a child process; its peak resident
 set size is read from the kernel (its own ru_maxrss, printed by a small wrapper as it exits).
 
@@ -45,8 +45,9 @@ def generate(path: Path, seconds: float) -> int:
            "-c:a", "aac", "-shortest", str(path)]  # fmt: skip
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
     for i in range(n):
-        x = int(100 + 900 * i / n)
-        y = int(200 + 600 * i / n)
+        # a camera sweeping back and forth (~9 px per frame), so the mark is found and cleaned
+        phase = abs((i / 100) % 2 - 1)
+        x, y = int(100 + 900 * phase), int(200 + 600 * i / n)
         frame = big[y : y + H, x : x + W].astype(np.float32)
         px, py = (60, 60) if i < n // 2 else (W - mw - 80, H - mh - 80)
         region = frame[py : py + mh, px : px + mw]
