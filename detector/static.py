@@ -41,6 +41,8 @@ class _Track:
     sum_x: np.ndarray
     sum_y: np.ndarray
     votes: np.ndarray  # how many windows marked each pixel as part of the mark
+    still_sum: np.ndarray  # sum over windows of each pixel's temporal change relative to its surroundings
+    still_n: np.ndarray  # how many windows measured it
     windows: list[tuple[int, int]] = field(default_factory=list)
     present: set[int] = field(default_factory=set)
 
@@ -79,8 +81,9 @@ class StaticDetector:
         max_spread: float = 0.15,
         min_change: float = 3.0,
         presence: float = 0.4,
-        mask_dilation: int = 4,
+        mask_dilation: int = 2,
         max_area_fraction: float = 0.25,
+        max_stillness: float = 0.45,
     ) -> None:
         self.window, self.stride = window, stride
         self.analysis_size = analysis_size
@@ -90,6 +93,7 @@ class StaticDetector:
         self.max_swing, self.max_spread = max_swing, max_spread
         self.mask_dilation = mask_dilation
         self.max_area_fraction = max_area_fraction
+        self.max_stillness = max_stillness
 
     def detect(self, frames: Iterable[np.ndarray], total: int, size: tuple[int, int]) -> FrameMarks:
         width, height = size
@@ -175,7 +179,7 @@ class _Scan:
             known = any(_overlap(t.box, box) > 0.5 for t in self.tracks)
             if not known and not self._picture_changes(box, support, med_x, med_y, gx, gy, gray):
                 continue
-            self._add_to_track(box, (start, end), med_x, med_y, cand & (labels == label))
+            self._add_to_track(box, (start, end), med_x, med_y, cand & (labels == label), gray)
 
     def _picture_changes(self, box, support, med_x, med_y, gx, gy, gray) -> bool:
         """True when the picture around the component changes while the component stays visible."""
@@ -209,19 +213,21 @@ class _Scan:
             return True
         return _pops_up(coeff, local, self.cfg.min_change)
 
-    def _add_to_track(self, box: Box, span: tuple[int, int], med_x, med_y, cand_full) -> None:
+    def _add_to_track(self, box: Box, span: tuple[int, int], med_x, med_y, cand_full, gray) -> None:
         for track in self.tracks:
             if _overlap(track.box, box) > 0.5:
                 break
         else:
             zeros = np.zeros_like(med_x)
-            track = _Track(box, zeros.copy(), zeros.copy(), zeros.copy())
+            track = _Track(box, *(zeros.copy() for _ in range(5)))
             self.tracks.append(track)
         track.box = track.box.union(box)
-        track.sum_x += med_x
-        track.sum_y += med_y
         track.votes += cand_full
-        track.windows.append(span)
+        if span not in track.windows:  # two parts of one mark in one window count once
+            track.sum_x += med_x
+            track.sum_y += med_y
+            _add_stillness(track, box, cand_full, gray)
+            track.windows.append(span)
         self._merge_overlapping()
 
     def _merge_overlapping(self) -> None:
@@ -233,9 +239,14 @@ class _Scan:
                 for b in self.tracks:
                     if a is not b and _overlap(a.box, b.box) > 0.5:
                         a.box = a.box.union(b.box)
-                        a.sum_x += b.sum_x
-                        a.sum_y += b.sum_y
                         a.votes += b.votes
+                        if set(a.windows) & set(b.windows):  # parts of one mark seen in the same windows
+                            a.sum_x, a.sum_y = _weighted(a, b, "sum_x"), _weighted(a, b, "sum_y")
+                        else:
+                            a.sum_x += b.sum_x
+                            a.sum_y += b.sum_y
+                            a.still_sum += b.still_sum
+                            a.still_n += b.still_n
                         a.windows = sorted(set(a.windows) | set(b.windows))
                         a.present |= b.present
                         self.tracks.remove(b)
@@ -285,10 +296,16 @@ class _Scan:
     def _full_res_mark(self, track: _Track, width: int, height: int) -> Mark | None:
         _, _, support = track.template()
         b = track.box
+        sl = (slice(b.y, b.y1), slice(b.x, b.x1))
+        # Inside solid parts of a mark there is no edge, but the picture there changes much less
+        # than around it (an opaque mark not at all, a 50 % one half as much).
+        seen = track.still_n[sl] > 0
+        still = seen & (track.still_sum[sl] < self.cfg.max_stillness * np.maximum(track.still_n[sl], 1))
+        still = cv2.morphologyEx(still.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)).astype(bool)
         pad = 2
         shape = np.zeros((b.h + 2 * pad, b.w + 2 * pad), np.uint8)
-        shape[pad:-pad, pad:-pad] = support
-        shape = _fill_holes(cv2.morphologyEx(shape, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)))
+        shape[pad:-pad, pad:-pad] = support | (still & _near(support, 6))
+        shape = cv2.morphologyEx(shape, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
         s = self.scale
         grow = self.cfg.mask_dilation + int(np.ceil(0.5 / s))
         x0, y0 = (b.x - pad) / s, (b.y - pad) / s
@@ -310,6 +327,35 @@ class _Scan:
         box = Box(cx0 + int(xs.min()), cy0 + int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
         mask = full[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
         return Mark(box, np.ascontiguousarray(mask))
+
+
+def _weighted(a: _Track, b: _Track, name: str) -> np.ndarray:
+    """The template sum of two merged tracks that shared windows, rescaled to their union's count."""
+    n = len(set(a.windows) | set(b.windows))
+    return (getattr(a, name) / max(a.n, 1) + getattr(b, name) / max(b.n, 1)) / 2 * n
+
+
+def _near(support: np.ndarray, reach: int) -> np.ndarray:
+    """Pixels within `reach` of the support: stillness far from any mark edge is picture, not mark."""
+    kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
+    return cv2.dilate(support.astype(np.uint8), kernel).astype(bool)
+
+
+def _add_stillness(track: _Track, box: Box, cand_full: np.ndarray, gray: np.ndarray, pad: int = 6) -> None:
+    """Accumulate, around `box`, each pixel's temporal change over the window relative to the
+    change of the picture around the mark's edges (median absolute deviations over time)."""
+    H, W = cand_full.shape
+    y0, y1, x0, x1 = max(0, box.y - pad), min(H, box.y1 + pad), max(0, box.x - pad), min(W, box.x1 + pad)
+    local = gray[:, y0:y1, x0:x1]
+    mad = np.median(np.abs(local - np.median(local, axis=0)), axis=0)
+    edges = cv2.dilate(cand_full[y0:y1, x0:x1].astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    if (~edges).sum() < 10:
+        return
+    reference = float(np.median(mad[~edges]))
+    if reference < 1.0:
+        return  # the picture around does not change enough to tell
+    track.still_sum[y0:y1, x0:x1] += np.minimum(mad / reference, 2.0)
+    track.still_n[y0:y1, x0:x1] += 1
 
 
 def _pops_up(coeff: np.ndarray, ring: np.ndarray, max_ring_change: float, run: int = 2) -> bool:

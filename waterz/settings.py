@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     min_crop: int = Field(default=128, ge=8)
 
     # Masks and compositing.
-    mask_dilation: int = Field(default=4, ge=0)
+    mask_dilation: int = Field(default=2, ge=0)
     feather: int = Field(default=3, ge=0)
 
     # Encoding.
