@@ -52,6 +52,32 @@ def chunk_weight(seg: Segment, frame: int) -> float:
     return w
 
 
-def paste(frame: np.ndarray, crop: Box, pixels: np.ndarray) -> None:
-    """Write `pixels` `(crop.h, crop.w, 3)` into `frame` at `crop`, in place."""
-    frame[crop.y : crop.y1, crop.x : crop.x1] = pixels
+def paste(frame: np.ndarray, crop: Box, pixels: np.ndarray, mask: np.ndarray) -> None:
+    """Write the masked `pixels` `(crop.h, crop.w, 3)` into the BGR `frame` at `crop`, in place."""
+    region = frame[crop.y : crop.y1, crop.x : crop.x1]
+    region[mask] = pixels[mask]
+
+
+def i420_planes(buffer: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y `(H, W)`, U and V `(H/2, W/2)` planes of an I420 frame `(H * 3 // 2, W) uint8`."""
+    flat = buffer.reshape(-1)
+    area = width * height
+    y = flat[:area].reshape(height, width)
+    u = flat[area : area * 5 // 4].reshape(height // 2, width // 2)
+    v = flat[area * 5 // 4 : area * 3 // 2].reshape(height // 2, width // 2)
+    return y, u, v
+
+
+def paste_i420(frame: np.ndarray, width: int, height: int, crop: Box, pixels: np.ndarray, mask: np.ndarray) -> None:
+    """Write the masked BGR `pixels` into the I420 `frame` at `crop` (even coordinates), in place:
+    luma where masked, chroma where any pixel of its 2x2 block is masked."""
+    import av
+
+    yuv = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="bgr24").reformat(format="yuv420p")
+    cy, cu, cv = i420_planes(yuv.to_ndarray(), crop.w, crop.h)
+    fy, fu, fv = i420_planes(frame, width, height)
+    fy[crop.y : crop.y1, crop.x : crop.x1][mask] = cy[mask]
+    half = mask.reshape(crop.h // 2, 2, crop.w // 2, 2).any(axis=(1, 3))
+    sl = (slice(crop.y // 2, crop.y1 // 2), slice(crop.x // 2, crop.x1 // 2))
+    fu[sl][half] = cu[half]
+    fv[sl][half] = cv[half]

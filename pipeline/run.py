@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from detector import FrameMarks, create_detector
-from pipeline.composite import blend, chunk_weight, feather_alpha, paste, segment_masks
+from pipeline.composite import blend, chunk_weight, feather_alpha, paste, paste_i420, segment_masks
 from pipeline.plan import PlanConfig, Segment, plan_segments
 from propainter import create_inpainter
 from video import VideoInfo, VideoWriter, iter_frames, mux_audio, probe
@@ -30,6 +30,28 @@ Progress = Callable[[str, int, int], None]
 
 def _no_progress(stage: str, done: int, total: int) -> None:
     pass
+
+
+@dataclass
+class SegmentResult:
+    """A cleaned segment: `pixels` `(length, h, w, 3) uint8 BGR` and `masks` `(length, h, w) bool`
+    for its frames start..end, in crop coordinates."""
+
+    pixels: np.ndarray
+    masks: np.ndarray
+
+
+def save_result(workdir: Path, index: int, result: SegmentResult) -> None:
+    np.save(workdir / f"segment_{index}.npy", result.pixels)
+    np.save(workdir / f"segment_{index}_mask.npy", result.masks)
+
+
+def load_result(workdir: Path, index: int) -> SegmentResult:
+    """Memory-mapped: compositing reads one frame at a time."""
+    return SegmentResult(
+        np.load(workdir / f"segment_{index}.npy", mmap_mode="r"),
+        np.load(workdir / f"segment_{index}_mask.npy", mmap_mode="r"),
+    )
 
 
 @dataclass
@@ -98,7 +120,7 @@ def inpaint_segment(inpainter, crops: np.ndarray, masks: np.ndarray, seg: Segmen
 def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segment], inpainter_name: str,
                         workdir: Path, settings: Settings, progress: Progress = _no_progress) -> None:  # fmt: skip
     """Pass 2: gather each segment's crops while decoding, inpaint it as soon as its last context
-    frame has been read, and save the result as `workdir/segment_<i>.npy`."""
+    frame has been read, and save its pixels and masks (frames start..end) in `workdir`."""
     inpainter = create_inpainter(inpainter_name)
     pending: dict[int, list[np.ndarray]] = {}
     last_needed = max(s.context_end for s in segments)
@@ -109,46 +131,59 @@ def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list
                 pending.setdefault(seg.index, []).append(frame[c.y : c.y1, c.x : c.x1].copy())
             if f == seg.context_end:
                 crops = np.stack(pending.pop(seg.index))
-                result = inpaint_segment(inpainter, crops, segment_masks(frame_marks, seg), seg, settings.feather)
-                np.save(workdir / f"segment_{seg.index}.npy", result)
+                masks = segment_masks(frame_marks, seg)
+                pixels = inpaint_segment(inpainter, crops, masks, seg, settings.feather)
+                first = seg.start_frame - seg.context_start
+                save_result(workdir, seg.index, SegmentResult(pixels, masks[first : first + seg.length]))
         if f >= last_needed:
             break
 
 
-def composite_and_encode(info: VideoInfo, segments: list[Segment], results: dict[int, np.ndarray], output: Path,
+def composite_and_encode(info: VideoInfo, segments: list[Segment], results: dict[int, SegmentResult], output: Path,
                          settings: Settings, progress: Progress = _no_progress) -> int:  # fmt: skip
-    """Pass 3: paste the cleaned crops into the original frames (cross-fading overlapping chunks),
-    encode once, and mux the original audio. Returns the number of frames written."""
+    """Pass 3: paste the cleaned pixels into the original frames (cross-fading overlapping chunks),
+    encode once, and mux the original audio. Returns the number of frames written.
+
+    Frames are decoded as I420 planes where the size allows and only masked pixels are replaced,
+    so everything outside the mask is re-encoded without a round trip through RGB.
+    """
     video_only = output.with_name(output.stem + ".video.mp4")
+    planar = info.width % 2 == 0 and info.height % 2 == 0
+    fmt = "yuv420p" if planar else "bgr24"
     by_frame: dict[int, list[Segment]] = {}
     for seg in segments:
         for f in range(seg.start_frame, seg.end_frame + 1):
             by_frame.setdefault(f, []).append(seg)
     with VideoWriter(video_only, info, crf=settings.crf, preset=settings.preset) as writer:
-        frames = _counted(iter_frames(info.path, with_pts=True), "encode", info.frames, progress)
+        frames = _counted(iter_frames(info.path, with_pts=True, fmt=fmt), "encode", info.frames, progress)
         for f, (frame, pts) in enumerate(frames):
-            for crop, pixels in _cleaned_pixels(by_frame.get(f, ()), results, frame, f):
-                paste(frame, crop, pixels)
-            writer.write(frame, pts)
+            for crop, pixels, mask in _cleaned_pixels(by_frame.get(f, ()), results, f):
+                if planar:
+                    paste_i420(frame, info.width, info.height, crop, pixels, mask)
+                else:
+                    paste(frame, crop, pixels, mask)
+            writer.write(frame, pts, fmt=fmt)
     written = writer.frames_written
     mux_audio(video_only, info, output)
     video_only.unlink(missing_ok=True)
     return written
 
 
-def _cleaned_pixels(segs, results, frame: np.ndarray, f: int):
-    """For one frame, the (crop, pixels) to paste: one per crop, overlapping chunks cross-faded."""
+def _cleaned_pixels(segs, results: dict[int, SegmentResult], f: int):
+    """For one frame, `(crop, pixels, mask)` to paste: one per crop, overlapping chunks cross-faded."""
     by_crop: dict = {}
     for seg in segs:
         by_crop.setdefault(seg.crop, []).append(seg)
     for crop, group in by_crop.items():
         acc = np.zeros((crop.h, crop.w, 3), np.float32)
+        mask = np.zeros((crop.h, crop.w), bool)
         total = 0.0
         for seg in group:
             w = chunk_weight(seg, f) if len(group) > 1 else 1.0
-            acc += w * results[seg.index][f - seg.start_frame]
+            acc += w * results[seg.index].pixels[f - seg.start_frame]
+            mask |= results[seg.index].masks[f - seg.start_frame]
             total += w
-        yield crop, np.clip(acc / total + 0.5, 0, 255).astype(np.uint8)
+        yield crop, np.clip(acc / total + 0.5, 0, 255).astype(np.uint8), mask
 
 
 def remove_watermark(input_path: str | Path, output_path: str | Path, *, detector: str | None = None,
@@ -172,7 +207,7 @@ def remove_watermark(input_path: str | Path, output_path: str | Path, *, detecto
         with timings.stage("inpaint"):
             if segments:
                 extract_and_inpaint(info, frame_marks, segments, inpainter, workdir, settings, progress)
-            results = {s.index: np.load(workdir / f"segment_{s.index}.npy", mmap_mode="r") for s in segments}
+            results = {s.index: load_result(workdir, s.index) for s in segments}
         with timings.stage("encode"):
             output.parent.mkdir(parents=True, exist_ok=True)
             written = composite_and_encode(info, segments, results, output, settings, progress)

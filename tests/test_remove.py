@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.composite import chunk_weight
+from pipeline.composite import chunk_weight, i420_planes, paste_i420
 from pipeline.geometry import Box
 from pipeline.plan import Segment
 from tests.conftest import psnr
@@ -99,3 +99,23 @@ def test_cross_fade_weights_of_overlapping_chunks_sum_to_one():
     for f in range(20, 24):
         assert 0 < chunk_weight(a, f) < 1
         assert chunk_weight(a, f) + chunk_weight(b, f) == pytest.approx(1.0)
+
+
+def test_i420_paste_touches_only_masked_pixels():
+    rng = np.random.default_rng(1)
+    width, height = 64, 48
+    frame = rng.integers(0, 255, (height * 3 // 2, width), np.uint8)
+    before = frame.copy()
+    crop = Box(16, 8, 32, 24)
+    mask = np.zeros((crop.h, crop.w), bool)
+    mask[5:9, 6:12] = True
+    pixels = np.full((crop.h, crop.w, 3), 200, np.uint8)
+    paste_i420(frame, width, height, crop, pixels, mask)
+    y0, u0, v0 = i420_planes(before, width, height)
+    y1, u1, v1 = i420_planes(frame, width, height)
+    changed = y1 != y0
+    assert changed[crop.y : crop.y1, crop.x : crop.x1][mask].mean() > 0.9
+    changed[crop.y : crop.y1, crop.x : crop.x1][mask] = False
+    assert not changed.any()  # luma outside the mask is bit-identical
+    chroma = (u1 != u0) | (v1 != v0)
+    assert chroma.sum() <= (4 // 2 + 1) * (6 // 2 + 1)  # only the 2x2 blocks under the mask

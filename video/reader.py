@@ -11,10 +11,12 @@ import numpy as np
 from waterz.errors import InvalidVideo
 
 
-def iter_frames(path: str | Path, with_pts: bool = False) -> Iterator:
+def iter_frames(path: str | Path, with_pts: bool = False, fmt: str = "bgr24") -> Iterator:
     """Yield every frame in presentation order as `(H, W, 3) uint8 BGR`, in coded orientation.
 
-    With `with_pts=True` yield `(image, pts)` where `pts` is in the stream's time base.
+    With `with_pts=True` yield `(image, pts)` where `pts` is in the stream's time base. With
+    `fmt="yuv420p"` yield the I420 planes as one `(H * 3 // 2, W) uint8` array instead (no colour
+    conversion: what is not changed is re-encoded without a round trip through RGB).
     """
     try:
         with av.open(str(path)) as container:
@@ -22,7 +24,7 @@ def iter_frames(path: str | Path, with_pts: bool = False) -> Iterator:
             stream.thread_type = "AUTO"  # frame + slice threads: decoding is the hot loop
             last_pts = None
             for frame in container.decode(stream):
-                image: np.ndarray = frame.to_ndarray(format="bgr24")
+                image: np.ndarray = frame.to_ndarray(format=fmt)
                 if not with_pts:
                     yield image
                     continue

@@ -47,15 +47,16 @@ class VideoWriter:
         self._last_pts: int | None = None
         self.frames_written = 0
 
-    def write(self, image: np.ndarray, pts: int) -> None:
-        """Encode one `(H, W, 3) uint8 BGR` frame shown at `pts` (input time base)."""
+    def write(self, image: np.ndarray, pts: int, fmt: str = "bgr24") -> None:
+        """Encode one `(H, W, 3) uint8 BGR` frame (or I420 planes with `fmt="yuv420p"`) shown
+        at `pts` (input time base)."""
         if self._first_pts is None:
             self._first_pts = pts
         rel = pts - self._first_pts
         if self._last_pts is not None and rel <= self._last_pts:
             rel = self._last_pts + 1  # broken inputs repeat timestamps; the muxer needs them rising
         self._last_pts = rel
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
         frame.pts = rel
         frame.time_base = self._time_base
         for packet in self._stream.encode(frame):
