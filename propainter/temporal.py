@@ -12,6 +12,8 @@ crop is processed.
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 
@@ -26,11 +28,15 @@ class TemporalInpainter:
     `max_align_error`: grey levels of median misalignment around the mark above which a source
     frame is not trusted; `max_pixel_error`: the same per pixel, carried into the mask from its
     border, so that an object which stood on the spot in one source (but not in the target) rules
-    that source out there.
+    that source out there. `unblend`: also invert the mark's blend where it is semi-transparent
+    (see `_BlendModel`).
     """
 
     def __init__(self, max_distance: int = 30, near: int = 8, candidates: int = 3, max_align_error: float = 6.0,
-                 max_pixel_error: float = 12.0, margin: int = 3, spatial_radius: int = 5) -> None:  # fmt: skip
+                 max_pixel_error: float = 12.0, margin: int = 3, spatial_radius: int = 5,
+                 unblend: bool = True, agree_weight: float = 0.5) -> None:  # fmt: skip
+        self.unblend = unblend
+        self.agree_weight = agree_weight
         self.max_distance = max_distance
         self.near = near
         self.max_pixel_error = max_pixel_error
@@ -44,12 +50,45 @@ class TemporalInpainter:
         if not masks[first : last + 1].any():
             return out
         motion = _Motion(frames, masks, self.margin)
-        for k, t in enumerate(range(first, last + 1)):
-            if masks[t].any():
-                out[k] = self._fill(frames, masks, motion, t)
+        targets = [t for t in range(first, last + 1) if masks[t].any()]
+        fills = {}
+        for t in targets:
+            fills[t] = self._sources(frames, masks, motion, t).astype(np.float16)
+            motion.forget(t)
+        blend = _BlendModel.fit(frames, fills) if self.unblend else None
+        for t in targets:
+            out[t - first] = self._compose(frames[t], masks[t], fills[t].astype(np.float32), blend)
         return out
 
-    def _fill(self, frames: np.ndarray, masks: np.ndarray, motion: _Motion, t: int) -> np.ndarray:
+    def _compose(self, frame: np.ndarray, mask: np.ndarray, fill: np.ndarray, blend: _BlendModel | None) -> np.ndarray:
+        """The final crop for one frame: temporal fill, the unblended picture where the mark's
+        blend is known (weighted towards it the more transparent the mark), Telea for the rest."""
+        result = frame.astype(np.float32)
+        seen = mask & ~np.isnan(fill[..., 0])
+        result[seen] = fill[seen]
+        known = np.zeros_like(mask)
+        if blend is not None:
+            recovered, weight = blend.recover(frame)
+            weight = np.where(mask, weight, 0.0)
+            # Where the two disagree strongly the picture under the mark changed differently from
+            # its surroundings (an object passed): the frame's own unblended content is right.
+            # Where they agree, both are sound and their mean has less noise than either.
+            apart = np.abs(np.nan_to_num(fill) - recovered).mean(axis=-1) > self.max_pixel_error * 2
+            weight = np.where(apart & (weight > 0), 1.0, weight * self.agree_weight)
+            both = seen & (weight > 0)
+            result[both] = (1 - weight[both, None]) * fill[both] + weight[both, None] * recovered[both]
+            only = mask & ~seen & (weight > 0)
+            result[only] = recovered[only]
+            known = only
+        filled = np.clip(result + 0.5, 0, 255).astype(np.uint8)
+        unseen = mask & ~seen & ~known
+        if unseen.any():
+            filled = cv2.inpaint(filled, unseen.astype(np.uint8), self.spatial_radius, cv2.INPAINT_TELEA)
+        return np.where(mask[..., None], filled, frame)
+
+    def _sources(self, frames: np.ndarray, masks: np.ndarray, motion: _Motion, t: int) -> np.ndarray:
+        """`(h, w, 3) float32`: the median of the sources found for each masked pixel of frame t,
+        NaN where none was found (and outside the mask)."""
         mask = masks[t]
         ys, xs = np.nonzero(mask)
         n, k = len(frames), self.candidates
@@ -79,16 +118,125 @@ class TemporalInpainter:
                     slot = side * k + counts[side][take]
                     samples[np.flatnonzero(take), slot] = _bilinear(frames[s], qx[take], qy[take])
                     counts[side][take] += 1
-        frame = frames[t].copy()
+        fill = np.full((*mask.shape, 3), np.nan, np.float32)
         seen = counts.sum(axis=0) > 0
         if seen.any():
-            fill = np.nanmedian(samples[seen], axis=1)
-            frame[ys[seen], xs[seen]] = np.clip(fill + 0.5, 0, 255).astype(np.uint8)
-        if not seen.all():
-            unseen = np.zeros(mask.shape, np.uint8)
-            unseen[ys[~seen], xs[~seen]] = 1
-            frame = cv2.inpaint(frame, unseen, self.spatial_radius, cv2.INPAINT_TELEA)
-        return np.where(mask[..., None], frame, frames[t])
+            fill[ys[seen], xs[seen]] = np.nanmedian(samples[seen], axis=1)
+        return fill
+
+
+class _BlendModel:
+    """The mark's blend `I = a * C + (1 - a) * B` over a segment's crop: alpha `a` per pixel, one
+    mark colour `C`, picture `B`. Fitted by least squares over the frames where the temporal
+    sources gave `B`: first `a` and `a * C` per pixel, whose strongest pixels give the colour `C`;
+    then, with `C` fixed, `a` per pixel again, now one unknown for three channels per frame. With
+    the blend known, `B = (I - a C) / (1 - a)` recovers the picture from the frame itself, also
+    where an object crossed under a semi-transparent mark and no other frame saw it."""
+
+    def __init__(self, alpha: np.ndarray, colour: np.ndarray, confident: np.ndarray, max_alpha: float) -> None:
+        self.alpha, self.colour, self.confident, self.max_alpha = alpha, colour, confident, max_alpha
+
+    @classmethod
+    def fit(cls, frames: np.ndarray, fills: dict[int, np.ndarray], min_frames: int = 5, min_contrast: float = 20.0,
+            max_residual: float = 8.0, max_alpha: float = 0.85) -> _BlendModel | None:  # fmt: skip
+        if len(fills) < min_frames:
+            return None
+        pairs = _Pairs(frames, fills)
+        colour = _mark_colour(pairs, min_frames)
+        if colour is None:
+            return None
+        alpha, n, den = _fit_alpha(pairs, colour, None)
+        # One reweighting step: frames where a source was wrong at this pixel (an object that
+        # moved differently) leave the fit.
+        errors = [_blend_error(image, fill, alpha, colour).astype(np.float16) for image, fill in pairs]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # pixels no frame gave a source for
+            typical = np.nanmedian(np.stack(errors), axis=0)
+        keep = [np.nan_to_num(e.astype(np.float32), nan=np.inf) <= np.maximum(2 * typical, 6.0) for e in errors]
+        del errors
+        alpha, n, den = _fit_alpha(pairs, colour, keep)
+        residual = np.zeros(alpha.shape, np.float32)
+        for (image, fill), kept in zip(pairs, keep):
+            residual += np.where(kept, np.nan_to_num(_blend_error(image, fill, alpha, colour)) ** 2, 0.0)
+        safe = np.maximum(n, 1)
+        residual = np.sqrt(residual / safe)
+        contrast_rms = np.sqrt(den / (3 * safe))
+        confident = (n >= min_frames) & (contrast_rms >= min_contrast) & (residual <= max_residual)
+        confident &= (alpha > -0.05) & (alpha < max_alpha)
+        if not confident.any():
+            return None
+        return cls(np.clip(alpha, 0.0, max_alpha).astype(np.float32), colour, confident, max_alpha)
+
+    def recover(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The picture under the mark `(h, w, 3) float32` and how much to trust it `(h, w)` in
+        [0, 1]: fully where the mark is faint, fading out as it nears opaque, 0 where unknown."""
+        a = self.alpha[..., None]
+        picture = (frame.astype(np.float32) - a * self.colour) / (1 - a)
+        weight = np.clip((self.max_alpha - self.alpha) / 0.35, 0.0, 1.0) * self.confident
+        return np.clip(picture, 0, 255), weight.astype(np.float32)
+
+
+class _Pairs:
+    """`(image, fill)` as float32 for each target frame, made on the fly: a segment's worth of
+    float copies would not fit the memory budget."""
+
+    def __init__(self, frames: np.ndarray, fills: dict[int, np.ndarray]) -> None:
+        self.frames, self.fills = frames, fills
+        self.shape = frames.shape[1:3]
+
+    def __iter__(self):
+        for t, fill in self.fills.items():
+            yield self.frames[t].astype(np.float32), fill.astype(np.float32)
+
+
+def _fit_alpha(pairs, colour: np.ndarray, keep: list[np.ndarray] | None):
+    """Per-pixel alpha with the colour known: `I - B = a (C - B)` over the (kept) frames.
+    Returns alpha, the number of frames used and the summed squared contrast `|C - B|^2`."""
+    h, w = pairs.shape
+    n, num, den = (np.zeros((h, w), np.float32) for _ in range(3))
+    for k, (image, fill) in enumerate(pairs):
+        ok = ~np.isnan(fill[..., 0])
+        if keep is not None:
+            ok &= keep[k]
+        contrast = np.where(ok[..., None], colour - fill, 0.0)
+        n += ok
+        num += (contrast * np.where(ok[..., None], image - fill, 0.0)).sum(axis=-1)
+        den += (contrast * contrast).sum(axis=-1)
+    return num / np.maximum(den, 1e-6), n, den
+
+
+def _blend_error(image: np.ndarray, fill: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """RMS over channels of `I - (a C + (1 - a) B)` per pixel; NaN where `B` is unknown."""
+    pred = alpha[..., None] * colour + (1 - alpha[..., None]) * fill
+    return np.sqrt(((image - pred) ** 2).mean(axis=-1))
+
+
+def _mark_colour(pairs, min_frames: int) -> np.ndarray | None:
+    """The mark's colour `(3,)`: from a per-pixel fit of `I - B = a C - a B` (unknowns `a C`, `a`),
+    the median of `C` over the pixels where the mark is clearly there (a > 0.3)."""
+    h, w = pairs.shape
+    n = np.zeros((h, w), np.float32)
+    sum_b, sum_d = np.zeros((h, w, 3), np.float32), np.zeros((h, w, 3), np.float32)
+    sum_bb, sum_bd = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
+    for image, fill in pairs:
+        ok = ~np.isnan(fill[..., 0])
+        b = np.where(ok[..., None], fill, 0.0)
+        d = np.where(ok[..., None], image - b, 0.0)
+        n += ok
+        sum_b += b
+        sum_d += d
+        sum_bb += (b * b).sum(axis=-1)
+        sum_bd += (b * d).sum(axis=-1)
+    safe = np.maximum(n, 1)
+    mean_b, mean_d = sum_b / safe[..., None], sum_d / safe[..., None]
+    var_b = sum_bb - safe * (mean_b * mean_b).sum(axis=-1)
+    cov = sum_bd - safe * (mean_b * mean_d).sum(axis=-1)
+    alpha = np.where(var_b > 0, -cov / np.maximum(var_b, 1e-6), 0.0)
+    strong = (n >= min_frames) & (alpha > 0.3) & (alpha < 1.0) & (var_b > 64 * 3 * safe)
+    if strong.sum() < 10:
+        return None
+    colour = (mean_d + alpha[..., None] * mean_b)[strong] / alpha[strong][:, None]
+    return np.clip(np.median(colour, axis=0), 0, 255).astype(np.float32)
 
 
 class _Motion:
@@ -146,6 +294,13 @@ class _Motion:
             return None
         model, _ = cv2.estimateAffine2D(pts[good, 0], fwd[good, 0], method=cv2.RANSAC, ransacReprojThreshold=1.0)
         return None if model is None else model
+
+    def forget(self, t: int) -> None:
+        """Drop what was kept for frame t as a target: it is only needed while filling t."""
+        for key in [k for k in self.checks if k[0] == t]:
+            del self.checks[key]
+        for key in [k for k in self.models if k[0] == t]:
+            del self.models[key]
 
     def check(self, t: int, s: int, a: np.ndarray) -> tuple[float, np.ndarray]:
         """How far frame s, brought onto frame t by `a`, can be trusted as a source for t.

@@ -35,3 +35,16 @@ def test_temporal_beats_telea_inside_the_mask_under_camera_motion(clips):
         for name in ("telea", "temporal")
     }
     assert scores["temporal"] > scores["telea"] + 1.0, scores
+
+
+def test_unblending_recovers_what_passed_under_a_semi_transparent_mark(clips):
+    from propainter.temporal import TemporalInpainter
+
+    clip = clips("pan_jump")
+    frames, masks, clean = crop_problem(clip)
+    first = slice(0, 24)  # the mark's first position; an object passes under it
+    frames, masks, clean = frames[first], masks[first], clean[first]
+    n = len(frames)
+    plain = TemporalInpainter(unblend=False).inpaint(frames, masks, 0, n - 1)
+    unblended = TemporalInpainter().inpaint(frames, masks, 0, n - 1)
+    assert psnr(unblended, clean, masks) > psnr(plain, clean, masks) + 1.0
