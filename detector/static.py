@@ -58,6 +58,13 @@ class _Track:
         support = self.votes[b.y : b.y1, b.x : b.x1] >= (1.0 if self.n < 2 else max(2.0, 0.5 * self.n))
         return tx, ty, support
 
+    def shape_support(self, min_share: float) -> np.ndarray:
+        """The mark's pixels for its mask: seen in at least `min_share` of the windows. Laxer than
+        the template's support: parts of a mark that show only over some backgrounds (white on
+        white) must still be covered, and a picture edge caught now and then costs little."""
+        b = self.box
+        return self.votes[b.y : b.y1, b.x : b.x1] >= max(1.0, min_share * self.n)
+
     def near(self, frame: int, reach: int) -> bool:
         return any(s - reach <= frame < e + reach for s, e in self.windows)
 
@@ -84,6 +91,7 @@ class StaticDetector:
         mask_dilation: int = 2,
         max_area_fraction: float = 0.25,
         max_stillness: float = 0.45,
+        mask_share: float = 0.2,
     ) -> None:
         self.window, self.stride = window, stride
         self.analysis_size = analysis_size
@@ -94,6 +102,7 @@ class StaticDetector:
         self.mask_dilation = mask_dilation
         self.max_area_fraction = max_area_fraction
         self.max_stillness = max_stillness
+        self.mask_share = mask_share
 
     def detect(self, frames: Iterable[np.ndarray], total: int, size: tuple[int, int]) -> FrameMarks:
         width, height = size
@@ -294,7 +303,7 @@ class _Scan:
         return out
 
     def _full_res_mark(self, track: _Track, width: int, height: int) -> Mark | None:
-        _, _, support = track.template()
+        support = track.shape_support(self.cfg.mask_share)
         b = track.box
         sl = (slice(b.y, b.y1), slice(b.x, b.x1))
         # Inside solid parts of a mark there is no edge, but the picture there changes much less

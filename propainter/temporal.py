@@ -33,7 +33,7 @@ class TemporalInpainter:
     """
 
     def __init__(self, max_distance: int = 30, near: int = 8, candidates: int = 3, max_align_error: float = 6.0,
-                 max_pixel_error: float = 12.0, margin: int = 3, spatial_radius: int = 5,
+                 max_pixel_error: float = 8.0, margin: int = 3, spatial_radius: int = 5,
                  unblend: bool = True, agree_weight: float = 0.5) -> None:  # fmt: skip
         self.unblend = unblend
         self.agree_weight = agree_weight
