@@ -3,12 +3,18 @@
 Over a sliding window of frames, the temporal median of the image gradient cancels the moving
 picture and keeps what is fixed on screen. A pixel is a candidate when that median gradient is strong
 and coherent (the gradient points the same way in most frames). Candidates grouped into components
-become marks only when the picture around them really changes while they stay: a locked-off shot's
-scenery stays put too, but its surroundings do not change while its edges are visible.
+become marks only when they match best without a shift in every frame, hold a steady share of their
+template from frame to frame, and either the picture around them really changes while they stay or
+they pop up or vanish while their surroundings stay (a jump): a locked-off shot's scenery stays put
+too, but neither happens to it. Components touching the frame's edge are ignored (letterbox edges).
 
 Each mark position becomes a track with an accumulated gradient template. Every frame is then scored
 against the tracks seen near it (how much of the template its own gradient contains), which places
-the appearance and disappearance of a jumping mark to the frame.
+the appearance and disappearance of a jumping mark to the frame. The mask follows the mark's edges
+plus its solid parts (pixels near the edges whose picture changes much less than around the mark).
+
+Known limits: a mark over a picture that does not change (a locked-off shot) is not found, and a
+long picture edge sliding along itself right beside the mark can join it.
 """
 
 from __future__ import annotations
