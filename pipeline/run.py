@@ -10,6 +10,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,18 +61,12 @@ class Timings:
 
     seconds: dict[str, float] = field(default_factory=dict)
 
+    @contextmanager
     def stage(self, name: str):
-        timings = self
-
-        class _Stage:
-            def __enter__(self):
-                self.t0 = time.perf_counter()
-
-            def __exit__(self, *exc):
-                timings.seconds[name] = round(time.perf_counter() - self.t0, 3)
-                log.info("stage %s: %.2fs", name, timings.seconds[name])
-
-        return _Stage()
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        log.info("stage %s: %.2fs", name, self.seconds[name])
 
 
 def plan_config(settings: Settings, online_workers: int = 1) -> PlanConfig:
