@@ -19,7 +19,7 @@ import numpy as np
 from detector import FrameMarks, create_detector
 from pipeline.composite import blend, chunk_weight, feather_alpha, paste, paste_i420, segment_masks
 from pipeline.plan import PlanConfig, Segment, plan_segments
-from propainter import create_inpainter
+from propainter import INPAINTERS, create_inpainter
 from video import VideoInfo, VideoWriter, iter_frames, mux_audio, probe
 from waterz.settings import Settings, get_settings
 
@@ -81,12 +81,11 @@ def plan_config(settings: Settings, online_workers: int = 1) -> PlanConfig:
     )
 
 
-def detect(info: VideoInfo, detector: str, boxes: Iterable | None = None, progress: Progress = _no_progress,
-           settings: Settings | None = None) -> FrameMarks:  # fmt: skip
-    """Run the named detector over the video; `boxes` feed the `box` detector."""
+def detect(info: VideoInfo, detector: str | None = None, boxes: Iterable | None = None,
+           progress: Progress = _no_progress, settings: Settings | None = None) -> FrameMarks:  # fmt: skip
+    """Run the named detector (default: `DETECTOR`) over the video; `boxes` select the `box` detector."""
     settings = settings or get_settings()
-    if boxes:
-        detector = "box"
+    detector = "box" if boxes else (detector or settings.detector)
     kwargs = {"boxes": list(boxes)} if detector == "box" else {"mask_dilation": settings.mask_dilation}
     engine = create_detector(detector, **kwargs)
     frames = _counted(iter_frames(info.path), "detect", info.frames, progress) if engine.needs_frames else None
@@ -186,9 +185,8 @@ def remove_watermark(input_path: str | Path, output_path: str | Path, *, detecto
                      settings: Settings | None = None, progress: Progress = _no_progress) -> dict:  # fmt: skip
     """The whole job in one process. Returns a JSON-able summary."""
     settings = settings or get_settings()
-    detector = detector or settings.detector
     inpainter = inpainter or settings.inpainter
-    create_inpainter_check(inpainter)
+    INPAINTERS.get(inpainter)  # an unknown name fails before any work
     output = Path(output_path)
     timings = Timings()
     with timings.stage("probe"):
@@ -211,19 +209,12 @@ def remove_watermark(input_path: str | Path, output_path: str | Path, *, detecto
         "output": str(output),
         **info.summary(),
         "frames_written": written,
-        "detector": "box" if boxes else detector,
+        "detector": "box" if boxes else (detector or settings.detector),
         "inpainter": inpainter,
         "frames_with_mark": sum(1 for m in frame_marks if m),
         "segments": [s.as_dict() for s in segments],
         "seconds": timings.seconds,
     }
-
-
-def create_inpainter_check(name: str) -> None:
-    """Fail before any work when the inpainter name is unknown."""
-    from propainter import INPAINTERS
-
-    INPAINTERS.get(name)
 
 
 def _counted(frames: Iterable, stage: str, total: int, progress: Progress):

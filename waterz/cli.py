@@ -43,7 +43,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from video import probe
 
     info = probe(args.input)
-    marks = detect(info, args.detector or "static", args.box or None, _progress_bar())
+    marks = detect(info, args.detector, args.box or None, _progress_bar())
     segments = plan(marks, info)
     rows = [{"start_frame": s.start_frame, "end_frame": s.end_frame, "crop": s.crop.as_dict()} for s in segments]
     boxes = [[m.box.as_list() for m in frame] for frame in marks]
