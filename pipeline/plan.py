@@ -54,6 +54,13 @@ class Segment:
         data["crop"] = self.crop.as_dict()
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Segment:
+        fields = {k: int(data[k]) for k in ("index", "start_frame", "end_frame", "context_start", "context_end")}
+        crop = data["crop"]
+        return cls(**fields, crop=Box(int(crop["x"]), int(crop["y"]), int(crop["w"]), int(crop["h"])),
+                   fade_in=int(data.get("fade_in", 0)), fade_out=int(data.get("fade_out", 0)))  # fmt: skip
+
 
 @dataclass
 class _Run:

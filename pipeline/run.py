@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,26 +111,41 @@ def inpaint_segment(inpainter, crops: np.ndarray, masks: np.ndarray, seg: Segmen
     return cleaned
 
 
-def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segment], inpainter_name: str,
-                        workdir: Path, settings: Settings, progress: Progress = _no_progress) -> None:  # fmt: skip
-    """Pass 2: gather each segment's crops while decoding, inpaint it as soon as its last context
-    frame has been read, and save its pixels and masks (frames start..end) in `workdir`."""
-    inpainter = create_inpainter(inpainter_name)
+def segment_inputs(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segment],
+                   progress: Progress = _no_progress, stage: str = "extract",
+                   ) -> Iterator[tuple[Segment, np.ndarray, np.ndarray]]:  # fmt: skip
+    """Pass 2's decoding: yield `(segment, crops, masks)` as soon as a segment's last context frame
+    has been read; `crops` `(n, h, w, 3) uint8 BGR` and `masks` `(n, h, w) bool` cover its context
+    frames. Only the segments still open are held in memory."""
+    if not segments:
+        return
     pending: dict[int, list[np.ndarray]] = {}
     last_needed = max(s.context_end for s in segments)
-    for f, frame in enumerate(_counted(iter_frames(info.path), "inpaint", info.frames, progress)):
+    for f, frame in enumerate(_counted(iter_frames(info.path), stage, info.frames, progress)):
         for seg in segments:
             if seg.context_start <= f <= seg.context_end:
                 c = seg.crop
                 pending.setdefault(seg.index, []).append(frame[c.y : c.y1, c.x : c.x1].copy())
             if f == seg.context_end:
-                crops = np.stack(pending.pop(seg.index))
-                masks = segment_masks(frame_marks, seg)
-                pixels = inpaint_segment(inpainter, crops, masks, seg, settings.feather)
-                first = seg.start_frame - seg.context_start
-                save_result(workdir, seg.index, SegmentResult(pixels, masks[first : first + seg.length]))
+                yield seg, np.stack(pending.pop(seg.index)), segment_masks(frame_marks, seg)
         if f >= last_needed:
             break
+
+
+def clean_segment(inpainter, seg: Segment, crops: np.ndarray, masks: np.ndarray, feather: int) -> SegmentResult:
+    """Inpaint one segment's context crops; keep the frames start..end."""
+    pixels = inpaint_segment(inpainter, crops, masks, seg, feather)
+    first = seg.start_frame - seg.context_start
+    return SegmentResult(pixels, masks[first : first + seg.length])
+
+
+def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segment], inpainter_name: str,
+                        workdir: Path, settings: Settings, progress: Progress = _no_progress) -> None:  # fmt: skip
+    """Pass 2 in one process: inpaint each segment as soon as its crops are read, and save its
+    pixels and masks (frames start..end) in `workdir`."""
+    inpainter = create_inpainter(inpainter_name)
+    for seg, crops, masks in segment_inputs(info, frame_marks, segments, progress, "inpaint"):
+        save_result(workdir, seg.index, clean_segment(inpainter, seg, crops, masks, settings.feather))
 
 
 def composite_and_encode(info: VideoInfo, segments: list[Segment], results: dict[int, SegmentResult], output: Path,

@@ -56,10 +56,11 @@ class VideoInfo:
         }
 
 
-def probe(path: str | Path) -> VideoInfo:
-    """Inspect `path`; raise `InvalidVideo` with a readable sentence when it cannot be processed."""
+def probe(path: str | Path, name: str | None = None) -> VideoInfo:
+    """Inspect `path`; raise `InvalidVideo` with a readable sentence when it cannot be processed.
+    `name` is how messages call the file (default: its own name)."""
     path = Path(path)
-    name = path.name
+    name = name or path.name
     if not path.exists():
         raise InvalidVideo(f"Input file '{path}' does not exist.")
     if not path.is_file():
@@ -71,11 +72,10 @@ def probe(path: str | Path) -> VideoInfo:
     except (av.FFmpegError, UnicodeDecodeError) as exc:
         raise InvalidVideo(f"'{name}' is not a video file that can be decoded ({_reason(exc)}).") from exc
     with container:
-        return _probe_open(container, path)
+        return _probe_open(container, path, name)
 
 
-def _probe_open(container: av.container.InputContainer, path: Path) -> VideoInfo:
-    name = path.name
+def _probe_open(container: av.container.InputContainer, path: Path, name: str) -> VideoInfo:
     if container.format.name.split(",")[0] in _IMAGE_FORMATS:
         raise InvalidVideo(f"'{name}' is a still image, not a video.")
     if not container.streams.video:

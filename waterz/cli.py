@@ -1,4 +1,4 @@
-"""The `waterz` command line: `remove`, `detect`."""
+"""The `waterz` command line: `remove`, `detect`, `up`."""
 
 from __future__ import annotations
 
@@ -51,6 +51,14 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    from waterz.service import up
+    from waterz.settings import get_settings
+
+    settings = get_settings()
+    return up(args.port or settings.port, args.workers or settings.workers, settings.redis_url, args.host)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="waterz", description="Find and remove watermarks from videos.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each stage with its timing")
@@ -70,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--weights", help="weights file for detectors that need one")
     detect.add_argument("--box", action="append", metavar="x,y,w,h[@start-end]", help=argparse.SUPPRESS)
     detect.set_defaults(func=cmd_detect)
+
+    up = sub.add_parser("up", help="start the service: a private Redis (unless REDIS_URL), the API, WORKERS workers")
+    up.add_argument("--port", type=int, help="API port (default: PORT or 8000)")
+    up.add_argument("--workers", type=int, help="Celery workers (default: WORKERS or 2)")
+    up.add_argument("--host", default="127.0.0.1", help="API bind address (default 127.0.0.1)")
+    up.set_defaults(func=cmd_up)
     return parser
 
 

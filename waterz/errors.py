@@ -23,3 +23,23 @@ class InvalidBox(WaterzError):
 
 class WeightsMissing(WaterzError):
     """Model weights an engine needs are not present."""
+
+
+class ConfigError(WaterzError):
+    """A setting in the environment is missing or malformed."""
+
+
+class JobNotFound(WaterzError):
+    """No job has this id."""
+
+
+class JobFailed(WaterzError):
+    """A job cannot go on; the message says why."""
+
+
+class UploadTooLarge(WaterzError):
+    """An upload over MAX_UPLOAD_MB."""
+
+
+class InvalidRequest(WaterzError):
+    """A request that lacks something it needs or carries something malformed."""

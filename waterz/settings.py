@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -19,8 +19,18 @@ class Settings(BaseSettings):
     # Service wiring (used by the distributed service).
     redis_url: str | None = None
     storage_url: str = Field(default_factory=lambda: f"file://{REPO_ROOT / 'data'}")
+    broker_url: str | None = None  # default: REDIS_URL
     port: int = 8000
     workers: int = 2
+    cpu_threads: int | None = Field(default=None, ge=1)  # OpenCV threads per process; default: all cores
+
+    # Service limits and timing.
+    max_upload_mb: int = Field(default=500, ge=1)
+    job_deadline_s: int = Field(default=4 * 3600, ge=60)
+    task_time_limit_s: int = Field(default=3600, ge=60)
+    visibility_timeout_s: int = Field(default=3 * 3600, ge=120)
+    result_expires_s: int = Field(default=24 * 3600, ge=60)
+    retention_s: int = Field(default=7 * 24 * 3600, ge=60)
 
     # Engines.
     detector: str = "static"
@@ -53,6 +63,14 @@ class Settings(BaseSettings):
         if value < 1:
             raise ValueError("MIN_SEGMENTS must be a positive integer or 'auto'")
         return value
+
+    @model_validator(mode="after")
+    def _timeouts(self) -> Settings:
+        # The broker redelivers an unacknowledged task after the visibility timeout; a task allowed
+        # to run longer than that would run twice at once.
+        if self.visibility_timeout_s <= self.task_time_limit_s:
+            raise ValueError("VISIBILITY_TIMEOUT_S must be longer than TASK_TIME_LIMIT_S")
+        return self
 
     def min_segments_for(self, online_workers: int = 1) -> int:
         """MIN_SEGMENTS as a number; 'auto' means one per online worker."""

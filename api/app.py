@@ -1,0 +1,29 @@
+"""Builds the FastAPI app from the Settings, the Celery app, the job store and the storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from celery import Celery
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api.errors import install_error_handlers
+from api.routes import router
+from jobs.runtime import get_runtime
+from waterz.settings import Settings
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def create_api(settings: Settings, celery: Celery) -> FastAPI:
+    app = FastAPI(title="waterz", description="Video watermark removal: upload, process, download.",
+                  version="0.1.0")  # fmt: skip
+    app.state.settings = settings
+    app.state.celery = celery
+    app.state.runtime = get_runtime()
+    install_error_handlers(app)
+    app.include_router(router)
+    if STATIC.is_dir():
+        app.mount("/", StaticFiles(directory=STATIC, html=True), name="static")
+    return app

@@ -1,0 +1,56 @@
+"""Receiving an upload: stream it to a temp file under the size cap, check it is a video, store it."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import unicodedata
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+from jobs.runtime import Runtime
+from storage.base import copy_stream
+from video import probe
+from waterz.errors import UploadTooLarge
+
+_SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
+
+
+def safe_filename(name: str | None) -> str:
+    """The user's file name for display only: no directories, no control characters, at most 200 characters."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip().strip(".")
+    if len(base) > 200:
+        stem, dot, ext = base.rpartition(".")
+        base = (stem[: 200 - len(ext) - 1] + dot + ext) if dot and len(ext) <= 8 else base[:200]
+    return base or "video.mp4"
+
+
+def storage_suffix(filename: str) -> str:
+    suffix = Path(filename).suffix.lower()
+    return suffix if _SUFFIX.match(suffix) else ".bin"
+
+
+def too_large(limit_mb: int) -> UploadTooLarge:
+    return UploadTooLarge(f"The file is larger than the {limit_mb} MB upload limit (MAX_UPLOAD_MB).")
+
+
+def store_upload(rt: Runtime, source: BinaryIO, filename: str) -> dict:
+    """Copy `source` to storage as a new job and return the upload's JSON answer.
+    Raises `UploadTooLarge` or `InvalidVideo` (with the reason) before anything is stored."""
+    limit_mb = rt.settings.max_upload_mb
+    job_id = uuid.uuid4().hex
+    suffix = storage_suffix(filename)
+    with tempfile.TemporaryDirectory(prefix="waterz-upload-") as tmp:
+        local = Path(tmp) / f"source{suffix}"
+        with open(local, "wb") as out:
+            if copy_stream(source, out, limit=limit_mb << 20) > limit_mb << 20:
+                raise too_large(limit_mb)
+        info = probe(local, name=filename)
+        key = f"uploads/{job_id}/source{suffix}"
+        rt.storage.put_file(key, local)
+    summary = info.summary()
+    rt.store.create(job_id, filename=filename, input_key=key, info=summary, deadline_s=rt.settings.job_deadline_s)
+    return {"task_id": job_id, "filename": filename, "frames": info.frames, "fps": summary["fps"],
+            "width": info.width, "height": info.height, "duration": summary["duration"]}  # fmt: skip

@@ -1,0 +1,48 @@
+"""What every process of the service shares: settings, the job store, the storage, and the
+engines (one model per process, loaded lazily, never per segment)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+from jobs.store import JobStore
+from propainter import create_inpainter
+from storage import Storage, open_storage
+from waterz.errors import ConfigError
+from waterz.settings import Settings, get_settings
+
+_engine_lock = threading.Lock()
+_engines: dict[str, object] = {}
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: JobStore
+    storage: Storage
+
+
+def require_redis_url(settings: Settings) -> str:
+    if not settings.redis_url:
+        raise ConfigError(
+            "REDIS_URL is not set: point it at the Redis that holds the job state, e.g. "
+            "REDIS_URL=redis://127.0.0.1:6379/0 (./run.sh starts a private one for you)."
+        )
+    return settings.redis_url
+
+
+@lru_cache
+def get_runtime() -> Runtime:
+    settings = get_settings()
+    store = JobStore.from_url(require_redis_url(settings), retention_s=settings.retention_s)
+    return Runtime(settings, store, open_storage(settings.storage_url))
+
+
+def inpainter(name: str):
+    """The process-wide instance of an inpainter, created on first use."""
+    with _engine_lock:
+        if name not in _engines:
+            _engines[name] = create_inpainter(name)
+        return _engines[name]

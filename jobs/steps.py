@@ -1,0 +1,159 @@
+"""The three steps of a distributed job, free of Celery: the tasks in `tasks/` call these.
+
+Everything that crosses between processes goes through `Storage` (files) and `JobStore` (state):
+  uploads/<id>/<name>              the original video (written by the API)
+  jobs/<id>/segment_<i>_input.npz  a segment's context crops and masks, losslessly compressed
+  jobs/<id>/segment_<i>.npy        its cleaned pixels, and segment_<i>_mask.npy its masks
+  results/<id>.mp4                 the cleaned video
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from jobs.runtime import Runtime, inpainter
+from pipeline.plan import Segment
+from pipeline.run import (
+    SegmentResult,
+    Timings,
+    clean_segment,
+    composite_and_encode,
+    detect,
+    load_result,
+    plan,
+    save_result,
+    segment_inputs,
+)
+from video import probe
+
+log = logging.getLogger(__name__)
+
+# Progress bands: prepare 0-35, segments 35-90, finalize 90-100.
+DETECT, EXTRACT, SEGMENTS, FINALIZE = (0, 25), (25, 35), (35, 90), (90, 100)
+
+
+def input_key(job_id: str, index: int) -> str:
+    return f"jobs/{job_id}/segment_{index}_input.npz"
+
+
+def result_key(job_id: str) -> str:
+    return f"results/{job_id}.mp4"
+
+
+class Reporter:
+    """Turns a stage's `done/total` into the job's progress, writing to Redis at most twice a second."""
+
+    def __init__(self, rt: Runtime, job_id: str, band: tuple[int, int], every_s: float = 0.5):
+        self.rt, self.job_id, self.band, self.every_s = rt, job_id, band, every_s
+        self._last = 0.0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every_s and done < total:
+            return
+        self._last = now
+        lo, hi = self.band
+        self.rt.store.advance(self.job_id, "PROGRESS", lo + (hi - lo) * done / max(total, 1), stage)
+
+
+def _download_input(rt: Runtime, job: dict, workdir: Path) -> Path:
+    local = workdir / Path(job["input_key"]).name
+    rt.storage.get_file(job["input_key"], local)
+    return local
+
+
+def prepare(rt: Runtime, job_id: str, dispatch: Callable[[int], None], online_workers: int) -> int:
+    """Detect, plan, store each segment's input and dispatch it as soon as it is stored.
+    Returns the number of segments (0: finalize was dispatched directly)."""
+    job = rt.store.get(job_id)
+    options = json.loads(job.get("options") or "{}")
+    timings = Timings()
+    rt.store.advance(job_id, "STARTED", 0, "downloading")
+    with tempfile.TemporaryDirectory(prefix="waterz-prepare-") as tmp:
+        workdir = Path(tmp)
+        info = probe(_download_input(rt, job, workdir))
+        with timings.stage("detect"):
+            marks = detect(info, options.get("detector"), options.get("boxes"), Reporter(rt, job_id, DETECT),
+                           rt.settings)  # fmt: skip
+        segments = plan(marks, info, rt.settings, online_workers)
+        rt.store.set_plan(job_id, [s.as_dict() for s in segments])
+        rt.store.advance(job_id, "PROGRESS", EXTRACT[0], "extracting",
+                         frames_with_mark=sum(1 for m in marks if m))  # fmt: skip
+        with timings.stage("extract"):
+            for seg, crops, masks in segment_inputs(info, marks, segments, Reporter(rt, job_id, EXTRACT)):
+                path = workdir / f"segment_{seg.index}_input.npz"
+                np.savez_compressed(path, crops=crops, masks=masks)
+                rt.storage.put_file(input_key(job_id, seg.index), path)
+                path.unlink()
+                dispatch(seg.index)
+    rt.store.advance(job_id, "PROGRESS", SEGMENTS[0], "inpainting", prepare_seconds=timings.seconds)
+    return len(segments)
+
+
+def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
+    """Clean one segment and record it. Returns True when this call must dispatch finalize.
+
+    Safe to run twice: the output is rewritten with the same pixels, finishing adds to a set,
+    and only one caller ever wins the finalize guard."""
+    job = rt.store.get(job_id)
+    total = int(job["total_segments"])
+    if not rt.store.is_done(job_id, index):
+        rt.store.segment_started(job_id, index, worker)
+        seg = Segment.from_dict(rt.store.segment_plan(job_id, index))
+        options = json.loads(job.get("options") or "{}")
+        engine = inpainter(options.get("inpainter") or rt.settings.inpainter)
+        with tempfile.TemporaryDirectory(prefix="waterz-segment-") as tmp:
+            workdir = Path(tmp)
+            path = workdir / "input.npz"
+            rt.storage.get_file(input_key(job_id, index), path)
+            with np.load(path) as data:
+                crops, masks = data["crops"], data["masks"]
+            start = time.perf_counter()
+            result = clean_segment(engine, seg, crops, masks, rt.settings.feather)
+            log.info("segment %s/%d: %d frames in %.2fs", job_id, index, seg.length, time.perf_counter() - start)
+            save_result(workdir, index, result)
+            for name in (f"segment_{index}.npy", f"segment_{index}_mask.npy"):
+                rt.storage.put_file(f"jobs/{job_id}/{name}", workdir / name)
+    finished, trigger = rt.store.segment_finished(job_id, index, total)
+    lo, hi = SEGMENTS
+    rt.store.advance(job_id, "PROGRESS", lo + (hi - lo) * finished / max(total, 1), "inpainting")
+    return trigger
+
+
+def finalize(rt: Runtime, job_id: str) -> str:
+    """Composite every cleaned crop into the original frames, encode once, store the result,
+    delete the intermediates. Returns the result's storage key."""
+    job = rt.store.get(job_id)
+    total = int(job.get("total_segments") or 0)
+    segments = [Segment.from_dict(rt.store.segment_plan(job_id, i)) for i in range(total)]
+    rt.store.advance(job_id, "PROGRESS", FINALIZE[0], "encoding")
+    with tempfile.TemporaryDirectory(prefix="waterz-finalize-") as tmp:
+        workdir = Path(tmp)
+        info = probe(_download_input(rt, job, workdir))
+        results: dict[int, SegmentResult] = {}
+        for seg in segments:
+            for name in (f"segment_{seg.index}.npy", f"segment_{seg.index}_mask.npy"):
+                rt.storage.get_file(f"jobs/{job_id}/{name}", workdir / name)
+            results[seg.index] = load_result(workdir, seg.index)
+        output = workdir / "result.mp4"
+        written = composite_and_encode(info, segments, results, output, rt.settings, Reporter(rt, job_id, FINALIZE))
+        if written != info.frames:
+            raise RuntimeError(f"the encoder wrote {written} frames of {info.frames}")
+        key = result_key(job_id)
+        rt.storage.put_file(key, output)
+    cleanup(rt, job_id)
+    rt.store.succeed(job_id, key)
+    return key
+
+
+def cleanup(rt: Runtime, job_id: str) -> None:
+    """Delete a job's intermediates (never its upload or result)."""
+    removed = rt.storage.delete_prefix(f"jobs/{job_id}/")
+    log.info("job %s: %d intermediate files deleted", job_id, removed)

@@ -1,0 +1,165 @@
+"""Job state in Redis, shared by the API and every worker.
+
+Keys (all under `waterz:job:<id>`):
+  ``<id>``            hash: state, progress, stage, error, result_key, filename, input_key, options,
+                      info, total_segments, total_frames, created_at, updated_at, deadline
+  ``<id>:seg:<i>``    hash per segment: its plan (JSON) and worker, started_at, finished_at, attempts
+  ``<id>:done``       set of finished segment indexes (idempotent: a redelivered task adds nothing)
+  ``<id>:finalize``   set once (SET NX) by the call that completes the set: finalize runs once
+  ``<id>:process``    set once by the first `POST /api/process`: one job per id
+
+State moves PENDING -> STARTED -> PROGRESS -> SUCCESS | FAILURE; progress never goes down and a
+terminal state is never overwritten (both enforced inside Redis by one Lua script).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+
+from waterz.errors import JobNotFound
+
+PREFIX = "waterz:job:"
+TERMINAL = ("SUCCESS", "FAILURE")
+
+# KEYS[1] job hash; ARGV: state, progress, stage, now, then field/value pairs to set as well.
+_ADVANCE = """
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return 0 end
+if cur == 'SUCCESS' or cur == 'FAILURE' then return 0 end
+local old = tonumber(redis.call('HGET', KEYS[1], 'progress') or '0')
+local new = tonumber(ARGV[2])
+if new < old then new = old end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'progress', tostring(new), 'stage', ARGV[3], 'updated_at', ARGV[4])
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis, retention_s: int = 7 * 24 * 3600):
+        self.r = client
+        self.retention_s = retention_s
+        self._advance = client.register_script(_ADVANCE)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs) -> JobStore:
+        client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5, socket_timeout=30,
+                                      health_check_interval=30, retry_on_timeout=True)  # fmt: skip
+        return cls(client, **kwargs)
+
+    def _key(self, job_id: str, *parts) -> str:
+        return PREFIX + ":".join((job_id, *map(str, parts)))
+
+    # --- creation and reading -------------------------------------------------
+
+    def create(self, job_id: str, *, filename: str, input_key: str, info: dict, deadline_s: float) -> None:
+        now = time.time()
+        key = self._key(job_id)
+        self.r.hset(key, mapping={
+            "state": "PENDING", "progress": 0, "stage": "uploaded", "filename": filename, "input_key": input_key,
+            "info": json.dumps(info), "total_frames": info["frames"], "created_at": now, "updated_at": now,
+            "deadline_s": deadline_s,
+        })  # fmt: skip
+        self.r.expire(key, self.retention_s)
+
+    def exists(self, job_id: str) -> bool:
+        return bool(self.r.exists(self._key(job_id)))
+
+    def get(self, job_id: str) -> dict:
+        job = self.r.hgetall(self._key(job_id))
+        if not job:
+            raise JobNotFound(f"No job has the id '{job_id}'.")
+        return job
+
+    def segments(self, job_id: str, total: int) -> list[dict]:
+        pipe = self.r.pipeline()
+        for i in range(total):
+            pipe.hgetall(self._key(job_id, "seg", i))
+        return [_segment_record(raw) for raw in pipe.execute() if raw]
+
+    def segment_plan(self, job_id: str, index: int) -> dict:
+        raw = self.r.hget(self._key(job_id, "seg", index), "plan")
+        if raw is None:
+            raise JobNotFound(f"Job '{job_id}' has no segment {index}.")
+        return json.loads(raw)
+
+    def claim_processing(self, job_id: str, options: dict) -> bool:
+        """True for the first caller only: `POST /api/process` twice makes one job."""
+        if not self.r.set(self._key(job_id, "process"), "1", nx=True, ex=self.retention_s):
+            return False
+        self.r.hset(self._key(job_id), mapping={"options": json.dumps(options), "queued_at": time.time()})
+        return True
+
+    def check_deadline(self, job_id: str) -> str:
+        """The job's state, after failing it if it has run past its deadline: no job waits forever."""
+        job = self.get(job_id)
+        queued = float(job.get("queued_at") or 0)
+        if job["state"] not in TERMINAL and queued and time.time() > queued + float(job["deadline_s"]):
+            minutes = float(job["deadline_s"]) / 60
+            self.fail(job_id, f"The job did not finish within its deadline of {minutes:g} minutes.")
+            return "FAILURE"
+        return job["state"]
+
+    # --- state changes ------------------------------------------------------------
+
+    def advance(self, job_id: str, state: str, progress: float, stage: str, **fields) -> bool:
+        """Move a running job forward; False (and nothing written) when it already ended."""
+        args = [state, int(progress), stage, time.time()]
+        for k, v in fields.items():
+            args += [k, v if isinstance(v, str) else json.dumps(v)]
+        return bool(self._advance(keys=[self._key(job_id)], args=args))
+
+    def succeed(self, job_id: str, result_key: str) -> bool:
+        return self.advance(job_id, "SUCCESS", 100, "done", result_key=result_key, finished_at=str(time.time()))
+
+    def fail(self, job_id: str, error: str) -> bool:
+        return self.advance(job_id, "FAILURE", 0, "failed", error=error, finished_at=str(time.time()))
+
+    def set_plan(self, job_id: str, segments: list[dict]) -> None:
+        pipe = self.r.pipeline()
+        for seg in segments:
+            key = self._key(job_id, "seg", seg["index"])
+            pipe.hset(key, mapping={"plan": json.dumps(seg), "attempts": 0})
+            pipe.expire(key, self.retention_s)
+        pipe.hset(self._key(job_id), "total_segments", len(segments))
+        pipe.execute()
+
+    def segment_started(self, job_id: str, index: int, worker: str) -> int:
+        """Record who runs the segment; returns the attempt number (1 for the first run)."""
+        key = self._key(job_id, "seg", index)
+        pipe = self.r.pipeline()
+        pipe.hincrby(key, "attempts", 1)
+        pipe.hset(key, mapping={"worker": worker, "started_at": time.time()})
+        pipe.hdel(key, "finished_at")
+        return int(pipe.execute()[0])
+
+    def is_done(self, job_id: str, index: int) -> bool:
+        return bool(self.r.sismember(self._key(job_id, "done"), index))
+
+    def segment_finished(self, job_id: str, index: int, total: int) -> tuple[int, bool]:
+        """Mark a segment finished. Returns (how many are finished, whether this call must start
+        finalize). Adding to a set is idempotent, and only one caller ever wins the SET NX."""
+        done_key = self._key(job_id, "done")
+        pipe = self.r.pipeline()
+        pipe.hset(self._key(job_id, "seg", index), "finished_at", time.time())
+        pipe.sadd(done_key, index)
+        pipe.scard(done_key)
+        pipe.expire(done_key, self.retention_s)
+        finished = int(pipe.execute()[2])
+        return finished, finished >= total and self.claim_finalize(job_id)
+
+    def claim_finalize(self, job_id: str) -> bool:
+        """True for exactly one caller per job."""
+        return bool(self.r.set(self._key(job_id, "finalize"), "1", nx=True, ex=self.retention_s))
+
+
+def _segment_record(raw: dict) -> dict:
+    record = json.loads(raw["plan"])
+    record["attempts"] = int(raw.get("attempts", 0))
+    record["worker"] = raw.get("worker")
+    for k in ("started_at", "finished_at"):
+        record[k] = float(raw[k]) if raw.get(k) else None
+    return record

@@ -1,0 +1,13 @@
+"""Wires waterz together: the Celery app (`celery`) and the FastAPI app (`app`) from one Settings.
+
+    uvicorn server_production:app --host 0.0.0.0 --port 8000
+    celery -A server_production.celery worker --pool=threads --concurrency=1 -n worker1@%h
+"""
+
+from api import create_api
+from tasks.celery_app import create_celery
+from waterz.settings import get_settings
+
+settings = get_settings()
+celery = create_celery(settings)
+app = create_api(settings, celery)

