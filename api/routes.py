@@ -102,6 +102,7 @@ def status(task_id: str, request: Request) -> dict:
             "detector": "box" if options.get("boxes") else options.get("detector") or rt.settings.detector,
             "inpainter": options.get("inpainter") or rt.settings.inpainter,
             "frames_with_mark": int(job["frames_with_mark"]) if job.get("frames_with_mark") else None,
+            "finalize_runs": int(job.get("finalize_runs") or 0),
             "created_at": float(job["created_at"]),
             "finished_at": float(job["finished_at"]) if job.get("finished_at") else None,
         },

@@ -134,6 +134,7 @@ def finalize(rt: Runtime, job_id: str) -> str:
     total = int(job.get("total_segments") or 0)
     segments = [Segment.from_dict(rt.store.segment_plan(job_id, i)) for i in range(total)]
     rt.store.advance(job_id, "PROGRESS", FINALIZE[0], "encoding")
+    rt.store.finalize_started(job_id)
     with tempfile.TemporaryDirectory(prefix="waterz-finalize-") as tmp:
         workdir = Path(tmp)
         info = probe(_download_input(rt, job, workdir))

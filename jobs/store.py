@@ -151,6 +151,10 @@ class JobStore:
         finished = int(pipe.execute()[2])
         return finished, finished >= total and self.claim_finalize(job_id)
 
+    def finalize_started(self, job_id: str) -> int:
+        """Count finalize runs (there should only ever be one per job); returns the count."""
+        return int(self.r.hincrby(self._key(job_id), "finalize_runs", 1))
+
     def claim_finalize(self, job_id: str) -> bool:
         """True for exactly one caller per job."""
         return bool(self.r.set(self._key(job_id, "finalize"), "1", nx=True, ex=self.retention_s))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -29,6 +30,11 @@ class Storage(Protocol):
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every key under `prefix`; returns how many."""
+
+
+def missing(key: str) -> FileNotFoundError:
+    """The error every backend raises for an absent key; `.filename` is the key, never a host path."""
+    return FileNotFoundError(errno.ENOENT, "not in storage", key)
 
 
 def copy_stream(src: BinaryIO, dst: BinaryIO, limit: int | None = None) -> int:

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from storage.base import CHUNK
+from storage.base import CHUNK, missing
 
 
 class FileStorage:
@@ -34,11 +34,17 @@ class FileStorage:
         finally:
             Path(tmp).unlink(missing_ok=True)
 
+    def _existing(self, key: str) -> Path:
+        path = self._path(key)
+        if not path.is_file():
+            raise missing(key)
+        return path
+
     def get_file(self, key: str, path: Path) -> None:
-        shutil.copyfile(self._path(key), path)
+        shutil.copyfile(self._existing(key), path)
 
     def iter_bytes(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
-        with open(self._path(key), "rb") as f:
+        with open(self._existing(key), "rb") as f:
             while block := f.read(chunk):
                 yield block
 

@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from storage.base import CHUNK
+from storage.base import CHUNK, missing
 
 
 class S3Storage:
@@ -31,14 +31,14 @@ class S3Storage:
             self.client.download_file(self.bucket, self._key(key), str(path))
         except self.client.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
-                raise FileNotFoundError(key) from exc
+                raise missing(key) from exc
             raise
 
     def iter_bytes(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
         except self.client.exceptions.NoSuchKey as exc:
-            raise FileNotFoundError(key) from exc
+            raise missing(key) from exc
         yield from body.iter_chunks(chunk)
 
     def size(self, key: str) -> int | None:

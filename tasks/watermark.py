@@ -24,6 +24,10 @@ def failing_job(job_id: str, doing: str):
     rt = get_runtime()
     try:
         yield rt
+    except FileNotFoundError as exc:
+        log.warning("job %s failed while %s: %s", job_id, doing, exc)
+        _fail(rt, job_id, f"A file this job needs is missing from storage ({exc.filename or exc}); "
+                          "it may have been deleted. Upload the video again.")  # fmt: skip
     except WaterzError as exc:
         log.warning("job %s failed while %s: %s", job_id, doing, exc)
         _fail(rt, job_id, str(exc))

@@ -19,6 +19,10 @@ CLIPS = {
     # handheld shake, opaque coloured mark
     "shake_opaque": ClipSpec(frames=60, motion="shake", source="chelsea",
                              mark=MarkSpec(opacity=1.0, color=(40, 60, 220), positions=((0, 200, 30),))),
+    # pan, Sora-like text mark that jumps four times (five positions)
+    "sora_jumps": ClipSpec(frames=100, motion="pan", source="immunohistochemistry",
+                           mark=MarkSpec(text="Sora", scale=0.8, opacity=0.55, positions=(
+                               (0, 24, 24), (20, 200, 40), (40, 40, 180), (60, 190, 170), (80, 120, 100)))),
     # locked-off camera, objects moving, no mark at all
     "locked_nomark": ClipSpec(frames=60, motion="locked", source="rocket", movers=2, mark=None),
 }  # fmt: skip

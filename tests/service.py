@@ -1,0 +1,79 @@
+"""A real service for tests: a private redis-server, Celery workers and the API, as subprocesses
+started by the same code as `waterz up`."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import httpx
+
+from waterz.service import free_port, start_api, start_redis, start_worker, stop
+
+
+class Service:
+    def __init__(self, workdir: Path, workers: int = 2, env: dict | None = None, redis_url: str | None = None):
+        self.workdir = workdir
+        self.procs = []
+        if redis_url is None:
+            port = free_port()
+            self.procs.append(start_redis(port, workdir, workdir / "redis.log"))
+            redis_url = f"redis://127.0.0.1:{port}/0"
+        self.redis_url = redis_url
+        self.env = {**os.environ, "REDIS_URL": redis_url, "STORAGE_URL": f"file://{workdir / 'storage'}",
+                    "CPU_THREADS": "1", **(env or {})}  # fmt: skip
+        self.workers = []
+        for i in range(1, workers + 1):
+            wenv = {**self.env, "TMPDIR": str(self._private_tmp(f"worker{i}"))}
+            self.workers.append(start_worker(f"worker{i}", wenv, workdir / f"worker{i}.log"))
+        self.procs += self.workers
+        self.port = free_port()
+        self.procs.append(start_api(self.port, {**self.env, "TMPDIR": str(self._private_tmp("api"))},
+                                    workdir / "api.log"))  # fmt: skip
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
+        self.wait_for_workers(workers)
+
+    def _private_tmp(self, name: str) -> Path:
+        path = self.workdir / "tmp" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def wait_for_workers(self, count: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.http.get("/api/health").json().get("workers", 0) >= count:
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"{count} workers did not come online; see {self.workdir}/worker*.log")
+
+    def upload(self, path: Path, name: str | None = None) -> httpx.Response:
+        with open(path, "rb") as f:
+            return self.http.post("/api/upload", files={"file": (name or path.name, f, "video/mp4")})
+
+    def run_job(self, path: Path, timeout: float = 300, **options) -> dict:
+        """Upload, process, and wait for the job to end; returns the last status."""
+        task_id = self.upload(path).raise_for_status().json()["task_id"]
+        self.http.post("/api/process", json={"task_id": task_id, **options}).raise_for_status()
+        return self.wait(task_id, timeout)
+
+    def wait(self, task_id: str, timeout: float = 300) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.http.get(f"/api/status/{task_id}").json()
+            if status["state"] in ("SUCCESS", "FAILURE"):
+                return status
+            time.sleep(0.5)
+        raise TimeoutError(f"job {task_id} still {status['state']} after {timeout}s; see {self.workdir}")
+
+    def download(self, status: dict, dest: Path) -> Path:
+        with self.http.stream("GET", status["result"]["result_url"]) as r:
+            r.raise_for_status()
+            with open(dest, "wb") as f:
+                for chunk in r.iter_bytes():
+                    f.write(chunk)
+        return dest
+
+    def close(self) -> None:
+        self.http.close()
+        stop(list(reversed(self.procs)))

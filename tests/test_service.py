@@ -1,0 +1,145 @@
+"""The distributed service end to end: a real redis-server, two real Celery workers (threads pool)
+and the API (uvicorn), all subprocesses; jobs go through the HTTP API of the contract."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import psnr
+from tests.service import Service
+from video import iter_frames, probe
+from waterz.service import bin_of
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    svc = Service(tmp_path_factory.mktemp("service"), workers=2, env={"MIN_SEGMENTS": "4", "MIN_CHUNK_FRAMES": "12"})
+    yield svc
+    svc.close()
+
+
+@pytest.fixture(scope="module")
+def jumping_job(service, clips, tmp_path_factory):
+    clip = clips("sora_jumps")
+    status = service.run_job(clip.path)
+    assert status["state"] == "SUCCESS", status.get("error")
+    return clip, status, service.download(status, tmp_path_factory.mktemp("result") / "clean.mp4")
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]
+
+
+def test_segments_run_on_both_workers_at_overlapping_times(jumping_job):
+    _, status, _ = jumping_job
+    meta = status["metadata"]
+    segments = meta["segments"]
+    assert status["progress"] == 100
+    assert meta["total_segments"] == len(segments) >= 4  # the mark sits at five positions
+    by_worker: dict[str, list[dict]] = {}
+    for seg in segments:
+        assert seg["attempts"] == 1
+        assert seg["started_at"] <= seg["finished_at"]
+        by_worker.setdefault(seg["worker"].split("@")[0], []).append(seg)
+    assert set(by_worker) == {"worker1", "worker2"}
+    assert any(_overlap(a, b) for a in by_worker["worker1"] for b in by_worker["worker2"])
+    assert meta["finalize_runs"] == 1
+
+
+def test_result_keeps_every_frame_the_rate_the_audio_and_the_pixels_outside(jumping_job):
+    clip, status, out = jumping_job
+    info = probe(out)
+    assert info.frames == clip.spec.frames
+    assert info.fps == clip.spec.fps
+    assert info.has_audio
+    before = np.stack(list(iter_frames(clip.path)))
+    after = np.stack(list(iter_frames(out)))
+    inside_crops = np.zeros(before.shape[:3], bool)
+    for seg in status["metadata"]["segments"]:
+        c = seg["crop"]
+        inside_crops[seg["start_frame"] : seg["end_frame"] + 1, c["y"] : c["y"] + c["h"], c["x"] : c["x"] + c["w"]] = 1
+    assert psnr(after, before, ~inside_crops) >= 38.0
+    marked = clip.alpha > 0.05
+    assert psnr(after, clip.clean, marked) > psnr(before, clip.clean, marked) + 3.0
+
+
+def test_a_second_process_call_and_a_redelivered_segment_change_nothing(service, jumping_job):
+    _, status, out = jumping_job
+    task_id = status["task_id"]
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    again = service.http.post("/api/process", json={"task_id": task_id})
+    assert again.status_code == 202 and again.json()["state"] == "SUCCESS"
+
+    from celery import Celery
+
+    app = Celery(broker=service.redis_url, backend=service.redis_url)
+    app.send_task("watermark.process_segment", args=[task_id, 0]).get(timeout=60)
+    after = service.http.get(f"/api/status/{task_id}").json()
+    assert after["state"] == "SUCCESS"
+    assert after["metadata"]["finalize_runs"] == 1
+    assert after["metadata"]["segments"][0]["attempts"] == 1
+    redownloaded = service.download(after, out.with_name("again.mp4"))
+    assert hashlib.sha256(redownloaded.read_bytes()).hexdigest() == digest
+
+
+def test_a_video_without_a_mark_comes_back_whole(service, clips, tmp_path):
+    clip = clips("locked_nomark")
+    status = service.run_job(clip.path)
+    assert status["state"] == "SUCCESS", status.get("error")
+    assert status["metadata"]["total_segments"] == 0
+    info = probe(service.download(status, tmp_path / "clean.mp4"))
+    assert (info.frames, info.fps, info.has_audio) == (clip.spec.frames, clip.spec.fps, True)
+
+
+def test_user_errors_get_a_status_and_a_sentence(service, tmp_path, clips):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video at all\n")
+    r = service.upload(text)
+    assert r.status_code == 415 and "notes.mp4" in r.json()["detail"]
+    r = service.http.post("/api/upload", data={"other": "x"})
+    assert r.status_code == 422 and "'file'" in r.json()["detail"]
+    for r in (service.http.get("/api/status/0123abc"), service.http.post("/api/process", json={"task_id": "0123abc"}),
+              service.http.get("/results/" + "0" * 32 + ".mp4"), service.http.get("/results/../../etc/passwd")):
+        assert r.status_code == 404 and r.json()["detail"].endswith(".")
+    r = service.http.post("/api/process", json={"task_idd": "x"})
+    assert r.status_code == 422 and r.json()["detail"] == "Field 'task_id' is required."
+    task_id = service.upload(clips("pan_jump").path).json()["task_id"]
+    r = service.http.post("/api/process", json={"task_id": task_id, "inpainter": "magic"})
+    assert r.status_code == 422 and "temporal" in r.json()["detail"]  # lists the known ones
+    r = service.http.post("/api/process", json={"task_id": task_id, "boxes": [{"x": 300, "y": 0, "w": 64, "h": 64}]})
+    assert r.status_code == 422 and "inside the 320x240 frame" in r.json()["detail"]
+
+
+def test_a_job_whose_upload_vanished_fails_with_a_sentence(service, clips):
+    task_id = service.upload(clips("pan_jump").path).json()["task_id"]
+    for path in (service.workdir / "storage" / "uploads" / task_id).iterdir():
+        path.unlink()
+    service.http.post("/api/process", json={"task_id": task_id}).raise_for_status()
+    status = service.wait(task_id, timeout=60)
+    assert status["state"] == "FAILURE"
+    assert "missing from storage" in status["error"] and "Traceback" not in status["error"]
+    # the workers are still there and still work
+    assert service.http.get("/api/health").json()["workers"] == 2
+
+
+def test_celery_inspect_lists_the_three_tasks_and_the_threads_pool(service):
+    def inspect(what: str) -> str:
+        cmd = [bin_of("celery"), "-A", "server_production.celery", "inspect", what, "--timeout", "5"]
+        done = subprocess.run(cmd, env=service.env, capture_output=True, text=True, timeout=60,
+                              cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    registered = inspect("registered")
+    for name in ("watermark.prepare_video", "watermark.process_segment", "watermark.finalize_video"):
+        assert registered.count(name) == 2  # listed by both workers
+    stats = inspect("stats")
+    assert stats.count("celery.concurrency.thread:TaskPool") == 2
+    assert stats.count('"max-concurrency": 1') == 2
