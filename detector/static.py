@@ -7,6 +7,9 @@ become marks only when they match best without a shift in every frame, hold a st
 template from frame to frame, and either the picture around them really changes while they stay or
 they pop up or vanish while their surroundings stay (a jump): a locked-off shot's scenery stays put
 too, but neither happens to it. Components touching the frame's edge are ignored (letterbox edges).
+Windows come in two speeds: consecutive frames, and the same number of frames taken every
+`slow_step` frames, so that a slow camera move (a fraction of a pixel per frame) changes the
+picture enough for it to come apart from the mark.
 
 Each mark position becomes a track with an accumulated gradient template. Every frame is then scored
 against the tracks seen near it (how much of the template its own gradient contains), which places
@@ -84,6 +87,7 @@ class StaticDetector:
         self,
         window: int = 16,
         stride: int = 8,
+        slow_step: int = 4,
         analysis_size: int = 640,
         min_strength: float = 10.0,
         min_coherence: float = 0.55,
@@ -98,8 +102,9 @@ class StaticDetector:
         max_area_fraction: float = 0.25,
         max_stillness: float = 0.45,
         mask_share: float = 0.2,
+        min_spread_of_directions: float = 0.1,
     ) -> None:
-        self.window, self.stride = window, stride
+        self.window, self.stride, self.slow_step = window, stride, slow_step
         self.analysis_size = analysis_size
         self.min_strength, self.min_coherence = min_strength, min_coherence
         self.strict_coherence, self.min_steady, self.min_still = strict_coherence, min_steady, min_still
@@ -109,6 +114,7 @@ class StaticDetector:
         self.max_area_fraction = max_area_fraction
         self.max_stillness = max_stillness
         self.mask_share = mask_share
+        self.min_spread_of_directions = min_spread_of_directions
 
     def detect(self, frames: Iterable[np.ndarray], total: int, size: tuple[int, int]) -> FrameMarks:
         width, height = size
@@ -137,6 +143,11 @@ class _Scan:
         self.cfg, self.scale = cfg, scale
         self.buffer: dict[int, _Features] = {}
         self.next_window = 0
+        # Slow windows: `window` frames taken every `slow_step` frames, for slow camera moves under
+        # which the picture barely changes within a short window.
+        self.sparse: dict[int, _Features] = {}
+        self.next_slow = 0
+        self.slow_until = 0
         self.last_index = -1
         self.scored_until = 0  # frames below this are scored
         self.tracks: list[_Track] = []
@@ -144,24 +155,46 @@ class _Scan:
     def push(self, index: int, feats: _Features) -> None:
         self.buffer[index] = feats
         self.last_index = index
-        while self.next_window + self.cfg.window <= index + 1:
-            self._window(self.next_window, self.next_window + self.cfg.window)
-            self.next_window += self.cfg.stride
+        cfg = self.cfg
+        while self.next_window + cfg.window <= index + 1:
+            self._window(self.next_window, self.next_window + cfg.window)
+            self.next_window += cfg.stride
+        if cfg.slow_step > 1:
+            if index % cfg.slow_step == 0:
+                self.sparse[index] = feats
+            span = cfg.window * cfg.slow_step
+            while self.next_slow + span <= index + 1:
+                start = self.next_slow
+                frames = [self.sparse[i] for i in range(start, start + span, cfg.slow_step)]
+                self._analyse(frames, (start, start + span))
+                self.slow_until = start + span
+                self.next_slow += cfg.stride * cfg.slow_step
+            for old in [i for i in self.sparse if i < self.next_slow - span]:
+                del self.sparse[old]
         # A frame is scored once every window that can reveal a mark on it has run.
-        self._score_up_to(self.next_window - self.cfg.window)
+        done = self.next_window - cfg.window
+        if cfg.slow_step > 1:
+            done = min(done, self.next_slow - cfg.window * cfg.slow_step)
+        self._score_up_to(done)
 
     def finish(self) -> None:
         n = self.last_index + 1
         covered = self.next_window - self.cfg.stride + self.cfg.window if self.next_window else 0
         if n >= 3 and covered < n:
             self._window(max(0, n - self.cfg.window), n)
+        tail = sorted(i for i in self.sparse if i >= n - self.cfg.window * self.cfg.slow_step)
+        if self.cfg.slow_step > 1 and self.slow_until and self.slow_until < n and len(tail) == self.cfg.window:
+            self._analyse([self.sparse[i] for i in tail], (tail[0], n))
         self._score_up_to(n)
 
     # -- windows -------------------------------------------------------------------------------
 
     def _window(self, start: int, end: int) -> None:
+        self._analyse([self.buffer[i] for i in range(start, end)], (start, end))
+
+    def _analyse(self, feats: list[_Features], span: tuple[int, int]) -> None:
+        """Find mark candidates in one window of frames (consecutive, or sparse for slow windows)."""
         cfg = self.cfg
-        feats = [self.buffer[i] for i in range(start, end)]
         gx = np.stack([f.gx for f in feats])
         gy = np.stack([f.gy for f in feats])
         med_x, med_y = np.median(gx, axis=0), np.median(gy, axis=0)
@@ -189,12 +222,15 @@ class _Scan:
             support = cand[y : y + bh, x : x + bw] & (labels[y : y + bh, x : x + bw] == label)
             if support.sum() < 12:
                 continue
+            if _one_direction(med_x[y : y + bh, x : x + bw][support], med_y[y : y + bh, x : x + bw][support],
+                              cfg.min_spread_of_directions):  # fmt: skip
+                continue
             if not _stays_put(box, support, med_x, med_y, gx, gy, cfg.min_still):
                 continue
             known = any(_overlap(t.box, box) > 0.5 for t in self.tracks)
             if not known and not self._picture_changes(box, support, med_x, med_y, gx, gy, gray):
                 continue
-            self._add_to_track(box, (start, end), med_x, med_y, cand & (labels == label), gray)
+            self._add_to_track(box, span, med_x, med_y, cand & (labels == label), gray)
 
     def _picture_changes(self, box, support, med_x, med_y, gx, gy, gray) -> bool:
         """True when the picture around the component changes while the component stays visible."""
@@ -387,6 +423,16 @@ def _pops_up(coeff: np.ndarray, ring: np.ndarray, max_ring_change: float, run: i
             step = float(np.median(np.abs(ring[t] - ring[t - 1])))
             return step < max_ring_change
     return False
+
+
+def _one_direction(gx: np.ndarray, gy: np.ndarray, min_ratio: float) -> bool:
+    """True when the gradients all point one way (the structure tensor's smaller eigenvalue is under
+    `min_ratio` of the larger): a straight picture edge sliding along itself looks fixed, but it has
+    no corners, while lettering and logos have edges in many directions."""
+    a, b, c = float((gx * gx).sum()), float((gy * gy).sum()), float((gx * gy).sum())
+    half = 0.5 * (a + b)
+    disc = np.sqrt(max(half * half - (a * b - c * c), 0.0))
+    return (half - disc) < min_ratio * (half + disc)
 
 
 def _overlap(a: Box, b: Box) -> float:

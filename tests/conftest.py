@@ -23,6 +23,9 @@ CLIPS = {
     "sora_jumps": ClipSpec(frames=100, motion="pan", source="immunohistochemistry",
                            mark=MarkSpec(text="Sora", scale=0.8, opacity=0.55, positions=(
                                (0, 24, 24), (20, 200, 40), (40, 40, 180), (60, 190, 170), (80, 120, 100)))),
+    # a slow pan (about half a pixel per frame): the picture barely changes within a short window
+    "slow_pan": ClipSpec(frames=160, motion="pan", source="chelsea",
+                         mark=MarkSpec(scale=1.0, opacity=0.6, positions=((0, 30, 30),))),
     # locked-off camera, objects moving, no mark at all
     "locked_nomark": ClipSpec(frames=60, motion="locked", source="rocket", movers=2, mark=None),
 }  # fmt: skip

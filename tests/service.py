@@ -15,6 +15,7 @@ from waterz.service import free_port, start_api, start_redis, start_worker, stop
 class Service:
     def __init__(self, workdir: Path, workers: int = 2, env: dict | None = None, redis_url: str | None = None):
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.procs = []
         if redis_url is None:
             port = free_port()

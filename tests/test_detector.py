@@ -20,7 +20,7 @@ def truth_box_dilated(box, grow=6):
     return Box(x - grow, y - grow, w + 2 * grow, h + 2 * grow)
 
 
-@pytest.mark.parametrize("name", ["pan_jump", "zoom_faint", "shake_opaque"])
+@pytest.mark.parametrize("name", ["pan_jump", "zoom_faint", "shake_opaque", "slow_pan"])
 def test_static_detector_follows_the_mark_frame_by_frame(clips, name):
     clip = clips(name)
     marks = detect(clip)
