@@ -75,14 +75,15 @@ def test_unknown_storage_urls_are_refused_with_a_sentence():
 
 
 @pytest.mark.slow
-def test_a_job_runs_through_s3_with_no_shared_disk(s3_endpoint, clips, tmp_path):
+def test_a_job_runs_through_s3_with_no_shared_disk_and_auto_segments(s3_endpoint, clips, tmp_path):
     env = {**S3_ENV, "S3_ENDPOINT_URL": s3_endpoint, "STORAGE_URL": "s3://waterz-test/service",
-           "MIN_SEGMENTS": "2", "MIN_CHUNK_FRAMES": "12"}  # fmt: skip
+           "MIN_SEGMENTS": "auto", "MIN_CHUNK_FRAMES": "12"}  # fmt: skip
     service = Service(tmp_path, workers=2, env=env)
     try:
-        clip = clips("pan_jump")
+        clip = clips("shake_opaque")  # one mark position all along
         status = service.run_job(clip.path)
         assert status["state"] == "SUCCESS", status.get("error")
+        assert status["metadata"]["total_segments"] == 2  # MIN_SEGMENTS=auto: one per online worker
         out = service.download(status, tmp_path / "clean.mp4")
         assert probe(out).frames == clip.spec.frames
         assert all(s["finished_at"] for s in status["metadata"]["segments"])
