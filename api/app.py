@@ -8,6 +8,7 @@ from celery import Celery
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api import live
 from api.errors import install_error_handlers
 from api.routes import router
 from jobs.runtime import get_runtime
@@ -24,6 +25,7 @@ def create_api(settings: Settings, celery: Celery) -> FastAPI:
     app.state.runtime = get_runtime()
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(live.router)
     if STATIC.is_dir():
         app.mount("/", StaticFiles(directory=STATIC, html=True), name="static")
     return app

@@ -13,7 +13,8 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
-from api.uploads import safe_filename, store_upload, too_large
+from api.uploads import preview_key, safe_filename, store_upload, too_large
+from api.views import job_status
 from detector import DETECTORS
 from detector.box import BoxDetector
 from jobs.runtime import Runtime
@@ -82,36 +83,7 @@ def process(body: ProcessIn, request: Request) -> dict:
 @router.get("/api/status/{task_id}")
 def status(task_id: str, request: Request) -> dict:
     """State, progress, stage, and every segment with the worker that ran it."""
-    rt = _rt(request)
-    rt.store.check_deadline(task_id)
-    job = rt.store.get(task_id)
-    total = int(job.get("total_segments") or 0)
-    info = json.loads(job["info"])
-    options = json.loads(job.get("options") or "{}")
-    out = {
-        "task_id": task_id,
-        "state": job["state"],
-        "progress": int(float(job.get("progress") or 0)),
-        "stage": job.get("stage", ""),
-        "filename": job.get("filename"),
-        "metadata": {
-            "total_segments": total,
-            "total_frames": int(job["total_frames"]),
-            "segments": rt.store.segments(task_id, total),
-            "video": info,
-            "detector": "box" if options.get("boxes") else options.get("detector") or rt.settings.detector,
-            "inpainter": options.get("inpainter") or rt.settings.inpainter,
-            "frames_with_mark": int(job["frames_with_mark"]) if job.get("frames_with_mark") else None,
-            "finalize_runs": int(job.get("finalize_runs") or 0),
-            "created_at": float(job["created_at"]),
-            "finished_at": float(job["finished_at"]) if job.get("finished_at") else None,
-        },
-    }
-    if job["state"] == "SUCCESS":
-        out["result"] = {"result_url": f"/results/{job['result_key'].rsplit('/', 1)[-1]}"}
-    if job["state"] == "FAILURE":
-        out["error"] = job.get("error") or "The job failed."
-    return out
+    return job_status(_rt(request), task_id)
 
 
 @router.get("/results/{name}")
@@ -122,18 +94,49 @@ def result(name: str, request: Request):
     if not match:
         raise JobNotFound(f"There is no result named '{name}'.")
     job = rt.store.get(match.group(1))
-    key = f"results/{name}"
-    size = rt.storage.size(key) if job["state"] == "SUCCESS" else None
-    if size is None:
+    if job["state"] != "SUCCESS":
         raise JobNotFound(f"The result '{name}' is not ready (the job is {job['state']}).")
     stem = job.get("filename", "video").rsplit(".", 1)[0]
-    download = f"{stem}_clean.mp4"
+    return _send(rt, f"results/{name}", "video/mp4", download=f"{stem}_clean.mp4")
+
+
+@router.get("/api/options")
+def options(request: Request) -> dict:
+    """The engines a job may ask for, and the defaults."""
+    settings = _rt(request).settings
+    return {"detectors": [n for n in DETECTORS.names() if n != "box"], "inpainters": INPAINTERS.names(),
+            "detector": settings.detector, "inpainter": settings.inpainter,
+            "max_upload_mb": settings.max_upload_mb}  # fmt: skip
+
+
+@router.get("/api/preview/{task_id}")
+def preview(task_id: str, request: Request):
+    """The upload's first frame as a JPEG (boxes are given in its pixels)."""
+    rt = _rt(request)
+    rt.store.get(task_id)
+    return _send(rt, preview_key(task_id), "image/jpeg")
+
+
+@router.get("/api/source/{task_id}")
+def source(task_id: str, request: Request):
+    """The uploaded video, for the before/after view."""
+    rt = _rt(request)
+    job = rt.store.get(task_id)
+    return _send(rt, job["input_key"], "video/mp4")
+
+
+def _send(rt: Runtime, key: str, media_type: str, download: str | None = None):
+    """Stream a stored file: directly from disk where the storage has one (range requests work)."""
+    size = rt.storage.size(key)
+    if size is None:
+        raise JobNotFound("That file is no longer in storage.")
     local = getattr(rt.storage, "local_path", None)
     if local:
-        return FileResponse(local(key), media_type="video/mp4", filename=download)
-    disposition = f"attachment; filename*=UTF-8''{quote(download, safe='')}"
-    headers = {"Content-Length": str(size), "Content-Disposition": disposition}
-    return StreamingResponse(rt.storage.iter_bytes(key), media_type="video/mp4", headers=headers)
+        return FileResponse(local(key), media_type=media_type, filename=download)
+    headers = {"Content-Length": str(size)}
+    if download:
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(download, safe='')}"
+    return StreamingResponse(rt.storage.iter_bytes(key), media_type=media_type, headers=headers)
 
 
 @router.get("/api/health")

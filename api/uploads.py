@@ -9,9 +9,11 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO
 
+import cv2
+
 from jobs.runtime import Runtime
 from storage.base import copy_stream
-from video import probe
+from video import iter_frames, probe
 from waterz.errors import UploadTooLarge
 
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
@@ -32,6 +34,11 @@ def storage_suffix(filename: str) -> str:
     return suffix if _SUFFIX.match(suffix) else ".bin"
 
 
+def preview_key(job_id: str) -> str:
+    """The first frame as decoded (the frame boxes are drawn on), JPEG."""
+    return f"uploads/{job_id}/preview.jpg"
+
+
 def too_large(limit_mb: int) -> UploadTooLarge:
     return UploadTooLarge(f"The file is larger than the {limit_mb} MB upload limit (MAX_UPLOAD_MB).")
 
@@ -50,6 +57,9 @@ def store_upload(rt: Runtime, source: BinaryIO, filename: str) -> dict:
         info = probe(local, name=filename)
         key = f"uploads/{job_id}/source{suffix}"
         rt.storage.put_file(key, local)
+        preview = Path(tmp) / "preview.jpg"
+        cv2.imwrite(str(preview), next(iter_frames(local)), [cv2.IMWRITE_JPEG_QUALITY, 88])
+        rt.storage.put_file(preview_key(job_id), preview)
     summary = info.summary()
     rt.store.create(job_id, filename=filename, input_key=key, info=summary, deadline_s=rt.settings.job_deadline_s)
     return {"task_id": job_id, "filename": filename, "frames": info.frames, "fps": summary["fps"],

@@ -22,6 +22,10 @@ import redis
 from waterz.errors import JobNotFound
 
 PREFIX = "waterz:job:"
+INDEX = "waterz:jobs"  # sorted set: job id -> created_at, for metrics
+SEGMENT_SECONDS = "waterz:metrics:segment_seconds"  # hash: histogram buckets, sum, count
+BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
+STATES = ("PENDING", "STARTED", "PROGRESS", "SUCCESS", "FAILURE")
 TERMINAL = ("SUCCESS", "FAILURE")
 
 # KEYS[1] job hash; ARGV: state, progress, stage, now, then field/value pairs to set as well.
@@ -64,6 +68,8 @@ class JobStore:
             "deadline_s": deadline_s,
         })  # fmt: skip
         self.r.expire(key, self.retention_s)
+        self.r.zadd(INDEX, {job_id: now})
+        self.r.zremrangebyscore(INDEX, 0, now - self.retention_s)
 
     def exists(self, job_id: str) -> bool:
         return bool(self.r.exists(self._key(job_id)))
@@ -144,12 +150,20 @@ class JobStore:
         finalize). Adding to a set is idempotent, and only one caller ever wins the SET NX."""
         done_key = self._key(job_id, "done")
         pipe = self.r.pipeline()
-        pipe.hset(self._key(job_id, "seg", index), "finished_at", time.time())
         pipe.sadd(done_key, index)
         pipe.scard(done_key)
         pipe.expire(done_key, self.retention_s)
-        finished = int(pipe.execute()[2])
-        return finished, finished >= total and self.claim_finalize(job_id)
+        added, finished, _ = pipe.execute()
+        if added:  # the first time only: a redelivered run changes neither the record nor the metrics
+            seg_key = self._key(job_id, "seg", index)
+            now = time.time()
+            started = self.r.hget(seg_key, "started_at")
+            pipe = self.r.pipeline()
+            pipe.hset(seg_key, "finished_at", now)
+            if started:
+                _observe(pipe, now - float(started))
+            pipe.execute()
+        return int(finished), int(finished) >= total and self.claim_finalize(job_id)
 
     def finalize_started(self, job_id: str) -> int:
         """Count finalize runs (there should only ever be one per job); returns the count."""
@@ -158,6 +172,34 @@ class JobStore:
     def claim_finalize(self, job_id: str) -> bool:
         """True for exactly one caller per job."""
         return bool(self.r.set(self._key(job_id, "finalize"), "1", nx=True, ex=self.retention_s))
+
+
+    # --- metrics ----------------------------------------------------------------------
+
+    def count_by_state(self) -> dict[str, int]:
+        """Jobs created within the retention window, by state."""
+        ids = self.r.zrange(INDEX, 0, -1)
+        pipe = self.r.pipeline()
+        for job_id in ids:
+            pipe.hget(self._key(job_id), "state")
+        counts = dict.fromkeys(STATES, 0)
+        for state in pipe.execute():
+            if state in counts:
+                counts[state] += 1
+        return counts
+
+    def segment_histogram(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.r.hgetall(SEGMENT_SECONDS).items()}
+
+
+def _observe(pipe, seconds: float) -> None:
+    """Add one segment's duration to the cumulative histogram."""
+    for le in BUCKETS:
+        if seconds <= le:
+            pipe.hincrby(SEGMENT_SECONDS, str(le), 1)
+    pipe.hincrby(SEGMENT_SECONDS, "+Inf", 1)
+    pipe.hincrbyfloat(SEGMENT_SECONDS, "sum", seconds)
+    pipe.hincrby(SEGMENT_SECONDS, "count", 1)
 
 
 def _segment_record(raw: dict) -> dict:

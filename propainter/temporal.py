@@ -211,13 +211,15 @@ def _blend_error(image: np.ndarray, fill: np.ndarray, alpha: np.ndarray, colour:
     return np.sqrt(((image - pred) ** 2).mean(axis=-1))
 
 
-def _mark_colour(pairs, min_frames: int) -> np.ndarray | None:
+def _mark_colour(pairs, min_frames: int, min_alpha: float = 0.15, min_fit: float = 0.6) -> np.ndarray | None:
     """The mark's colour `(3,)`: from a per-pixel fit of `I - B = a C - a B` (unknowns `a C`, `a`),
-    the median of `C` over the pixels where the mark is clearly there (a > 0.3)."""
+    the median of `C` over the pixels where the mark is clearly there (`a` above `min_alpha`) and
+    the fit explains most of the change (`min_fit` of its variance): where a source was wrong, the
+    fill error looks like a mark but does not follow the blend."""
     h, w = pairs.shape
     n = np.zeros((h, w), np.float32)
     sum_b, sum_d = np.zeros((h, w, 3), np.float32), np.zeros((h, w, 3), np.float32)
-    sum_bb, sum_bd = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
+    sum_bb, sum_bd, sum_dd = (np.zeros((h, w), np.float32) for _ in range(3))
     for image, fill in pairs:
         ok = ~np.isnan(fill[..., 0])
         b = np.where(ok[..., None], fill, 0.0)
@@ -227,16 +229,34 @@ def _mark_colour(pairs, min_frames: int) -> np.ndarray | None:
         sum_d += d
         sum_bb += (b * b).sum(axis=-1)
         sum_bd += (b * d).sum(axis=-1)
+        sum_dd += (d * d).sum(axis=-1)
     safe = np.maximum(n, 1)
     mean_b, mean_d = sum_b / safe[..., None], sum_d / safe[..., None]
     var_b = sum_bb - safe * (mean_b * mean_b).sum(axis=-1)
+    var_d = sum_dd - safe * (mean_d * mean_d).sum(axis=-1)
     cov = sum_bd - safe * (mean_b * mean_d).sum(axis=-1)
     alpha = np.where(var_b > 0, -cov / np.maximum(var_b, 1e-6), 0.0)
-    strong = (n >= min_frames) & (alpha > 0.3) & (alpha < 1.0) & (var_b > 64 * 3 * safe)
+    explained = cov * cov / np.maximum(var_b * var_d, 1e-6)
+    strong = (n >= min_frames) & (alpha > min_alpha) & (alpha < 1.0) & (var_b > 64 * 3 * safe)
+    strong &= explained >= min_fit
     if strong.sum() < 10:
         return None
-    colour = (mean_d + alpha[..., None] * mean_b)[strong] / alpha[strong][:, None]
-    return np.clip(np.median(colour, axis=0), 0, 255).astype(np.float32)
+    samples = np.clip((mean_d + alpha[..., None] * mean_b)[strong] / alpha[strong][:, None], 0, 255)
+    # The median of the samples, and a few other plausible colours: whichever explains the frames
+    # best (a truncated squared blend error, so a wrong source cannot dominate) is the colour.
+    candidates = [np.median(samples, axis=0), *np.percentile(samples, (25, 75), axis=0),
+                  np.full(3, 255.0), np.zeros(3)]  # fmt: skip
+    scores = [_blend_fit_cost(pairs, c.astype(np.float32)) for c in candidates]
+    return candidates[int(np.argmin(scores))].astype(np.float32)
+
+
+def _blend_fit_cost(pairs, colour: np.ndarray, cap: float = 20.0, max_alpha: float = 0.85) -> float:
+    alpha = np.clip(_fit_alpha(pairs, colour, None)[0], 0.0, max_alpha)
+    cost = 0.0
+    for image, fill in pairs:
+        err = _blend_error(image, fill, alpha, colour)
+        cost += float(np.minimum(np.nan_to_num(err, nan=0.0), cap).__pow__(2).sum())
+    return cost
 
 
 class _Motion:

@@ -4,6 +4,7 @@ and the API (uvicorn), all subprocesses; jobs go through the HTTP API of the con
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -143,3 +144,42 @@ def test_celery_inspect_lists_the_three_tasks_and_the_threads_pool(service):
     stats = inspect("stats")
     assert stats.count("celery.concurrency.thread:TaskPool") == 2
     assert stats.count('"max-concurrency": 1') == 2
+
+
+def test_live_events_workers_and_metrics_while_a_job_runs(service, clips):
+    task_id = service.upload(clips("slow_pan").path).json()["task_id"]
+    service.http.post("/api/process", json={"task_id": task_id}).raise_for_status()
+    seen_active = []
+    while not seen_active:
+        workers = service.http.get("/api/workers").json()
+        assert workers["count"] == 2
+        assert {w["pool"] for w in workers["workers"]} == {"thread"}
+        assert {w["concurrency"] for w in workers["workers"]} == {1}
+        seen_active = [a for w in workers["workers"] for a in w["active"] if a.get("task_id") == task_id]
+        if service.http.get(f"/api/status/{task_id}").json()["state"] in ("SUCCESS", "FAILURE"):
+            break
+    assert seen_active, "no worker was seen running a task of the job"
+    assert seen_active[0]["task"].startswith("watermark.")
+
+    events = []
+    with service.http.stream("GET", f"/api/events/{task_id}", timeout=300) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    assert events[-1]["state"] == "SUCCESS"  # the stream ends with the job
+    progress = [e["progress"] for e in events]
+    assert progress == sorted(progress)
+
+    text = service.http.get("/metrics").text
+    values = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line[0] != "#"}
+    assert values['waterz_jobs{state="SUCCESS"}'] >= 2
+    assert values["waterz_segment_seconds_count"] >= events[-1]["metadata"]["total_segments"]
+    assert values['waterz_segment_seconds_bucket{le="+Inf"}'] == values["waterz_segment_seconds_count"]
+    assert values['waterz_queue_length{queue="celery"}'] >= 0
+    assert values["waterz_workers_online"] == 2
+
+
+def test_unknown_job_events_are_404(service):
+    r = service.http.get("/api/events/0123abc")
+    assert r.status_code == 404 and r.json()["detail"] == "No job has the id '0123abc'."

@@ -1,0 +1,44 @@
+"""The JSON a job is shown as (status route, live events)."""
+
+from __future__ import annotations
+
+import json
+
+from jobs.runtime import Runtime
+
+
+def job_status(rt: Runtime, task_id: str) -> dict:
+    """The contract's status object; fails a job past its deadline first."""
+    rt.store.check_deadline(task_id)
+    job = rt.store.get(task_id)
+    total = int(job.get("total_segments") or 0)
+    options = json.loads(job.get("options") or "{}")
+    out = {
+        "task_id": task_id,
+        "state": job["state"],
+        "progress": int(float(job.get("progress") or 0)),
+        "stage": job.get("stage", ""),
+        "filename": job.get("filename"),
+        "metadata": {
+            "total_segments": total,
+            "total_frames": int(job["total_frames"]),
+            "segments": rt.store.segments(task_id, total),
+            "video": json.loads(job["info"]),
+            "detector": "box" if options.get("boxes") else options.get("detector") or rt.settings.detector,
+            "inpainter": options.get("inpainter") or rt.settings.inpainter,
+            "frames_with_mark": int(job["frames_with_mark"]) if job.get("frames_with_mark") else None,
+            "finalize_runs": int(job.get("finalize_runs") or 0),
+            "created_at": float(job["created_at"]),
+            "queued_at": _float(job.get("queued_at")),
+            "finished_at": _float(job.get("finished_at")),
+        },
+    }
+    if job["state"] == "SUCCESS":
+        out["result"] = {"result_url": f"/results/{job['result_key'].rsplit('/', 1)[-1]}"}
+    if job["state"] == "FAILURE":
+        out["error"] = job.get("error") or "The job failed."
+    return out
+
+
+def _float(value: str | None) -> float | None:
+    return float(value) if value else None
