@@ -19,7 +19,7 @@ import numpy as np
 from detector import FrameMarks, create_detector
 from pipeline.composite import blend, chunk_weight, feather_alpha, paste, paste_i420, segment_masks
 from pipeline.plan import PlanConfig, Segment, plan_segments
-from propainter import INPAINTERS, create_inpainter
+from propainter import Inpainter, create_inpainter
 from video import VideoInfo, VideoWriter, iter_frames, mux_audio, probe
 from waterz.settings import Settings, get_settings
 
@@ -139,11 +139,10 @@ def clean_segment(inpainter, seg: Segment, crops: np.ndarray, masks: np.ndarray,
     return SegmentResult(pixels, masks[first : first + seg.length])
 
 
-def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segment], inpainter_name: str,
+def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segment], inpainter: Inpainter,
                         workdir: Path, settings: Settings, progress: Progress = _no_progress) -> None:  # fmt: skip
     """Pass 2 in one process: inpaint each segment as soon as its crops are read, and save its
     pixels and masks (frames start..end) in `workdir`."""
-    inpainter = create_inpainter(inpainter_name)
     for seg, crops, masks in segment_inputs(info, frame_marks, segments, progress, "inpaint"):
         save_result(workdir, seg.index, clean_segment(inpainter, seg, crops, masks, settings.feather))
 
@@ -197,11 +196,13 @@ def _cleaned_pixels(segs, results: dict[int, SegmentResult], f: int):
 
 def remove_watermark(input_path: str | Path, output_path: str | Path, *, detector: str | None = None,
                      inpainter: str | None = None, boxes: Iterable | None = None,
-                     settings: Settings | None = None, progress: Progress = _no_progress) -> dict:  # fmt: skip
-    """The whole job in one process. Returns a JSON-able summary."""
+                     settings: Settings | None = None, progress: Progress = _no_progress,
+                     engine: Inpainter | None = None) -> dict:  # fmt: skip
+    """The whole job in one process. Returns a JSON-able summary. `engine`: an inpainter already
+    built (its name for the summary in `inpainter`)."""
     settings = settings or get_settings()
     inpainter = inpainter or settings.inpainter
-    INPAINTERS.get(inpainter)  # an unknown name fails before any work
+    engine = engine or create_inpainter(inpainter)  # an unknown name or missing weights fail before any work
     output = Path(output_path)
     timings = Timings()
     with timings.stage("probe"):
@@ -214,7 +215,7 @@ def remove_watermark(input_path: str | Path, output_path: str | Path, *, detecto
         workdir = Path(tmp)
         with timings.stage("inpaint"):
             if segments:
-                extract_and_inpaint(info, frame_marks, segments, inpainter, workdir, settings, progress)
+                extract_and_inpaint(info, frame_marks, segments, engine, workdir, settings, progress)
             results = {s.index: load_result(workdir, s.index) for s in segments}
         with timings.stage("encode"):
             output.parent.mkdir(parents=True, exist_ok=True)

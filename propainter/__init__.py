@@ -13,6 +13,8 @@ INPAINTERS = LazyRegistry(
     {
         "telea": "propainter.telea:TeleaInpainter",
         "temporal": "propainter.temporal:TemporalInpainter",
+        "propainter": "propainter.propainter_cv:ProPainterInpainter",
+        "auto": "propainter.auto:choose_inpainter",
     },
 )
 

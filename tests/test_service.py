@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    svc = Service(tmp_path_factory.mktemp("service"), workers=2, env={"MIN_SEGMENTS": "4", "MIN_CHUNK_FRAMES": "12"})
+    env = {"MIN_SEGMENTS": "4", "MIN_CHUNK_FRAMES": "12", "WEIGHTS_DIR": str(tmp_path_factory.mktemp("no-weights"))}
+    svc = Service(tmp_path_factory.mktemp("service"), workers=2, env=env)
     yield svc
     svc.close()
 
@@ -128,6 +129,13 @@ def test_a_job_whose_upload_vanished_fails_with_a_sentence(service, clips):
     assert "missing from storage" in status["error"] and "Traceback" not in status["error"]
     # the workers are still there and still work
     assert service.http.get("/api/health").json()["workers"] == 2
+
+
+def test_missing_weights_fail_the_job_with_the_fix(service, clips):
+    pytest.importorskip("torch", reason="the ml extra is not installed")
+    status = service.run_job(clips("shake_opaque").path, timeout=120, inpainter="propainter")
+    assert status["state"] == "FAILURE"
+    assert "Model weights missing" in status["error"] and "waterz weights download" in status["error"]
 
 
 def test_celery_inspect_lists_the_three_tasks_and_the_threads_pool(service):

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from waterz.errors import WaterzError
+from waterz.errors import WaterzError, WeightsMissing
 
 
 def _progress_bar():
@@ -59,6 +59,24 @@ def cmd_up(args: argparse.Namespace) -> int:
     return up(args.port or settings.port, args.workers or settings.workers, settings.redis_url, args.host)
 
 
+def cmd_weights(args: argparse.Namespace) -> int:
+    from propainter.weights import PROPAINTER_MODELS, WeightStore, published
+    from waterz.settings import get_settings
+
+    store = WeightStore(get_settings().weights_dir, published(PROPAINTER_MODELS))
+    if args.action == "download":
+        try:
+            fetched = store.download()
+        except (OSError, ValueError) as exc:
+            raise WeightsMissing(f"Could not download the weights into {store.directory}: {exc}") from exc
+        print(f"{len(fetched)} file(s) downloaded to {store.directory}")
+    bad = 0
+    for wf, state in store.status():
+        print(f"{state:18} {store.directory / wf.filename}")
+        bad += state != "ok"
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="waterz", description="Find and remove watermarks from videos.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each stage with its timing")
@@ -78,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--weights", help="weights file for detectors that need one")
     detect.add_argument("--box", action="append", metavar="x,y,w,h[@start-end]", help=argparse.SUPPRESS)
     detect.set_defaults(func=cmd_detect)
+
+    weights = sub.add_parser("weights", help="check or download the model weights in WEIGHTS_DIR")
+    weights.add_argument("action", choices=["check", "download"])
+    weights.set_defaults(func=cmd_weights)
 
     up = sub.add_parser("up", help="start the service: a private Redis (unless REDIS_URL), the API, WORKERS workers")
     up.add_argument("--port", type=int, help="API port (default: PORT or 8000)")

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # Engines.
     detector: str = "static"
     inpainter: str = "temporal"
+    weights_dir: Path = Path("~/.cache/waterz")
+    propainter_fp16: bool = False  # fp16 autocast for ProPainter on CUDA
 
     # Segment planning.
     min_segments: int | str = 2

@@ -1,0 +1,99 @@
+"""Model weights in `WEIGHTS_DIR`: what each engine needs, checksums, download on request only.
+
+Engines load weights from `WEIGHTS_DIR` and nowhere else; nothing is fetched implicitly. Missing or
+damaged files raise `WeightsMissing` with a sentence that names them, the directory and the
+command that fetches them (`waterz weights download`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from waterz.errors import WeightsMissing
+
+log = logging.getLogger(__name__)
+
+PROPAINTER_MODELS = ("raft_things", "propainter_rfc", "propainter")
+_verified: dict[tuple[str, int, float], str] = {}
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One weights file: the pytorchcv model it is for and the SHA-1 of its contents."""
+
+    model: str
+    sha1: str
+
+    @property
+    def filename(self) -> str:
+        # pytorchcv's own naming, so `get_model_file` finds and verifies what it downloaded.
+        return f"{self.model}-0000-{self.sha1[:8]}.pth"
+
+
+def published(models: tuple[str, ...] = PROPAINTER_MODELS) -> list[WeightFile]:
+    """The files pytorchcv publishes for `models`, with their checksums (needs the `ml` extra)."""
+    try:
+        from pytorchcv.models.common.model_store import get_model_metainfo
+    except ImportError as exc:
+        raise WeightsMissing("The ML extras are not installed: pip install -e '.[ml]' (torch, pytorchcv).") from exc
+    return [WeightFile(m, get_model_metainfo(m)[2]) for m in models]
+
+
+def sha1_of(path: Path) -> str:
+    """SHA-1 of a file, remembered per (path, size, mtime) so a process hashes each file once."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime)
+    if key not in _verified:
+        digest = hashlib.sha1()
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+        _verified[key] = digest.hexdigest()
+    return _verified[key]
+
+
+class WeightStore:
+    """The weights of one engine in one directory."""
+
+    def __init__(self, directory: Path | str, files: list[WeightFile]):
+        self.directory = Path(directory).expanduser()
+        self.files = files
+
+    def status(self) -> list[tuple[WeightFile, str]]:
+        """`(file, "ok" | "missing" | "checksum mismatch")` for every file."""
+        out = []
+        for wf in self.files:
+            path = self.directory / wf.filename
+            if not path.is_file():
+                out.append((wf, "missing"))
+            elif sha1_of(path) != wf.sha1:
+                out.append((wf, "checksum mismatch"))
+            else:
+                out.append((wf, "ok"))
+        return out
+
+    def require(self) -> dict[str, Path]:
+        """Paths by model name, every file verified; `WeightsMissing` naming what is not there."""
+        bad = [(wf, state) for wf, state in self.status() if state != "ok"]
+        if bad:
+            names = ", ".join(f"{wf.filename} ({state})" for wf, state in bad)
+            raise WeightsMissing(
+                f"Model weights missing in {self.directory}: {names}. "
+                f"Fetch them with: WEIGHTS_DIR={self.directory} waterz weights download"
+            )
+        return {wf.model: self.directory / wf.filename for wf in self.files}
+
+    def download(self) -> list[Path]:
+        """Fetch and verify what is missing, with pytorchcv's own downloader (checksums checked)."""
+        from pytorchcv.models.common.model_store import get_model_file
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fetched = []
+        for wf, state in self.status():
+            if state != "ok":
+                log.info("downloading %s to %s", wf.filename, self.directory)
+                fetched.append(Path(get_model_file(wf.model, str(self.directory))))
+        return fetched

@@ -1,0 +1,105 @@
+"""The `propainter` engine on the CPU with weights made here (freshly initialised modules saved with
+`state_dict()`, checksums recorded) and loaded through the real path; weights management; `auto`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the ml extra (torch, pytorchcv) is not installed")
+
+from propainter import create_inpainter  # noqa: E402
+from propainter.weights import PROPAINTER_MODELS, WeightFile, WeightStore, published, sha1_of  # noqa: E402
+from waterz.errors import WeightsMissing  # noqa: E402
+
+WATERZ = str(Path(sys.executable).with_name("waterz"))
+
+
+@pytest.fixture(scope="module")
+def local_weights(tmp_path_factory) -> WeightStore:
+    from pytorchcv.models.propainter import propainter
+    from pytorchcv.models.propainter_rfc import propainter_rfc
+    from pytorchcv.models.raft import raft_things
+
+    directory = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    files = []
+    for name, net in (("raft_things", raft_things(in_normalize=False, iters=20)), ("propainter_rfc", propainter_rfc()),
+                      ("propainter", propainter())):  # fmt: skip
+        saved = directory / "saving.pth"
+        torch.save(net.state_dict(), saved)
+        wf = WeightFile(name, sha1_of(saved))
+        saved.rename(directory / wf.filename)
+        files.append(wf)
+    return WeightStore(directory, files)
+
+
+@pytest.mark.slow
+def test_a_segment_through_the_engine(local_weights, clips):
+    from video import iter_frames
+
+    clip = clips("pan_jump")
+    # an odd crop smaller than 128 px a side: the engine pads it (deform_conv2d crashes below that)
+    y, x, h, w = 8, 10, 100, 120
+    frames = np.stack([f[y : y + h, x : x + w] for f, _ in zip(iter_frames(clip.path), range(12))])
+    masks = clip.alpha[:12, y : y + h, x : x + w] > 0.05
+    engine = create_inpainter("propainter", device="cpu", weights=local_weights)
+    out = engine.inpaint(frames, masks, 2, 9)
+    assert out.shape == (8, h, w, 3) and out.dtype == np.uint8
+    outside = ~masks[2:10]
+    assert np.array_equal(out[outside], frames[2:10][outside])  # untouched, bit for bit
+    assert not np.array_equal(out[~outside], frames[2:10][~outside])  # the mask was filled
+    assert np.array_equal(engine.inpaint(frames, masks, 2, 9), out)  # deterministic
+
+
+def test_damaged_or_missing_weights_are_named_with_the_fix(local_weights, tmp_path):
+    wrong = published(PROPAINTER_MODELS)
+    store = WeightStore(tmp_path, wrong)
+    (tmp_path / wrong[0].filename).write_bytes((local_weights.directory / local_weights.files[0].filename).read_bytes())
+    states = dict((wf.model, state) for wf, state in store.status())
+    assert states == {"raft_things": "checksum mismatch", "propainter_rfc": "missing", "propainter": "missing"}
+    with pytest.raises(WeightsMissing) as err:
+        store.require()
+    message = str(err.value)
+    for wf in wrong:
+        assert wf.filename in message
+    assert str(tmp_path) in message and "waterz weights download" in message
+    assert set(local_weights.require()) == set(PROPAINTER_MODELS)
+
+
+def test_cli_with_an_empty_weights_dir(tmp_path, clips):
+    env = {"WEIGHTS_DIR": str(tmp_path), "PATH": ""}
+    check = subprocess.run([WATERZ, "weights", "check"], env=env, capture_output=True, text=True)
+    assert check.returncode != 0
+    assert check.stdout.count("missing") == 3
+    remove = subprocess.run([WATERZ, "remove", str(clips("pan_jump").path), "-o", str(tmp_path / "o.mp4"),
+                             "--inpainter", "propainter"], env=env, capture_output=True, text=True)  # fmt: skip
+    assert remove.returncode == 2
+    assert len(remove.stderr.strip().splitlines()) == 1
+    assert "propainter-0000-5f3cc1e7.pth" in remove.stderr and "waterz weights download" in remove.stderr
+
+
+def test_auto_picks_temporal_without_cuda():
+    from propainter.auto import propainter_ready
+    from propainter.temporal import TemporalInpainter
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; auto's choice depends on the weights here")
+    assert propainter_ready() == (False, "no CUDA device")
+    assert isinstance(create_inpainter("auto"), TemporalInpainter)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_engine_on_cuda_matches_the_cpu_outside_the_mask(local_weights, clips):
+    from video import iter_frames
+
+    clip = clips("pan_jump")
+    frames = np.stack([f[:128, :128] for f, _ in zip(iter_frames(clip.path), range(12))])
+    masks = clip.alpha[:12, :128, :128] > 0.05
+    out = create_inpainter("propainter", device="cuda", weights=local_weights).inpaint(frames, masks, 0, 11)
+    assert np.array_equal(out[~masks], frames[~masks])
