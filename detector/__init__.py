@@ -10,6 +10,8 @@ DETECTORS = LazyRegistry(
     {
         "static": "detector.static:StaticDetector",
         "box": "detector.box:BoxDetector",
+        "yolo": "detector.yolo:YoloDetector",
+        "auto": "detector.auto:choose_detector",
     },
 )
 

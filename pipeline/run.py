@@ -82,11 +82,15 @@ def plan_config(settings: Settings, online_workers: int = 1) -> PlanConfig:
 
 
 def detect(info: VideoInfo, detector: str | None = None, boxes: Iterable | None = None,
-           progress: Progress = _no_progress, settings: Settings | None = None) -> FrameMarks:  # fmt: skip
-    """Run the named detector (default: `DETECTOR`) over the video; `boxes` select the `box` detector."""
+           progress: Progress = _no_progress, settings: Settings | None = None,
+           weights: str | None = None) -> FrameMarks:  # fmt: skip
+    """Run the named detector (default: `DETECTOR`) over the video; `boxes` select the `box` detector;
+    `weights` go to detectors that take them (`yolo`)."""
     settings = settings or get_settings()
     detector = "box" if boxes else (detector or settings.detector)
     kwargs = {"boxes": list(boxes)} if detector == "box" else {"mask_dilation": settings.mask_dilation}
+    if weights:
+        kwargs["weights"] = weights
     engine = create_detector(detector, **kwargs)
     frames = _counted(iter_frames(info.path), "detect", info.frames, progress) if engine.needs_frames else None
     return engine.detect(frames, info.frames, (info.width, info.height))
@@ -197,7 +201,7 @@ def _cleaned_pixels(segs, results: dict[int, SegmentResult], f: int):
 def remove_watermark(input_path: str | Path, output_path: str | Path, *, detector: str | None = None,
                      inpainter: str | None = None, boxes: Iterable | None = None,
                      settings: Settings | None = None, progress: Progress = _no_progress,
-                     engine: Inpainter | None = None) -> dict:  # fmt: skip
+                     engine: Inpainter | None = None, weights: str | None = None) -> dict:  # fmt: skip
     """The whole job in one process. Returns a JSON-able summary. `engine`: an inpainter already
     built (its name for the summary in `inpainter`)."""
     settings = settings or get_settings()
@@ -208,7 +212,7 @@ def remove_watermark(input_path: str | Path, output_path: str | Path, *, detecto
     with timings.stage("probe"):
         info = probe(input_path)
     with timings.stage("detect"):
-        frame_marks = detect(info, detector, boxes, progress, settings)
+        frame_marks = detect(info, detector, boxes, progress, settings, weights)
     with timings.stage("plan"):
         segments = plan(frame_marks, info, settings)
     with tempfile.TemporaryDirectory(prefix="waterz-") as tmp:

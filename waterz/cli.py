@@ -33,7 +33,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from pipeline.run import remove_watermark
 
     summary = remove_watermark(args.input, args.output, detector=args.detector, inpainter=args.inpainter,
-                               boxes=args.box or None, progress=_progress_bar())  # fmt: skip
+                               boxes=args.box or None, progress=_progress_bar(), weights=args.weights)  # fmt: skip
     print(json.dumps(summary))
     return 0
 
@@ -43,7 +43,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from video import probe
 
     info = probe(args.input)
-    marks = detect(info, args.detector, args.box or None, _progress_bar())
+    marks = detect(info, args.detector, args.box or None, _progress_bar(), weights=args.weights)
     segments = plan(marks, info)
     rows = [{"start_frame": s.start_frame, "end_frame": s.end_frame, "crop": s.crop.as_dict()} for s in segments]
     boxes = [[m.box.as_list() for m in frame] for frame in marks]
@@ -57,6 +57,26 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     return up(args.port or settings.port, args.workers or settings.workers, settings.redis_url, args.host)
+
+
+def cmd_train_detector(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from detector.training import TrainConfig, evaluate, synthesise, train
+
+    cfg = TrainConfig(epochs=args.epochs, imgsz=args.imgsz, images=args.images)
+    with tempfile.TemporaryDirectory(prefix="waterz-dataset-") as tmp:
+        bar = _progress_bar()
+        data = synthesise(Path(args.logo), [Path(v) for v in args.backgrounds], Path(tmp), cfg,
+                          progress=lambda done, total: bar("synthesise", done, total))  # fmt: skip
+        output = train(data, Path(args.output), cfg, Path(args.weights) if args.weights else None,
+                       progress=lambda done, total: bar("train", done, total))  # fmt: skip
+        scores = evaluate(output, Path(tmp), cfg)
+    print(f"precision {scores['precision']:.3f}  recall {scores['recall']:.3f}  mean IoU {scores['mean_iou']:.3f}"
+          f"  on {scores['images']} held-back synthetic images")  # fmt: skip
+    print(json.dumps({"weights": str(output), **scores}))
+    return 0
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
@@ -78,6 +98,8 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from detector.training import TrainConfig as TRAIN_DEFAULTS  # noqa: N814 - the defaults, shown in --help
+
     parser = argparse.ArgumentParser(prog="waterz", description="Find and remove watermarks from videos.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each stage with its timing")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("-o", "--output", required=True)
     remove.add_argument("--detector", help="detector name (default: static)")
     remove.add_argument("--inpainter", help="inpainter name (default: temporal)")
+    remove.add_argument("--weights", help="weights file for detectors that need one (yolo)")
     remove.add_argument("--box", action="append", metavar="x,y,w,h[@start-end]", help="skip detection: clean this box")
     remove.set_defaults(func=cmd_remove)
 
@@ -96,6 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--weights", help="weights file for detectors that need one")
     detect.add_argument("--box", action="append", metavar="x,y,w,h[@start-end]", help=argparse.SUPPRESS)
     detect.set_defaults(func=cmd_detect)
+
+    trainer = sub.add_parser("train-detector", help="train a yolo detector for a logo, offline")
+    trainer.add_argument("--logo", required=True, help="the logo: a PNG with alpha, or on a plain background")
+    trainer.add_argument("--backgrounds", nargs="*", default=[], metavar="VIDEO",
+                         help="videos to sample backgrounds from (default: procedural backgrounds)")  # fmt: skip
+    trainer.add_argument("-o", "--output", required=True, help="where to write the weights (.pt)")
+    trainer.add_argument("--epochs", type=int, default=TRAIN_DEFAULTS.epochs)
+    trainer.add_argument("--imgsz", type=int, default=TRAIN_DEFAULTS.imgsz)
+    trainer.add_argument("--images", type=int, default=TRAIN_DEFAULTS.images, help="synthetic images to make")
+    trainer.add_argument("--weights", help="fine-tune these YOLO weights instead of training from yolo11n.yaml")
+    trainer.set_defaults(func=cmd_train_detector)
 
     weights = sub.add_parser("weights", help="check or download the model weights in WEIGHTS_DIR")
     weights.add_argument("action", choices=["check", "download"])

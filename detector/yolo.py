@@ -1,0 +1,196 @@
+"""The `yolo` detector: an Ultralytics model trained on the operator's mark (see
+`waterz train-detector`), weights from `YOLO_WEIGHTS` or `--weights`, never downloaded.
+
+Every `stride`-th frame is predicted, in batches. Between two predicted frames that agree, the
+boxes are carried forward; where they differ (the mark jumped, appeared or vanished), every frame
+in between is predicted too, so a mark never flashes back on a skipped frame. Boxes that stay put
+form one position, and each position's box is refined into a mark-shaped mask: the temporal median
+of the gradient inside the box keeps the mark's strokes and drops the changing picture.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from detector.base import FrameMarks
+from pipeline.geometry import Box, Mark
+from waterz.errors import WeightsMissing
+from waterz.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+ANALYSIS_SIDE = 640  # frames are kept at this size between predictions (YOLO resizes to it anyway)
+
+
+@functools.cache
+def _load(path: str):
+    os.environ["YOLO_OFFLINE"] = "1"  # never reach the network
+    from ultralytics import YOLO
+
+    return YOLO(path)
+
+
+class YoloDetector:
+    needs_frames = True
+
+    def __init__(self, weights: str | Path | None = None, conf: float | None = None, stride: int | None = None,
+                 batch: int = 8, mask_dilation: int = 2, same_iou: float = 0.6, samples: int = 24) -> None:  # fmt: skip
+        settings = get_settings()
+        path = weights or settings.yolo_weights
+        if not path:
+            raise WeightsMissing("The yolo detector needs weights: set YOLO_WEIGHTS or pass --weights "
+                                 "(waterz train-detector makes them from a logo image).")  # fmt: skip
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise WeightsMissing(f"YOLO weights '{path}' do not exist (YOLO_WEIGHTS or --weights).")
+        try:
+            self.model = _load(str(path))
+        except Exception as exc:  # ultralytics raises many kinds for a file that is not a model
+            raise WeightsMissing(f"'{path}' is not a YOLO weights file that can be loaded ({exc}).") from exc
+        self.conf = settings.yolo_conf if conf is None else conf
+        self.stride = max(1, settings.yolo_stride if stride is None else stride)
+        self.batch, self.mask_dilation, self.same_iou, self.samples = batch, mask_dilation, same_iou, samples
+        self.predicted = 0  # frames the model actually saw (for tests and logs)
+
+    def detect(self, frames: Iterable[np.ndarray], total: int, size: tuple[int, int]) -> FrameMarks:
+        width, height = size
+        scale = min(1.0, ANALYSIS_SIDE / max(width, height))
+        boxes: list[list[Box] | None] = [None] * total
+        pending: dict[int, np.ndarray] = {}  # small copies of the frames not settled yet
+        positions = _Positions(self.same_iou, self.samples)
+        last_key = None
+        for i, frame in enumerate(frames):
+            small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else frame
+            pending[i] = small
+            waiting = sum(1 for k in pending if self._is_key(k, total) and boxes[k] is None)
+            if waiting >= self.batch or i == total - 1:
+                last_key = self._settle(pending, boxes, total, last_key, positions)
+        if pending:  # the stream ended early: its last frame closes the last gap
+            self._predict([max(pending)], pending, boxes)
+            self._settle(pending, boxes, total, last_key, positions)
+        log.info("yolo detector: predicted %d of %d frames, %d position(s)", self.predicted, total, len(positions))
+        return positions.marks(boxes, scale, width, height, self.mask_dilation)
+
+    def _is_key(self, k: int, total: int) -> bool:
+        return k % self.stride == 0 or k == total - 1
+
+    def _settle(self, pending: dict[int, np.ndarray], boxes: list, total: int, last_key: int | None,
+                positions: _Positions) -> int | None:  # fmt: skip
+        """Predict the key frames among `pending`, then fill the frames between each pair: carried
+        forward where both ends agree, predicted one by one where they do not. Settled frames
+        leave `pending` (their crops go to `positions`); returns the last key frame."""
+        self._predict([k for k in sorted(pending) if self._is_key(k, total) and boxes[k] is None], pending, boxes)
+        keys = sorted({*(k for k in pending if boxes[k] is not None), *([last_key] if last_key is not None else [])})
+        for a, b in zip(keys, keys[1:]):
+            between = [k for k in range(a + 1, b) if boxes[k] is None]
+            if between and _same(boxes[a], boxes[b], self.same_iou):
+                for k in between:
+                    boxes[k] = list(boxes[a])
+            elif between:
+                self._predict(between, pending, boxes)
+        last = keys[-1] if keys else last_key
+        for k in sorted(pending):
+            if last is not None and k <= last:
+                positions.observe(boxes[k], pending.pop(k))
+        return last
+
+    def _predict(self, indices: list[int], pending: dict[int, np.ndarray], boxes: list) -> None:
+        for start in range(0, len(indices), self.batch):
+            chunk = indices[start : start + self.batch]
+            results = self.model.predict([pending[k] for k in chunk], conf=self.conf, verbose=False)
+            self.predicted += len(chunk)
+            for k, result in zip(chunk, results):
+                found = []
+                for x0, y0, x1, y1 in result.boxes.xyxy.cpu().numpy().tolist():
+                    found.append(Box(int(x0), int(y0), max(1, int(round(x1 - x0))), max(1, int(round(y1 - y0)))))
+                boxes[k] = found
+
+
+def _same(a: list[Box], b: list[Box], min_iou: float) -> bool:
+    """Both frames show the same marks at the same places."""
+    return len(a) == len(b) and all(any(x.iou(y) >= min_iou for y in b) for x in a)
+
+
+class _Positions:
+    """Boxes that stay put, grouped into positions, each with sample crops for its mask."""
+
+    def __init__(self, same_iou: float, samples: int) -> None:
+        self.same_iou, self.samples = same_iou, samples
+        self.boxes: list[list[Box]] = []
+        self.crops: list[list[np.ndarray]] = []
+        self.seen: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def find(self, box: Box) -> int:
+        for p, members in enumerate(self.boxes):
+            if members[0].iou(box) >= self.same_iou:
+                return p
+        self.boxes.append([])
+        self.crops.append([])
+        self.seen.append(0)
+        return len(self.boxes) - 1
+
+    def observe(self, frame_boxes: list[Box], small: np.ndarray) -> None:
+        for box in frame_boxes:
+            p = self.find(box)
+            self.boxes[p].append(box)
+            self.seen[p] += 1
+            # Keep every n-th crop so the samples spread over the whole time the mark is there.
+            if len(self.crops[p]) < self.samples or self.seen[p] % 4 == 0:
+                crop = small[box.y : box.y1, box.x : box.x1].copy()
+                if len(self.crops[p]) >= self.samples:
+                    self.crops[p].pop(0)
+                self.crops[p].append(crop)
+
+    def marks(self, boxes: list, scale: float, width: int, height: int, dilation: int) -> FrameMarks:
+        """Per frame, the refined mark of each position its boxes fall into."""
+        refined = [self._refine(p, scale, width, height, dilation) for p in range(len(self.boxes))]
+        out: FrameMarks = []
+        for frame_boxes in boxes:
+            out.append([refined[self.find(b)] for b in frame_boxes or []])
+        return out
+
+    def _refine(self, p: int, scale: float, width: int, height: int, dilation: int) -> Mark:
+        stacked = np.array([[b.x, b.y, b.x1, b.y1] for b in self.boxes[p]], np.float64)
+        x0, y0, x1, y1 = np.median(stacked, axis=0) / scale
+        grow = dilation + 1
+        box = Box(max(0, int(x0) - grow), max(0, int(y0) - grow), 0, 0)
+        right, bottom = min(width, int(np.ceil(x1)) + grow), min(height, int(np.ceil(y1)) + grow)
+        box = Box(box.x, box.y, right - box.x, bottom - box.y)
+        mask = refine_mask(self.crops[p], (box.w, box.h), dilation)
+        return Mark(box, mask)
+
+
+def refine_mask(crops: list[np.ndarray], size: tuple[int, int], dilation: int, min_share: float = 0.05) -> np.ndarray:
+    """The mark's shape inside its box, `(h, w) bool` at `size` `(w, h)`: strokes whose gradient
+    persists over the sampled crops (per-component median), closed and dilated; the whole box where too little
+    persists (a mark over a still picture cannot be told from it)."""
+    w, h = size
+    usable = [c for c in crops if c.size and c.shape[0] > 2 and c.shape[1] > 2]
+    if len(usable) < 3:
+        return np.ones((h, w), bool)
+    ch, cw = usable[0].shape[:2]
+    gx, gy = [], []
+    for crop in usable:
+        gray = cv2.cvtColor(cv2.resize(crop, (cw, ch)), cv2.COLOR_BGR2GRAY).astype(np.float32)
+        gx.append(cv2.Sobel(gray, cv2.CV_32F, 1, 0))
+        gy.append(cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+    # The median of each gradient component: the mark's edges point the same way in every frame,
+    # the changing picture's do not and cancel out.
+    median = np.hypot(np.median(np.stack(gx), axis=0), np.median(np.stack(gy), axis=0))
+    strokes = median > max(20.0, 0.25 * float(np.percentile(median, 99)))
+    shape = cv2.morphologyEx(strokes.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    shape = cv2.resize(shape * 255, (w, h), interpolation=cv2.INTER_LINEAR) > 64
+    if shape.mean() < min_share:
+        return np.ones((h, w), bool)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilation + 3, 2 * dilation + 3))
+    return cv2.dilate(shape.astype(np.uint8), kernel).astype(bool)
