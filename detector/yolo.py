@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from detector.base import FrameMarks
+from detector.static import _clean_presence
 from pipeline.geometry import Box, Mark
 from waterz.errors import WeightsMissing
 from waterz.settings import get_settings
@@ -121,8 +122,8 @@ def _same(a: list[Box], b: list[Box], min_iou: float) -> bool:
 class _Positions:
     """Boxes that stay put, grouped into positions, each with sample crops for its mask."""
 
-    def __init__(self, same_iou: float, samples: int) -> None:
-        self.same_iou, self.samples = same_iou, samples
+    def __init__(self, same_iou: float, samples: int, min_run: int = 10) -> None:
+        self.same_iou, self.samples, self.min_run = same_iou, samples, min_run
         self.boxes: list[list[Box]] = []
         self.crops: list[list[np.ndarray]] = []
         self.seen: list[int] = []
@@ -152,14 +153,24 @@ class _Positions:
                 self.crops[p].append(crop)
 
     def marks(self, boxes: list, scale: float, width: int, height: int, dilation: int) -> FrameMarks:
-        """Per frame, the refined mark of each position its boxes fall into."""
-        refined = [self._refine(p, scale, width, height, dilation) for p in range(len(self.boxes))]
-        out: FrameMarks = []
-        for frame_boxes in boxes:
-            out.append([refined[self.find(b)] for b in frame_boxes or []])
+        """Per frame, the refined mark of each position present there. A position's presence is
+        cleaned like the static detector's: gaps of a frame or two bridged, runs shorter than
+        `min_run` frames dropped (a watermark stays for seconds; a false detection comes and goes)."""
+        total = len(boxes)
+        present = [set() for _ in range(len(self.boxes))]
+        for i, frame_boxes in enumerate(boxes):
+            for b in frame_boxes or []:
+                present[self.find(b)].add(i)
+        out: FrameMarks = [[] for _ in range(total)]
+        for p, frames in enumerate(present):
+            kept = _clean_presence(frames, total, max_gap=2, min_run=self.min_run)
+            mark = self._refine(p, scale, width, height, dilation) if kept.any() else None
+            if mark is not None:
+                for i in np.flatnonzero(kept):
+                    out[i].append(mark)
         return out
 
-    def _refine(self, p: int, scale: float, width: int, height: int, dilation: int) -> Mark:
+    def _refine(self, p: int, scale: float, width: int, height: int, dilation: int) -> Mark | None:
         stacked = np.array([[b.x, b.y, b.x1, b.y1] for b in self.boxes[p]], np.float64)
         x0, y0, x1, y1 = np.median(stacked, axis=0) / scale
         grow = dilation + 1
@@ -167,13 +178,15 @@ class _Positions:
         right, bottom = min(width, int(np.ceil(x1)) + grow), min(height, int(np.ceil(y1)) + grow)
         box = Box(box.x, box.y, right - box.x, bottom - box.y)
         mask = refine_mask(self.crops[p], (box.w, box.h), dilation)
-        return Mark(box, mask)
+        return None if mask is None else Mark(box, mask)
 
 
-def refine_mask(crops: list[np.ndarray], size: tuple[int, int], dilation: int, min_share: float = 0.05) -> np.ndarray:
+def refine_mask(crops: list[np.ndarray], size: tuple[int, int], dilation: int, min_share: float = 0.05,
+                min_change: float = 4.0) -> np.ndarray | None:  # fmt: skip
     """The mark's shape inside its box, `(h, w) bool` at `size` `(w, h)`: strokes whose gradient
-    persists over the sampled crops (per-component median), closed and dilated; the whole box where too little
-    persists (a mark over a still picture cannot be told from it)."""
+    persists over the sampled crops (per-component median), closed and dilated. Where too little
+    persists: the whole box if the picture there does not change either (a mark over a still
+    picture cannot be told from it), None if it does (nothing stays put: not a watermark)."""
     w, h = size
     usable = [c for c in crops if c.size and c.shape[0] > 2 and c.shape[1] > 2]
     if len(usable) < 3:
@@ -191,6 +204,8 @@ def refine_mask(crops: list[np.ndarray], size: tuple[int, int], dilation: int, m
     shape = cv2.morphologyEx(strokes.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     shape = cv2.resize(shape * 255, (w, h), interpolation=cv2.INTER_LINEAR) > 64
     if shape.mean() < min_share:
-        return np.ones((h, w), bool)
+        grays = np.stack([cv2.cvtColor(cv2.resize(c, (cw, ch)), cv2.COLOR_BGR2GRAY) for c in usable]).astype(np.float32)
+        changing = float(np.median(np.median(np.abs(grays - np.median(grays, axis=0)), axis=0))) > min_change
+        return None if changing else np.ones((h, w), bool)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilation + 3, 2 * dilation + 3))
     return cv2.dilate(shape.astype(np.uint8), kernel).astype(bool)

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     inpainter: str = "temporal"
     weights_dir: Path = Path("~/.cache/waterz")
     yolo_weights: Path | None = None  # the yolo detector's model; `auto` picks yolo when set
-    yolo_conf: float = Field(default=0.25, gt=0, lt=1)
+    yolo_conf: float = Field(default=0.15, gt=0, lt=1)  # low: a missed mark shows, an extra box costs little
     yolo_stride: int = Field(default=2, ge=1)  # predict every n-th frame, re-check around changes
     propainter_fp16: bool = False  # fp16 autocast for ProPainter on CUDA
 
