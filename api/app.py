@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from celery import Celery
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import live
+from api.auth import require_api_key
 from api.errors import install_error_handlers
 from api.routes import router
 from jobs.runtime import get_runtime
@@ -24,8 +25,9 @@ def create_api(settings: Settings, celery: Celery) -> FastAPI:
     app.state.celery = celery
     app.state.runtime = get_runtime()
     install_error_handlers(app)
-    app.include_router(router)
-    app.include_router(live.router)
+    # Every /api route needs the key when API_KEY is set (see api/auth.py for what does not).
+    app.include_router(router, dependencies=[Depends(require_api_key)])
+    app.include_router(live.router, dependencies=[Depends(require_api_key)])
     if STATIC.is_dir():
         app.mount("/", StaticFiles(directory=STATIC, html=True), name="static")
     return app

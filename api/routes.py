@@ -147,7 +147,7 @@ def health(request: Request):
         redis_ok = bool(rt.store.r.ping())
     except Exception:
         redis_ok = False
-    workers = len(request.app.state.celery.control.ping(timeout=0.5) or []) if redis_ok else 0
+    workers = len(request.app.state.celery.control.ping(timeout=1.0) or []) if redis_ok else 0
     body = {"status": "ok" if redis_ok else "degraded", "redis": redis_ok, "workers": workers, "time": time.time()}
     return JSONResponse(body, status_code=200 if redis_ok else 503)
 

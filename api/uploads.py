@@ -34,6 +34,16 @@ def storage_suffix(filename: str) -> str:
     return suffix if _SUFFIX.match(suffix) else ".bin"
 
 
+def check_limits(info, settings, filename: str) -> None:
+    """Refuse (413, nothing stored) what exceeds MAX_DURATION_S, MAX_WIDTH or MAX_HEIGHT."""
+    if info.duration > settings.max_duration_s:
+        raise UploadTooLarge(f"'{filename}' lasts {info.duration:.0f} s; this service takes videos up to "
+                             f"{settings.max_duration_s:.0f} s (MAX_DURATION_S).")  # fmt: skip
+    if info.width > settings.max_width or info.height > settings.max_height:
+        raise UploadTooLarge(f"'{filename}' is {info.width}x{info.height}; this service takes videos up to "
+                             f"{settings.max_width}x{settings.max_height} (MAX_WIDTH, MAX_HEIGHT).")  # fmt: skip
+
+
 def preview_key(job_id: str) -> str:
     """The first frame as decoded (the frame boxes are drawn on), JPEG."""
     return f"uploads/{job_id}/preview.jpg"
@@ -55,6 +65,7 @@ def store_upload(rt: Runtime, source: BinaryIO, filename: str) -> dict:
             if copy_stream(source, out, limit=limit_mb << 20) > limit_mb << 20:
                 raise too_large(limit_mb)
         info = probe(local, name=filename)
+        check_limits(info, rt.settings, filename)
         key = f"uploads/{job_id}/source{suffix}"
         rt.storage.put_file(key, local)
         preview = Path(tmp) / "preview.jpg"

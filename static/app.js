@@ -10,6 +10,22 @@ const STAGES = {
 const PALETTE = ["#0b63c5", "#c2410c", "#15803d", "#7e22ce", "#b91c1c", "#0f766e", "#a16207", "#be185d"];
 const workerColours = {};
 
+// ---- the optional API key: asked once, kept in this browser -------------------------------------
+const KEY = "waterz-api-key";
+const apiKey = () => localStorage.getItem(KEY) || "";
+const withKey = (url) => (apiKey() ? `${url}${url.includes("?") ? "&" : "?"}api_key=${encodeURIComponent(apiKey())}` : url);
+function askForKey() {
+  const key = prompt("This service needs an API key. Enter it (it is kept in this browser):");
+  if (key) { localStorage.setItem(KEY, key.trim()); location.reload(); }
+}
+async function api(url, options = {}) {
+  const headers = { ...(options.headers || {}) };
+  if (apiKey()) headers.Authorization = `Bearer ${apiKey()}`;
+  const response = await fetch(url, { ...options, headers });
+  if (response.status === 401) askForKey();
+  return response;
+}
+
 function showError(message) {
   const box = $("error");
   box.textContent = message;
@@ -39,6 +55,7 @@ function upload(file) {
   form.append("file", file);
   const xhr = new XMLHttpRequest();
   xhr.open("POST", "/api/upload");
+  if (apiKey()) xhr.setRequestHeader("Authorization", `Bearer ${apiKey()}`);
   show("upload-progress");
   xhr.upload.onprogress = (e) => { if (e.lengthComputable) $("upload-bar").value = (100 * e.loaded) / e.total; };
   xhr.onerror = () => { show("upload-progress", false); showError("The upload failed: the server could not be reached."); };
@@ -46,6 +63,7 @@ function upload(file) {
     show("upload-progress", false);
     let body = {};
     try { body = JSON.parse(xhr.responseText); } catch (e) { /* keep {} */ }
+    if (xhr.status === 401) { askForKey(); return; }
     if (xhr.status !== 200) {
       showError(typeof body.detail === "string" ? body.detail : `The upload failed (${xhr.status}).`);
       return;
@@ -77,7 +95,7 @@ function showVideo(v, size) {
 
 // ---- 2. options and the box -------------------------------------------------------------------
 async function loadOptions() {
-  const r = await fetch("/api/options");
+  const r = await api("/api/options");
   if (!r.ok) { showError(await detailOf(r)); return; }
   const o = await r.json();
   $("max-mb").textContent = o.max_upload_mb;
@@ -88,7 +106,7 @@ async function loadOptions() {
 
 function showOptions() {
   show("options-step");
-  $("preview").src = `/api/preview/${job.id}`;
+  $("preview").src = withKey(`/api/preview/${job.id}`);
   $("start").disabled = false;
 }
 
@@ -141,7 +159,7 @@ async function start() {
   $("start").disabled = true;
   const body = { task_id: job.id, detector: $("detector").value, inpainter: $("inpainter").value };
   if (job.box) body.boxes = [job.box];
-  const r = await fetch("/api/process", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const r = await api("/api/process", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
   if (r.status !== 202) { showError(await detailOf(r)); $("start").disabled = false; return; }
   show("options-step", false);
   follow(job.id);
@@ -151,7 +169,7 @@ async function start() {
 function follow(id) {
   show("progress-step");
   if (window.EventSource) {
-    const source = new EventSource(`/api/events/${id}`);
+    const source = new EventSource(withKey(`/api/events/${id}`));
     job.source = source;
     source.addEventListener("status", (e) => render(JSON.parse(e.data)));
     source.onerror = () => { source.close(); if (!job.done) poll(id); };
@@ -162,7 +180,7 @@ function follow(id) {
 function poll(id) {
   clearInterval(job.timer);
   job.timer = setInterval(async () => {
-    const r = await fetch(`/api/status/${id}`).catch(() => null);
+    const r = await api(`/api/status/${id}`).catch(() => null);
     if (r && r.ok) render(await r.json());
     else if (r && r.status === 404) { clearInterval(job.timer); showError(await detailOf(r)); }
   }, 1000);
@@ -229,7 +247,7 @@ function finish() {
 // ---- 4. done --------------------------------------------------------------------------------------
 function showDone(status) {
   const url = status.result.result_url;
-  $("before").src = `/api/source/${status.task_id}`;
+  $("before").src = withKey(`/api/source/${status.task_id}`);
   $("after").src = url;
   $("download").href = url;
   const stem = (status.filename || "video").replace(/\.[^.]+$/, "");
@@ -259,7 +277,7 @@ $("again").addEventListener("click", () => { setTaskInUrl(null); location.reload
 
 // ---- start-up: a task id in the URL resumes the job ---------------------------------------------
 async function resume(id) {
-  const r = await fetch(`/api/status/${id}`);
+  const r = await api(`/api/status/${id}`);
   if (!r.ok) { showError(await detailOf(r)); setTaskInUrl(null); return; }
   const status = await r.json();
   job.id = id;

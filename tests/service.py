@@ -32,7 +32,9 @@ class Service:
         self.port = free_port()
         self.procs.append(start_api(self.port, {**self.env, "TMPDIR": str(self._private_tmp("api"))},
                                     workdir / "api.log"))  # fmt: skip
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
+        key = self.env.get("API_KEY")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=60, headers=headers)
         self.wait_for_workers(workers)
 
     def _private_tmp(self, name: str) -> Path:

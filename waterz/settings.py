@@ -26,6 +26,10 @@ class Settings(BaseSettings):
 
     # Service limits and timing.
     max_upload_mb: int = Field(default=500, ge=1)
+    max_duration_s: float = Field(default=3600.0, gt=0)
+    max_width: int = Field(default=4096, ge=16)
+    max_height: int = Field(default=4096, ge=16)
+    api_key: str | None = None  # when set, every /api route needs `Authorization: Bearer <key>`
     job_deadline_s: int = Field(default=4 * 3600, ge=60)
     task_time_limit_s: int = Field(default=3600, ge=60)
     visibility_timeout_s: int = Field(default=3 * 3600, ge=120)

@@ -1,0 +1,64 @@
+"""API key and upload limits against the real service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.service import Service
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    env = {"API_KEY": "test-key-not-a-secret", "MAX_DURATION_S": "2.5", "MAX_WIDTH": "1920", "MAX_HEIGHT": "1080"}
+    svc = Service(tmp_path_factory.mktemp("secure"), workers=1, env=env)
+    yield svc
+    svc.close()
+
+
+def test_every_api_route_needs_the_key(service, clips):
+    anonymous = httpx.Client(base_url=str(service.http.base_url), timeout=30)
+    for method, path in (("GET", "/api/health"), ("GET", "/api/status/abc"), ("POST", "/api/upload"),
+                         ("POST", "/api/process"), ("GET", "/api/workers"), ("GET", "/api/events/abc")):  # fmt: skip
+        r = anonymous.request(method, path)
+        assert r.status_code == 401, path
+        assert r.json()["detail"] == "This service needs an API key: send it as 'Authorization: Bearer <key>'."
+        assert r.headers["www-authenticate"] == "Bearer"
+    wrong = anonymous.get("/api/health", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert anonymous.get("/api/health", params={"api_key": "test-key-not-a-secret"}).status_code == 200
+    assert anonymous.get("/").status_code == 200  # the page itself loads, then asks for the key
+    assert service.http.get("/api/health").status_code == 200
+
+
+def test_uploads_over_the_limits_get_413_and_nothing_is_stored(service, clips):
+    long_clip = clips("pan_jump")  # 72 frames at 25 fps = 2.88 s > MAX_DURATION_S 2.5
+    r = service.upload(long_clip.path)
+    assert r.status_code == 413
+    assert r.json()["detail"] == "'pan_jump.mp4' lasts 3 s; this service takes videos up to 2 s (MAX_DURATION_S)."
+    uploads = service.workdir / "storage" / "uploads"
+    assert not uploads.exists() or not any(uploads.iterdir())
+    short = clips("shake_opaque")  # 60 frames = 2.4 s
+    assert service.upload(short.path).status_code == 200
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="no Chromium at /usr/bin/chromium")
+def test_the_page_asks_for_the_key_once(service, clips):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page()
+        asked = []
+        page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept("test-key-not-a-secret")))
+        page.goto(f"http://127.0.0.1:{service.port}/")
+        page.wait_for_function("localStorage.getItem('waterz-api-key') !== null")
+        page.wait_for_load_state()
+        page.get_by_label("Choose a video").set_input_files(str(clips("shake_opaque").path))
+        page.wait_for_selector("#video-info:not([hidden])")
+        assert page.text_content("#info-frames") == "60"
+        assert len(asked) == 1 and "API key" in asked[0]
+        browser.close()
