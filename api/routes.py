@@ -18,8 +18,9 @@ from api.views import job_status
 from detector import DETECTORS
 from detector.box import BoxDetector
 from jobs.runtime import Runtime
+from jobs.steps import CANCELLED, cleanup
 from propainter import INPAINTERS
-from waterz.errors import InvalidRequest, JobNotFound
+from waterz.errors import InvalidRequest, JobFinished, JobNotFound
 
 router = APIRouter()
 _RESULT_NAME = re.compile(r"^([0-9a-f]{32})\.mp4$")
@@ -78,6 +79,19 @@ def process(body: ProcessIn, request: Request) -> dict:
     if rt.store.claim_processing(body.task_id, options):
         request.app.state.celery.send_task("watermark.prepare_video", args=[body.task_id])
     return {"task_id": body.task_id, "state": rt.store.get(body.task_id)["state"]}
+
+
+@router.delete("/api/jobs/{task_id}")
+def cancel(task_id: str, request: Request) -> dict:
+    """Cancel a job: segments not started are dropped, a running one's output is discarded, and
+    the job's files are deleted. Its status then reads FAILURE, "cancelled by request"."""
+    rt = _rt(request)
+    job = rt.store.get(task_id)
+    if not rt.store.fail(task_id, CANCELLED):
+        raise JobFinished(f"The job has already ended ({job['state']}); there is nothing to cancel.")
+    cleanup(rt, task_id)
+    rt.storage.delete_prefix(f"uploads/{task_id}/")
+    return {"task_id": task_id, "state": "FAILURE", "error": CANCELLED}
 
 
 @router.get("/api/status/{task_id}")

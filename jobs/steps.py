@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from jobs.runtime import Runtime, inpainter
+from jobs.store import TERMINAL
 from pipeline.plan import Segment
 from pipeline.run import (
     SegmentResult,
@@ -34,6 +35,8 @@ from pipeline.run import (
 from video import probe
 
 log = logging.getLogger(__name__)
+
+CANCELLED = "cancelled by request"
 
 # Progress bands: prepare 0-35, segments 35-90, finalize 90-100.
 DETECT, EXTRACT, SEGMENTS, FINALIZE = (0, 25), (25, 35), (35, 90), (90, 100)
@@ -88,6 +91,8 @@ def prepare(rt: Runtime, job_id: str, dispatch: Callable[[int], None], online_wo
                          frames_with_mark=sum(1 for m in marks if m))  # fmt: skip
         with timings.stage("extract"):
             for seg, crops, masks in segment_inputs(info, marks, segments, Reporter(rt, job_id, EXTRACT)):
+                if ended(rt, job_id):
+                    return len(segments)  # cancelled (or past its deadline): dispatch nothing more
                 path = workdir / f"segment_{seg.index}_input.npz"
                 np.savez_compressed(path, crops=crops, masks=masks)
                 rt.storage.put_file(input_key(job_id, seg.index), path)
@@ -118,6 +123,8 @@ def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
             start = time.perf_counter()
             result = clean_segment(engine, seg, crops, masks, rt.settings.feather)
             log.info("segment %s/%d: %d frames in %.2fs", job_id, index, seg.length, time.perf_counter() - start)
+            if ended(rt, job_id):
+                return False  # cancelled while this segment ran: its output is not wanted
             save_result(workdir, index, result)
             for name in (f"segment_{index}.npy", f"segment_{index}_mask.npy"):
                 rt.storage.put_file(f"jobs/{job_id}/{name}", workdir / name)
@@ -152,6 +159,10 @@ def finalize(rt: Runtime, job_id: str) -> str:
     cleanup(rt, job_id)
     rt.store.succeed(job_id, key)
     return key
+
+
+def ended(rt: Runtime, job_id: str) -> bool:
+    return rt.store.get(job_id)["state"] in TERMINAL
 
 
 def cleanup(rt: Runtime, job_id: str) -> None:

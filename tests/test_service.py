@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -186,6 +187,34 @@ def test_live_events_workers_and_metrics_while_a_job_runs(service, clips):
     assert values['waterz_segment_seconds_bucket{le="+Inf"}'] == values["waterz_segment_seconds_count"]
     assert values['waterz_queue_length{queue="celery"}'] >= 0
     assert values["waterz_workers_online"] == 2
+
+
+def test_cancel_drops_the_job_and_its_files(service, clips):
+    task_id = service.upload(clips("slow_pan").path).json()["task_id"]
+    service.http.post("/api/process", json={"task_id": task_id}).raise_for_status()
+    deadline = time.monotonic() + 60
+    while service.http.get(f"/api/status/{task_id}").json()["state"] == "PENDING" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    r = service.http.delete(f"/api/jobs/{task_id}")
+    assert r.status_code == 200
+    assert r.json() == {"task_id": task_id, "state": "FAILURE", "error": "cancelled by request"}
+
+    def running() -> bool:
+        workers = service.http.get("/api/workers").json()["workers"]
+        return any(a.get("task_id") == task_id for w in workers for a in w["active"])
+
+    # let whatever was running finish: it must not bring the job back or leave its output behind
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    status = service.http.get(f"/api/status/{task_id}").json()
+    assert (status["state"], status["error"]) == ("FAILURE", "cancelled by request")
+    assert status["metadata"]["finalize_runs"] == 0
+    storage = service.workdir / "storage"
+    assert not (storage / "uploads" / task_id).exists()
+    assert not (storage / "jobs" / task_id).exists() or not any((storage / "jobs" / task_id).iterdir())
+    again = service.http.delete(f"/api/jobs/{task_id}")
+    assert again.status_code == 409 and "already ended" in again.json()["detail"]
+    assert service.http.delete("/api/jobs/0123abc").status_code == 404
 
 
 def test_unknown_job_events_are_404(service):

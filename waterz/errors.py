@@ -43,3 +43,7 @@ class UploadTooLarge(WaterzError):
 
 class InvalidRequest(WaterzError):
     """A request that lacks something it needs or carries something malformed."""
+
+
+class JobFinished(WaterzError):
+    """An action on a job that has already ended."""
