@@ -1,13 +1,3 @@
 #!/usr/bin/env bash
-# Worker 2 on GPU 1: the contract's worker command. Needs REDIS_URL (and STORAGE_URL unless
-# this host shares ./data with the API); nothing secret lives here.
-set -euo pipefail
-cd "$(dirname "$0")"
-if [ -z "${REDIS_URL:-}" ]; then
-  echo "start_worker2.sh: REDIS_URL is not set; export REDIS_URL=redis://HOST:PORT/0 (the API's Redis) and retry." >&2
-  exit 2
-fi
-export CUDA_VISIBLE_DEVICES=1
-CELERY=celery
-if [ -x .venv/bin/celery ]; then CELERY=.venv/bin/celery; fi
-exec "$CELERY" -A server_production.celery worker --loglevel=info --pool=threads --concurrency=1 -n worker2@%h
+# Worker 2 on GPU 1 (CUDA_VISIBLE_DEVICES=1); see scripts/start_worker.sh.
+exec "$(dirname "$0")/scripts/start_worker.sh" 2

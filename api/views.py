@@ -9,8 +9,7 @@ from jobs.runtime import Runtime
 
 def job_status(rt: Runtime, task_id: str) -> dict:
     """The contract's status object; fails a job past its deadline first."""
-    rt.store.check_deadline(task_id)
-    job = rt.store.get(task_id)
+    job = rt.store.check_deadline(task_id)
     total = int(job.get("total_segments") or 0)
     options = json.loads(job.get("options") or "{}")
     out = {

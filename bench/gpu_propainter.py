@@ -25,29 +25,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.run import remove_watermark  # noqa: E402
 from propainter.propainter_cv import ProPainterInpainter  # noqa: E402
-from propainter.weights import PROPAINTER_MODELS, WeightFile, WeightStore, published, sha1_of  # noqa: E402
+from propainter.weights import PROPAINTER_MODELS, WeightStore, fresh_weights, published  # noqa: E402
 from synth import ClipSpec, MarkSpec, make_clip  # noqa: E402
 from waterz.errors import WeightsMissing  # noqa: E402
 from waterz.settings import get_settings  # noqa: E402
 
 SIZES = ((208, 176), (432, 240), (864, 480))
-
-
-def random_weights(directory: Path) -> WeightStore:
-    from pytorchcv.models.propainter import propainter
-    from pytorchcv.models.propainter_rfc import propainter_rfc
-    from pytorchcv.models.raft import raft_things
-
-    torch.manual_seed(0)
-    files = []
-    for name, net in (("raft_things", raft_things(in_normalize=False, iters=20)), ("propainter_rfc", propainter_rfc()),
-                      ("propainter", propainter())):  # fmt: skip
-        path = directory / f"{name}.pth"
-        torch.save(net.state_dict(), path)
-        wf = WeightFile(name, sha1_of(path))
-        path.rename(directory / wf.filename)
-        files.append(wf)
-    return WeightStore(directory, files)
 
 
 def segment(frames: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +64,7 @@ def main() -> None:
         except WeightsMissing:
             store = None
     if store is None:
-        store, kind = random_weights(tmp), "random (same speed, not the same pictures)"
+        store, kind = fresh_weights(tmp), "random (same speed, not the same pictures)"
     name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
     print(f"device: {args.device} ({name}), torch {torch.__version__}, weights: {kind}, {args.frames} frames/segment")
     print("| crop | precision | frames/s | s/frame | peak memory MB |")

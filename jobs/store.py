@@ -99,15 +99,15 @@ class JobStore:
         self.r.hset(self._key(job_id), mapping={"options": json.dumps(options), "queued_at": time.time()})
         return True
 
-    def check_deadline(self, job_id: str) -> str:
-        """The job's state, after failing it if it has run past its deadline: no job waits forever."""
+    def check_deadline(self, job_id: str) -> dict:
+        """The job's record, after failing it if it has run past its deadline: no job waits forever."""
         job = self.get(job_id)
         queued = float(job.get("queued_at") or 0)
         if job["state"] not in TERMINAL and queued and time.time() > queued + float(job["deadline_s"]):
             minutes = float(job["deadline_s"]) / 60
             self.fail(job_id, f"The job did not finish within its deadline of {minutes:g} minutes.")
-            return "FAILURE"
-        return job["state"]
+            return self.get(job_id)
+        return job
 
     # --- state changes ------------------------------------------------------------
 

@@ -97,3 +97,24 @@ class WeightStore:
                 log.info("downloading %s to %s", wf.filename, self.directory)
                 fetched.append(Path(get_model_file(wf.model, str(self.directory))))
         return fetched
+
+
+def fresh_weights(directory: Path, seed: int = 0) -> WeightStore:
+    """Freshly initialised ProPainter models saved into `directory` with their checksums recorded:
+    the real loading path, without the published files (for tests, and for benchmarks where they
+    cannot be downloaded: same arithmetic, not the same pictures)."""
+    import torch
+    from pytorchcv.models.propainter import propainter
+    from pytorchcv.models.propainter_rfc import propainter_rfc
+    from pytorchcv.models.raft import raft_things
+
+    torch.manual_seed(seed)
+    files = []
+    for name, net in (("raft_things", raft_things(in_normalize=False, iters=20)), ("propainter_rfc", propainter_rfc()),
+                      ("propainter", propainter())):  # fmt: skip
+        saved = directory / f"{name}.saving"
+        torch.save(net.state_dict(), saved)
+        wf = WeightFile(name, sha1_of(saved))
+        saved.rename(directory / wf.filename)
+        files.append(wf)
+    return WeightStore(directory, files)

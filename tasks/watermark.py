@@ -46,7 +46,7 @@ def _fail(rt, job_id: str, error: str) -> None:
 
 def _running(rt, job_id: str) -> bool:
     """False for a job that already ended (a redelivered task, or the deadline passed)."""
-    return rt.store.check_deadline(job_id) not in TERMINAL
+    return rt.store.check_deadline(job_id)["state"] not in TERMINAL
 
 
 @shared_task(name="watermark.prepare_video", bind=True)

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the ml extra (torch, pytorchcv) is not installed")
 
 from propainter import create_inpainter  # noqa: E402
-from propainter.weights import PROPAINTER_MODELS, WeightFile, WeightStore, published, sha1_of  # noqa: E402
+from propainter.weights import PROPAINTER_MODELS, WeightStore, fresh_weights, published  # noqa: E402
 from waterz.errors import WeightsMissing  # noqa: E402
 
 WATERZ = str(Path(sys.executable).with_name("waterz"))
@@ -21,21 +21,7 @@ WATERZ = str(Path(sys.executable).with_name("waterz"))
 
 @pytest.fixture(scope="module")
 def local_weights(tmp_path_factory) -> WeightStore:
-    from pytorchcv.models.propainter import propainter
-    from pytorchcv.models.propainter_rfc import propainter_rfc
-    from pytorchcv.models.raft import raft_things
-
-    directory = tmp_path_factory.mktemp("weights")
-    torch.manual_seed(0)
-    files = []
-    for name, net in (("raft_things", raft_things(in_normalize=False, iters=20)), ("propainter_rfc", propainter_rfc()),
-                      ("propainter", propainter())):  # fmt: skip
-        saved = directory / "saving.pth"
-        torch.save(net.state_dict(), saved)
-        wf = WeightFile(name, sha1_of(saved))
-        saved.rename(directory / wf.filename)
-        files.append(wf)
-    return WeightStore(directory, files)
+    return fresh_weights(tmp_path_factory.mktemp("weights"))
 
 
 @pytest.mark.slow
