@@ -138,7 +138,7 @@ class _BlendModel:
 
     @classmethod
     def fit(cls, frames: np.ndarray, fills: dict[int, np.ndarray], min_frames: int = 5, min_contrast: float = 20.0,
-            max_residual: float = 8.0, max_alpha: float = 0.85) -> _BlendModel | None:  # fmt: skip
+            max_residual: float = 8.0, max_alpha: float = 0.85, opaque_alpha: float = 0.1) -> _BlendModel | None:  # fmt: skip
         if len(fills) < min_frames:
             return None
         pairs = _Pairs(frames, fills)
@@ -146,6 +146,10 @@ class _BlendModel:
         if colour is None:
             return None
         alpha, n, den = _fit_alpha(pairs, colour, None)
+        if _opaque(alpha):
+            # Nothing under an opaque mark to recover, and its blurred edges only mislead: the
+            # model then only tells the pixels of the mask that the mark does not touch.
+            max_alpha = opaque_alpha
         # One reweighting step: frames where a source was wrong at this pixel (an object that
         # moved differently) leave the fit.
         errors = [_blend_error(image, fill, alpha, colour).astype(np.float16) for image, fill in pairs]
@@ -172,7 +176,7 @@ class _BlendModel:
         [0, 1]: fully where the mark is faint, fading out as it nears opaque, 0 where unknown."""
         a = self.alpha[..., None]
         picture = (frame.astype(np.float32) - a * self.colour) / (1 - a)
-        weight = np.clip((self.max_alpha - self.alpha) / 0.35, 0.0, 1.0) * self.confident
+        weight = np.clip((self.max_alpha - self.alpha) / min(0.35, self.max_alpha), 0.0, 1.0) * self.confident
         return np.clip(picture, 0, 255), weight.astype(np.float32)
 
 
@@ -247,7 +251,24 @@ def _mark_colour(pairs, min_frames: int, min_alpha: float = 0.15, min_fit: float
     candidates = [np.median(samples, axis=0), *np.percentile(samples, (25, 75), axis=0),
                   np.full(3, 255.0), np.zeros(3)]  # fmt: skip
     scores = [_blend_fit_cost(pairs, c.astype(np.float32)) for c in candidates]
-    return candidates[int(np.argmin(scores))].astype(np.float32)
+    return _snap_achromatic(candidates[int(np.argmin(scores))].astype(np.float32))
+
+
+def _snap_achromatic(colour: np.ndarray, reach: float = 65.0) -> np.ndarray:
+    """White or black when the estimate is near it in every channel. Most marks are one of the
+    two, and the estimate drifts from it where the temporal sources leak some of the mark."""
+    if np.all(colour >= 255 - reach):
+        return np.full(3, 255.0, np.float32)
+    if np.all(colour <= reach):
+        return np.zeros(3, np.float32)
+    return colour
+
+
+def _opaque(alpha: np.ndarray, level: float = 0.9, share: float = 0.1) -> bool:
+    """Whether the fitted matte says the mark is opaque: at least `share` of its pixels at
+    `level` or above (a semi-transparent mark stays below its opacity everywhere)."""
+    marked = alpha[alpha > 0.1]
+    return marked.size > 0 and float(np.mean(marked >= level)) >= share
 
 
 def _blend_fit_cost(pairs, colour: np.ndarray, cap: float = 20.0, max_alpha: float = 0.85) -> float:

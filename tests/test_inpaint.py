@@ -9,12 +9,20 @@ from tests.conftest import psnr
 from video import iter_frames
 
 
-def crop_problem(clip):
-    frames = np.stack(list(iter_frames(clip.path)))
+def crop_slices(clip):
     masks = np.stack([cv2.dilate((a > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0 for a in clip.alpha])
     ys, xs = np.nonzero(masks.any(axis=0))
     sl = (slice(None), slice(max(0, ys.min() - 24), ys.max() + 24), slice(max(0, xs.min() - 24), xs.max() + 24))
-    return frames[sl], masks[sl], clip.clean[sl]
+    return sl, masks[sl]
+
+
+def crop_problem(clip):
+    sl, masks = crop_slices(clip)
+    return np.stack(list(iter_frames(clip.path)))[sl], masks, clip.clean[sl]
+
+
+def crop_alpha(clip):
+    return clip.alpha[crop_slices(clip)[0]]
 
 
 @pytest.mark.parametrize("name", ["telea", "temporal"])
@@ -48,3 +56,16 @@ def test_unblending_recovers_what_passed_under_a_semi_transparent_mark(clips):
     plain = TemporalInpainter(unblend=False).inpaint(frames, masks, 0, n - 1)
     unblended = TemporalInpainter().inpaint(frames, masks, 0, n - 1)
     assert psnr(unblended, clean, masks) > psnr(plain, clean, masks) + 1.0
+
+
+def test_an_opaque_mark_is_not_unblended(clips):
+    """Nothing lies under an opaque mark: the blend model may only keep the mask's untouched pixels."""
+    from propainter.temporal import TemporalInpainter
+
+    clip = clips("shake_opaque")
+    frames, masks, clean = crop_problem(clip)
+    n = len(frames)
+    plain = TemporalInpainter(unblend=False).inpaint(frames, masks, 0, n - 1)
+    unblended = TemporalInpainter().inpaint(frames, masks, 0, n - 1)
+    mark = masks & (crop_alpha(clip) > 0.5)
+    assert psnr(unblended, clean, mark) >= psnr(plain, clean, mark) - 0.1
