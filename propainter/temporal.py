@@ -138,7 +138,8 @@ class _BlendModel:
 
     @classmethod
     def fit(cls, frames: np.ndarray, fills: dict[int, np.ndarray], min_frames: int = 5, min_contrast: float = 20.0,
-            max_residual: float = 8.0, max_alpha: float = 0.85, opaque_alpha: float = 0.1) -> _BlendModel | None:  # fmt: skip
+            max_residual: float = 8.0, max_alpha: float = 0.85,
+            opaque_alpha: float = 0.1) -> _BlendModel | None:  # fmt: skip
         if len(fills) < min_frames:
             return None
         pairs = _Pairs(frames, fills)
