@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from waterz.errors import (
     ConfigError,
+    FilesDeleted,
     InvalidBox,
     InvalidRequest,
     InvalidVideo,
@@ -29,6 +30,7 @@ STATUS = {
     UploadTooLarge: 413,
     JobNotFound: 404,
     JobFinished: 409,
+    FilesDeleted: 410,
     UnknownEngine: 422,
     InvalidBox: 422,
     InvalidRequest: 422,

@@ -20,7 +20,7 @@ from detector.box import BoxDetector
 from jobs.runtime import Runtime
 from jobs.steps import CANCELLED, cleanup
 from propainter import INPAINTERS
-from waterz.errors import InvalidRequest, JobFinished, JobNotFound
+from waterz.errors import FilesDeleted, InvalidRequest, JobFinished, JobNotFound
 
 router = APIRouter()
 _RESULT_NAME = re.compile(r"^([0-9a-f]{32})\.mp4$")
@@ -108,6 +108,7 @@ def result(name: str, request: Request):
     if not match:
         raise JobNotFound(f"There is no result named '{name}'.")
     job = rt.store.get(match.group(1))
+    _still_stored(rt, job)
     if job["state"] != "SUCCESS":
         raise JobNotFound(f"The result '{name}' is not ready (the job is {job['state']}).")
     stem = job.get("filename", "video").rsplit(".", 1)[0]
@@ -127,7 +128,7 @@ def options(request: Request) -> dict:
 def preview(task_id: str, request: Request):
     """The upload's first frame as a JPEG (boxes are given in its pixels)."""
     rt = _rt(request)
-    rt.store.get(task_id)
+    _still_stored(rt, rt.store.get(task_id))
     return _send(rt, preview_key(task_id), "image/jpeg")
 
 
@@ -136,7 +137,15 @@ def source(task_id: str, request: Request):
     """The uploaded video, for the before/after view."""
     rt = _rt(request)
     job = rt.store.get(task_id)
+    _still_stored(rt, job)
     return _send(rt, job["input_key"], "video/mp4")
+
+
+def _still_stored(rt: Runtime, job: dict) -> None:
+    if job.get("files_deleted_at"):
+        hours = rt.settings.result_ttl_hours
+        raise FilesDeleted(f"This job's files were deleted {hours:g} hours after the upload (RESULT_TTL_HOURS); "
+                           "upload the video again.")  # fmt: skip
 
 
 def _send(rt: Runtime, key: str, media_type: str, download: str | None = None):

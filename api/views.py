@@ -30,6 +30,7 @@ def job_status(rt: Runtime, task_id: str) -> dict:
             "created_at": float(job["created_at"]),
             "queued_at": _float(job.get("queued_at")),
             "finished_at": _float(job.get("finished_at")),
+            "files_deleted_at": _float(job.get("files_deleted_at")),
         },
     }
     if job["state"] == "SUCCESS":

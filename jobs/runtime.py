@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
+from jobs.leases import Leases
 from jobs.store import JobStore
 from propainter import create_inpainter
 from storage import Storage, open_storage
@@ -22,6 +23,7 @@ class Runtime:
     settings: Settings
     store: JobStore
     storage: Storage
+    leases: Leases
 
 
 def require_redis_url(settings: Settings) -> str:
@@ -37,7 +39,8 @@ def require_redis_url(settings: Settings) -> str:
 def get_runtime() -> Runtime:
     settings = get_settings()
     store = JobStore.from_url(require_redis_url(settings), retention_s=settings.retention_s)
-    return Runtime(settings, store, open_storage(settings.storage_url))
+    leases = Leases(store, settings.lease_s, requeue_grace_s=settings.visibility_timeout_s)
+    return Runtime(settings, store, open_storage(settings.storage_url), leases)
 
 
 def inpainter(name: str):

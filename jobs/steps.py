@@ -3,7 +3,8 @@
 Everything that crosses between processes goes through `Storage` (files) and `JobStore` (state):
   uploads/<id>/<name>              the original video (written by the API)
   jobs/<id>/segment_<i>_input.npz  a segment's context crops and masks, losslessly compressed
-  jobs/<id>/segment_<i>.npy        its cleaned pixels, and segment_<i>_mask.npy its masks
+  jobs/<id>/segment_<i>_a<n>.npy   its cleaned pixels from attempt n, and ..._a<n>_mask.npy its
+                                   masks (one name per attempt: a late attempt overwrites nothing)
   results/<id>.mp4                 the cleaned video
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jobs.leases import segment_step
 from jobs.runtime import Runtime, inpainter
 from jobs.store import TERMINAL
 from pipeline.plan import Segment
@@ -44,6 +46,11 @@ DETECT, EXTRACT, SEGMENTS, FINALIZE = (0, 25), (25, 35), (35, 90), (90, 100)
 
 def input_key(job_id: str, index: int) -> str:
     return f"jobs/{job_id}/segment_{index}_input.npz"
+
+
+def output_keys(job_id: str, index: int, attempt: int) -> tuple[str, str]:
+    """Storage keys of a segment's cleaned pixels and masks from one attempt."""
+    return f"jobs/{job_id}/segment_{index}_a{attempt}.npy", f"jobs/{job_id}/segment_{index}_a{attempt}_mask.npy"
 
 
 def result_key(job_id: str) -> str:
@@ -93,6 +100,8 @@ def prepare(rt: Runtime, job_id: str, dispatch: Callable[[int], None], online_wo
             for seg, crops, masks in segment_inputs(info, marks, segments, Reporter(rt, job_id, EXTRACT)):
                 if ended(rt, job_id):
                     return len(segments)  # cancelled (or past its deadline): dispatch nothing more
+                if rt.store.is_done(job_id, seg.index):
+                    continue  # prepare is running again after a lost worker: this one is recorded
                 path = workdir / f"segment_{seg.index}_input.npz"
                 np.savez_compressed(path, crops=crops, masks=masks)
                 rt.storage.put_file(input_key(job_id, seg.index), path)
@@ -103,14 +112,17 @@ def prepare(rt: Runtime, job_id: str, dispatch: Callable[[int], None], online_wo
 
 
 def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
-    """Clean one segment and record it. Returns True when this call must dispatch finalize.
+    """Clean one segment under a lease and record it. Returns True when this call must dispatch
+    finalize.
 
-    Safe to run twice: the output is rewritten with the same pixels, finishing adds to a set,
-    and only one caller ever wins the finalize guard."""
+    Safe to run twice, at once or one after the other: each run is a new attempt writing its own
+    files, only the latest attempt may record the segment (once), and only one caller ever wins
+    the finalize guard."""
     job = rt.store.get(job_id)
     total = int(job["total_segments"])
-    if not rt.store.is_done(job_id, index):
-        rt.store.segment_started(job_id, index, worker)
+    if rt.store.is_done(job_id, index):  # delivered again after it was recorded
+        return rt.store.finalize_due(job_id, rt.store.finished_count(job_id), total)
+    with rt.leases.held(job_id, segment_step(index), worker) as lease:
         seg = Segment.from_dict(rt.store.segment_plan(job_id, index))
         options = json.loads(job.get("options") or "{}")
         engine = inpainter(options.get("inpainter") or rt.settings.inpainter)
@@ -122,13 +134,21 @@ def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
                 crops, masks = data["crops"], data["masks"]
             start = time.perf_counter()
             result = clean_segment(engine, seg, crops, masks, rt.settings.feather)
-            log.info("segment %s/%d: %d frames in %.2fs", job_id, index, seg.length, time.perf_counter() - start)
-            if ended(rt, job_id):
-                return False  # cancelled while this segment ran: its output is not wanted
+            log.info("segment %s/%d (attempt %d): %d frames in %.2fs", job_id, index, lease.attempt, seg.length,
+                     time.perf_counter() - start)  # fmt: skip
+            if ended(rt, job_id) or lease.lost:
+                return False  # cancelled, or taken over by a newer attempt: this output is not wanted
             save_result(workdir, index, result)
-            for name in (f"segment_{index}.npy", f"segment_{index}_mask.npy"):
-                rt.storage.put_file(f"jobs/{job_id}/{name}", workdir / name)
-    finished, trigger = rt.store.segment_finished(job_id, index, total)
+            keys = output_keys(job_id, index, lease.attempt)
+            for key, name in zip(keys, (f"segment_{index}.npy", f"segment_{index}_mask.npy")):
+                rt.storage.put_file(key, workdir / name)
+        accepted, finished, trigger = rt.store.segment_finished(job_id, index, total, lease.attempt)
+    if not accepted:
+        log.warning("job %s: segment %d attempt %d was superseded; its output is dropped", job_id, index,
+                    lease.attempt)  # fmt: skip
+        for key in keys:
+            rt.storage.delete_prefix(key)  # an exact key: deletes that one file
+        return False
     lo, hi = SEGMENTS
     rt.store.advance(job_id, "PROGRESS", lo + (hi - lo) * finished / max(total, 1), "inpainting")
     return trigger
@@ -146,9 +166,11 @@ def finalize(rt: Runtime, job_id: str) -> str:
         workdir = Path(tmp)
         info = probe(_download_input(rt, job, workdir))
         results: dict[int, SegmentResult] = {}
-        for seg in segments:
-            for name in (f"segment_{seg.index}.npy", f"segment_{seg.index}_mask.npy"):
-                rt.storage.get_file(f"jobs/{job_id}/{name}", workdir / name)
+        records = rt.store.segments(job_id, total)
+        for seg, record in zip(segments, records):
+            keys = output_keys(job_id, seg.index, record["result_attempt"])
+            for key, name in zip(keys, (f"segment_{seg.index}.npy", f"segment_{seg.index}_mask.npy")):
+                rt.storage.get_file(key, workdir / name)
             results[seg.index] = load_result(workdir, seg.index)
         output = workdir / "result.mp4"
         written = composite_and_encode(info, segments, results, output, rt.settings, Reporter(rt, job_id, FINALIZE))

@@ -3,7 +3,8 @@
 Keys (all under `waterz:job:<id>`):
   ``<id>``            hash: state, progress, stage, error, result_key, filename, input_key, options,
                       info, total_segments, total_frames, created_at, updated_at, deadline
-  ``<id>:seg:<i>``    hash per segment: its plan (JSON) and worker, started_at, finished_at, attempts
+  ``<id>:seg:<i>``    hash per segment: its plan (JSON) and worker, started_at, finished_at, attempts,
+                      result_attempt (the attempt whose output counts; see `jobs.leases`)
   ``<id>:done``       set of finished segment indexes (idempotent: a redelivered task adds nothing)
   ``<id>:finalize``   set once (SET NX) by the call that completes the set: finalize runs once
   ``<id>:process``    set once by the first `POST /api/process`: one job per id
@@ -23,6 +24,7 @@ from waterz.errors import JobNotFound
 
 PREFIX = "waterz:job:"
 INDEX = "waterz:jobs"  # sorted set: job id -> created_at, for metrics
+FILES = "waterz:files"  # sorted set: job id -> created_at, while its files exist (see jobs.housekeeping)
 SEGMENT_SECONDS = "waterz:metrics:segment_seconds"  # hash: histogram buckets, sum, count
 BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 STATES = ("PENDING", "STARTED", "PROGRESS", "SUCCESS", "FAILURE")
@@ -42,11 +44,25 @@ return 1
 """
 
 
+# KEYS: segment hash, done set; ARGV: index, attempt, now, retention. Only the latest attempt may
+# record the segment, and only once. Returns {added (1, 0, or -1 for a stale attempt), finished}.
+_FINISH = """
+if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') ~= tonumber(ARGV[2]) then
+  return {-1, redis.call('SCARD', KEYS[2])}
+end
+local added = redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+if added == 1 then redis.call('HSET', KEYS[1], 'finished_at', ARGV[3], 'result_attempt', ARGV[2]) end
+return {added, redis.call('SCARD', KEYS[2])}
+"""
+
+
 class JobStore:
     def __init__(self, client: redis.Redis, retention_s: int = 7 * 24 * 3600):
         self.r = client
         self.retention_s = retention_s
         self._advance = client.register_script(_ADVANCE)
+        self._finish = client.register_script(_FINISH)
 
     @classmethod
     def from_url(cls, url: str, **kwargs) -> JobStore:
@@ -69,6 +85,7 @@ class JobStore:
         })  # fmt: skip
         self.r.expire(key, self.retention_s)
         self.r.zadd(INDEX, {job_id: now})
+        self.r.zadd(FILES, {job_id: now})
         self.r.zremrangebyscore(INDEX, 0, now - self.retention_s)
 
     def exists(self, job_id: str) -> bool:
@@ -128,42 +145,37 @@ class JobStore:
         pipe = self.r.pipeline()
         for seg in segments:
             key = self._key(job_id, "seg", seg["index"])
-            pipe.hset(key, mapping={"plan": json.dumps(seg), "attempts": 0})
+            pipe.hset(key, "plan", json.dumps(seg))
+            pipe.hsetnx(key, "attempts", 0)  # a prepare run again keeps the count (and the fencing)
             pipe.expire(key, self.retention_s)
         pipe.hset(self._key(job_id), "total_segments", len(segments))
         pipe.execute()
 
-    def segment_started(self, job_id: str, index: int, worker: str) -> int:
-        """Record who runs the segment; returns the attempt number (1 for the first run)."""
-        key = self._key(job_id, "seg", index)
-        pipe = self.r.pipeline()
-        pipe.hincrby(key, "attempts", 1)
-        pipe.hset(key, mapping={"worker": worker, "started_at": time.time()})
-        pipe.hdel(key, "finished_at")
-        return int(pipe.execute()[0])
-
     def is_done(self, job_id: str, index: int) -> bool:
         return bool(self.r.sismember(self._key(job_id, "done"), index))
 
-    def segment_finished(self, job_id: str, index: int, total: int) -> tuple[int, bool]:
-        """Mark a segment finished. Returns (how many are finished, whether this call must start
-        finalize). Adding to a set is idempotent, and only one caller ever wins the SET NX."""
-        done_key = self._key(job_id, "done")
-        pipe = self.r.pipeline()
-        pipe.sadd(done_key, index)
-        pipe.scard(done_key)
-        pipe.expire(done_key, self.retention_s)
-        added, finished, _ = pipe.execute()
-        if added:  # the first time only: a redelivered run changes neither the record nor the metrics
-            seg_key = self._key(job_id, "seg", index)
-            now = time.time()
+    def segment_finished(self, job_id: str, index: int, total: int, attempt: int) -> tuple[bool, int, bool]:
+        """Record attempt `attempt` of a segment as its result. Returns (accepted, how many
+        segments are finished, whether this call must start finalize). Refused for an attempt that
+        a newer one superseded (fencing); a repeat of the accepted one changes nothing; and only
+        one caller ever wins the finalize guard."""
+        now = time.time()
+        seg_key = self._key(job_id, "seg", index)
+        added, finished = self._finish(keys=[seg_key, self._key(job_id, "done")],
+                                       args=[index, attempt, now, self.retention_s])  # fmt: skip
+        if added == 1:  # the first time only: a repeated run changes neither the record nor the metrics
             started = self.r.hget(seg_key, "started_at")
-            pipe = self.r.pipeline()
-            pipe.hset(seg_key, "finished_at", now)
             if started:
+                pipe = self.r.pipeline()
                 _observe(pipe, now - float(started))
-            pipe.execute()
-        return int(finished), int(finished) >= total and self.claim_finalize(job_id)
+                pipe.execute()
+        return added >= 0, int(finished), self.finalize_due(job_id, int(finished), total)
+
+    def finalize_due(self, job_id: str, finished: int, total: int) -> bool:
+        return finished >= total and self.claim_finalize(job_id)
+
+    def finished_count(self, job_id: str) -> int:
+        return int(self.r.scard(self._key(job_id, "done")))
 
     def finalize_started(self, job_id: str) -> int:
         """Count finalize runs (there should only ever be one per job); returns the count."""
@@ -205,6 +217,7 @@ def _observe(pipe, seconds: float) -> None:
 def _segment_record(raw: dict) -> dict:
     record = json.loads(raw["plan"])
     record["attempts"] = int(raw.get("attempts", 0))
+    record["result_attempt"] = int(raw["result_attempt"]) if raw.get("result_attempt") else None
     record["worker"] = raw.get("worker")
     for k in ("started_at", "finished_at"):
         record[k] = float(raw[k]) if raw.get(k) else None

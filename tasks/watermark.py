@@ -10,8 +10,11 @@ import logging
 from contextlib import contextmanager
 
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
 
 from jobs import TERMINAL, steps
+from jobs.housekeeping import Periodic, sweep
+from jobs.leases import reap
 from jobs.runtime import get_runtime
 from waterz.errors import WaterzError
 
@@ -55,7 +58,8 @@ def prepare_video(self, task_id: str) -> None:
         if not _running(rt, task_id):
             return
         workers = len(self.app.control.ping(timeout=1.0) or []) if rt.settings.min_segments == "auto" else 1
-        count = steps.prepare(rt, task_id, lambda i: process_segment.apply_async((task_id, i)), workers)
+        with rt.leases.held(task_id, "prepare", self.request.hostname or "unknown"):
+            count = steps.prepare(rt, task_id, lambda i: process_segment.apply_async((task_id, i)), workers)
         if count == 0 and rt.store.claim_finalize(task_id):
             finalize_video.apply_async((task_id,))
 
@@ -69,8 +73,44 @@ def process_segment(self, task_id: str, index: int) -> None:
             finalize_video.apply_async((task_id,))
 
 
-@shared_task(name="watermark.finalize_video")
-def finalize_video(task_id: str) -> None:
+@shared_task(name="watermark.finalize_video", bind=True)
+def finalize_video(self, task_id: str) -> None:
     with failing_job(task_id, "encoding the result") as rt:
         if _running(rt, task_id):
-            steps.finalize(rt, task_id)
+            with rt.leases.held(task_id, "finalize", self.request.hostname or "unknown"):
+                steps.finalize(rt, task_id)
+
+
+def _dispatch_again(job_id: str, step: str) -> None:
+    """Send a step whose worker was lost back to the queue."""
+    if step == "prepare":
+        prepare_video.apply_async((job_id,))
+    elif step == "finalize":
+        finalize_video.apply_async((job_id,))
+    else:
+        process_segment.apply_async((job_id, int(step.removeprefix("seg:"))))
+
+
+_housekeeping: Periodic | None = None
+
+
+@worker_ready.connect
+def _start_housekeeping(**kwargs) -> None:
+    """Every worker also dispatches lost steps again and deletes old jobs' files (`jobs.housekeeping`)."""
+    global _housekeeping
+    rt = get_runtime()
+    s = rt.settings
+
+    def reap_lost_steps() -> None:
+        reap(rt.leases, _dispatch_again, s.max_attempts, lambda job_id, error: _fail(rt, job_id, error))
+
+    def delete_old_files() -> None:
+        sweep(rt.store, rt.storage, s.result_ttl_hours * 3600)
+
+    _housekeeping = Periodic([(s.reaper_interval_s, reap_lost_steps), (s.cleanup_interval_s, delete_old_files)]).start()
+
+
+@worker_shutdown.connect
+def _stop_housekeeping(**kwargs) -> None:
+    if _housekeeping is not None:
+        _housekeeping.stop()

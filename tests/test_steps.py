@@ -4,11 +4,14 @@ record is idempotent and exactly one call triggers finalize, whatever the order 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from api.uploads import store_upload
 from jobs import JobStore
+from jobs.housekeeping import sweep
+from jobs.leases import Leases, reap, segment_step
 from jobs.runtime import Runtime
 from jobs.steps import finalize, prepare, process
 from storage import open_storage
@@ -24,7 +27,8 @@ def runtime(tmp_path_factory):
     proc = start_redis(port, workdir)
     settings = Settings(redis_url=f"redis://127.0.0.1:{port}/0", storage_url=f"file://{workdir / 'storage'}",
                         min_segments=3, min_chunk_frames=12)  # fmt: skip
-    yield Runtime(settings, JobStore.from_url(settings.redis_url), open_storage(settings.storage_url))
+    store = JobStore.from_url(settings.redis_url)
+    yield Runtime(settings, store, open_storage(settings.storage_url), Leases(store, settings.lease_s))
     stop([proc])
 
 
@@ -52,7 +56,7 @@ def test_repeated_and_reordered_segments_trigger_finalize_once(runtime, clips, t
     assert probe(tmp_path / "out.mp4").frames == clip.spec.frames
     job = runtime.store.get(job_id)
     assert job["state"] == "SUCCESS" and json.loads(job["progress"]) == 100
-    assert runtime.storage.size(f"jobs/{job_id}/segment_0.npy") is None  # intermediates deleted
+    assert runtime.storage.size(f"jobs/{job_id}/segment_0_a1.npy") is None  # intermediates deleted
     # a late update cannot move a finished job backwards
     assert not runtime.store.advance(job_id, "PROGRESS", 40, "inpainting")
     assert runtime.store.get(job_id)["state"] == "SUCCESS"
@@ -65,3 +69,65 @@ def test_progress_never_goes_down(runtime, clips):
     runtime.store.advance(job_id, "PROGRESS", 30, "extracting")
     job = runtime.store.get(job_id)
     assert (int(job["progress"]), job["stage"]) == (50, "extracting")
+
+
+def _prepared_job(runtime, clip) -> tuple[str, int]:
+    with open(clip.path, "rb") as f:
+        job_id = store_upload(runtime, f, "clip.mp4")["task_id"]
+    assert runtime.store.claim_processing(job_id, {})
+    return job_id, prepare(runtime, job_id, lambda i: None, online_workers=1)
+
+
+def test_a_late_attempt_neither_counts_nor_overwrites_the_newer_one(runtime, clips):
+    job_id, total = _prepared_job(runtime, clips("pan_jump"))
+    leases = runtime.leases
+    presumed_dead = leases.start(job_id, segment_step(0), "a@host")
+    assert presumed_dead.attempt == 1
+    # The reaper gave segment 0 to another worker, which runs it as attempt 2 and records it.
+    process(runtime, job_id, 0, "b@host")
+    record = runtime.store.segments(job_id, total)[0]
+    assert record["attempts"] == 2 and record["result_attempt"] == 2 and record["worker"] == "b@host"
+    # Attempt 1 finishes late: refused, not counted, and it wrote under its own name anyway.
+    accepted, finished, trigger = runtime.store.segment_finished(job_id, 0, total, presumed_dead.attempt)
+    assert (accepted, finished, trigger) == (False, 1, False)
+    assert not leases.renew(presumed_dead) and presumed_dead.lost
+    assert runtime.store.segments(job_id, total)[0]["result_attempt"] == 2
+    assert runtime.storage.size(f"jobs/{job_id}/segment_0_a2.npy")
+
+
+def test_the_reaper_dispatches_a_lost_step_again_then_gives_up(runtime, clips):
+    job_id, total = _prepared_job(runtime, clips("pan_jump"))
+    leases = Leases(runtime.store, lease_s=0.2, requeue_grace_s=0.2)
+    dispatched, failed = [], []
+
+    def reap_now():
+        return reap(leases, lambda job, step: dispatched.append((job, step)), 3, lambda job, err: failed.append(err))
+
+    held = leases.start(job_id, segment_step(1), "a@host")
+    assert reap_now() == []  # the lease is still good
+    assert leases.renew(held)
+    time.sleep(0.3)  # no renewal: the worker is gone
+    assert reap_now() == [(job_id, "seg:1")] and dispatched == [(job_id, "seg:1")]
+    assert reap_now() == []  # claimed once: dispatched once
+    for attempt in (2, 3):  # the step is started again and lost again
+        assert leases.start(job_id, segment_step(1), f"w{attempt}@host").attempt == attempt
+        time.sleep(0.3)
+        reap_now()
+    assert len(dispatched) == 2 and len(failed) == 1
+    assert "segment 1" in failed[0] and "3 times" in failed[0]
+    assert leases.expired() == []
+
+
+def test_old_files_are_swept_but_not_a_running_jobs(runtime, clips):
+    old, _ = _prepared_job(runtime, clips("pan_jump"))  # queued, still running
+    with open(clips("pan_jump").path, "rb") as f:
+        idle = store_upload(runtime, f, "clip.mp4")["task_id"]  # uploaded, never processed
+    later = time.time() + 3600
+    swept = sweep(runtime.store, runtime.storage, ttl_s=60, now=later)  # (with the other tests' jobs)
+    assert idle in swept and old not in swept
+    assert runtime.storage.size(runtime.store.get(idle)["input_key"]) is None
+    assert runtime.store.get(idle)["files_deleted_at"]
+    assert runtime.storage.size(runtime.store.get(old)["input_key"])
+    runtime.store.fail(old, "cancelled by request")
+    assert sweep(runtime.store, runtime.storage, ttl_s=60, now=later) == [old]
+    assert sweep(runtime.store, runtime.storage, ttl_s=60, now=later) == []

@@ -47,3 +47,7 @@ class InvalidRequest(WaterzError):
 
 class JobFinished(WaterzError):
     """An action on a job that has already ended."""
+
+
+class FilesDeleted(WaterzError):
+    """A job's files were deleted after RESULT_TTL_HOURS."""

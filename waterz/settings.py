@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(default=3 * 3600, ge=120)
     result_expires_s: int = Field(default=24 * 3600, ge=60)
     retention_s: int = Field(default=7 * 24 * 3600, ge=60)
+    lease_s: float = Field(default=15.0, ge=3)  # a running step's lease, renewed every third of it
+    max_attempts: int = Field(default=3, ge=1)  # runs of one step before its job fails
+    reaper_interval_s: float = Field(default=5.0, gt=0)  # how often each worker looks for lost steps
+    result_ttl_hours: float = Field(default=24.0, gt=0)  # uploads, intermediates and results deleted after
+    cleanup_interval_s: float = Field(default=300.0, gt=0)  # how often each worker looks for them
 
     # Engines.
     detector: str = "static"

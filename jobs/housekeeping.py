@@ -1,0 +1,77 @@
+"""What every worker does besides its tasks: dispatch lost steps again (see `jobs.leases`) and
+delete the files of old jobs.
+
+Retention: a job's upload, intermediates and result are deleted `RESULT_TTL_HOURS` after the
+upload (a job still running is left alone until it ends or passes its deadline). Its record stays
+in Redis for `RETENTION_S`, so its status still answers, and its result URL says it was deleted.
+
+Keys:
+  ``waterz:files``   sorted set: job id -> upload time, for jobs whose files still exist
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from jobs.store import FILES, PREFIX, TERMINAL, JobStore
+from storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+def job_prefixes(job_id: str) -> tuple[str, ...]:
+    """Everything stored for a job: its upload, its intermediates, its result."""
+    return f"uploads/{job_id}/", f"jobs/{job_id}/", f"results/{job_id}.mp4"
+
+
+def sweep(store: JobStore, storage: Storage, ttl_s: float, now: float | None = None) -> list[str]:
+    """Delete the files of every job uploaded more than `ttl_s` ago. Returns their ids. Safe to
+    run in every worker at once: one caller takes each job."""
+    now = now or time.time()
+    swept = []
+    for job_id in store.r.zrangebyscore(FILES, 0, now - ttl_s):
+        if store.exists(job_id) and store.check_deadline(job_id)["state"] not in TERMINAL:
+            queued = store.r.hget(PREFIX + job_id, "queued_at")
+            if queued:
+                continue  # still running within its deadline: its files are in use
+        if not store.r.zrem(FILES, job_id):
+            continue  # another worker took it
+        removed = sum(storage.delete_prefix(p) for p in job_prefixes(job_id))
+        if store.exists(job_id):
+            store.r.hset(PREFIX + job_id, "files_deleted_at", now)
+        log.info("job %s: %d files deleted after %.1f hours", job_id, removed, ttl_s / 3600)
+        swept.append(job_id)
+    return swept
+
+
+class Periodic:
+    """Calls each `(interval_s, fn)` every `interval_s` seconds in one daemon thread. A call that
+    raises (Redis away for a moment) is logged and tried again at its next turn."""
+
+    def __init__(self, jobs: list[tuple[float, Callable[[], object]]]):
+        self.jobs = jobs
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="waterz-housekeeping", daemon=True)
+
+    def start(self) -> Periodic:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        due = [time.monotonic() + interval for interval, _ in self.jobs]
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for k, (interval, fn) in enumerate(self.jobs):
+                if now >= due[k]:
+                    due[k] = now + interval
+                    try:
+                        fn()
+                    except Exception as exc:
+                        log.warning("housekeeping (%s): %s", getattr(fn, "__name__", fn), exc)
+            self._stop.wait(max(0.05, min(due) - time.monotonic()))
