@@ -23,7 +23,7 @@ def create_api(settings: Settings, celery: Celery) -> FastAPI:
                   version="0.1.0")  # fmt: skip
     app.state.settings = settings
     app.state.celery = celery
-    app.state.runtime = get_runtime()
+    app.state.runtime = get_runtime("api")
     install_error_handlers(app)
     # Every /api route needs the key when API_KEY is set (see api/auth.py for what does not).
     app.include_router(router, dependencies=[Depends(require_api_key)])

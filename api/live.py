@@ -83,11 +83,17 @@ def workers(request: Request) -> dict:
     return {"workers": found, "count": len(found)}
 
 
-def _queue_length(rt, broker_url: str) -> int | None:
-    if not broker_url.startswith(("redis://", "rediss://", "unix://")):
+def _queue_length(rt, celery) -> int | None:
+    """Tasks waiting in the queue: the list's length on Redis, a passive declare on RabbitMQ."""
+    broker_url, queue = celery.conf.broker_url, rt.settings.task_queue
+    if broker_url.startswith(("redis://", "rediss://", "unix://")):
+        client = rt.store.r if broker_url == rt.settings.redis_url else redis.Redis.from_url(broker_url)
+        return int(client.llen(queue))
+    try:
+        with celery.connection_for_read() as conn:
+            return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
+    except Exception:  # not declared yet, or the broker is away: the metric is left out
         return None
-    client = rt.store.r if broker_url == rt.settings.redis_url else redis.Redis.from_url(broker_url)
-    return int(client.llen("celery"))
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
@@ -96,5 +102,5 @@ def prometheus(request: Request) -> PlainTextResponse:
     rt = request.app.state.runtime
     celery = request.app.state.celery
     online = len(celery.control.ping(timeout=0.5) or [])
-    text = metrics.render(rt.store, _queue_length(rt, celery.conf.broker_url), online)
+    text = metrics.render(rt.store, _queue_length(rt, celery), online)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

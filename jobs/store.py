@@ -19,6 +19,9 @@ import json
 import time
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+from redis.retry import Retry
 
 from waterz.errors import JobNotFound
 
@@ -65,9 +68,15 @@ class JobStore:
         self._finish = client.register_script(_FINISH)
 
     @classmethod
-    def from_url(cls, url: str, **kwargs) -> JobStore:
+    def from_url(cls, url: str, ride_out_s: float = 0.0, **kwargs) -> JobStore:
+        """`ride_out_s`: how long a call keeps retrying while Redis is unreachable (a worker rides
+        out a restart; the API answers 503 at once instead)."""
+        patience = {}
+        if ride_out_s:  # back-off 0.2, 0.4, 0.8, 1.6, then 2 s per try
+            patience = {"retry": Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=int(ride_out_s / 2) + 4),
+                        "retry_on_error": [ConnectionError, TimeoutError]}  # fmt: skip
         client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5, socket_timeout=30,
-                                      health_check_interval=30, retry_on_timeout=True)  # fmt: skip
+                                      health_check_interval=30, **patience)  # fmt: skip
         return cls(client, **kwargs)
 
     def _key(self, job_id: str, *parts) -> str:

@@ -28,7 +28,8 @@ def create_celery(settings: Settings) -> Celery:
         # Bounded connections per process to a shared Redis.
         broker_pool_limit=10,
         # Redis redelivers an unacknowledged task after this; it must outlast the longest task, or a
-        # long segment runs twice at once (Settings checks it exceeds TASK_TIME_LIMIT_S).
+        # long segment runs twice at once (Settings checks it exceeds TASK_TIME_LIMIT_S). Leases
+        # (jobs/leases.py) find a lost step in seconds anyway. RabbitMQ requeues at once instead.
         broker_transport_options=redis_options,
         result_backend_transport_options=redis_options,
         # Enforced by prefork pools; under the threads pool the job deadline (JOB_DEADLINE_S) is the bound.
@@ -38,6 +39,7 @@ def create_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         # Job state lives in our own keys; Celery's per-task results need not pile up.
         result_expires=settings.result_expires_s,
+        task_default_queue=settings.task_queue,
     )
     app.conf.waterz_cpu_threads = settings.cpu_threads
     return app

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
+import uuid
+from urllib.parse import urlsplit
 
 import pytest
+from kombu import Connection
 
 from synth import ClipSpec, MarkSpec, make_clip
 from tests.service import Service
 from video import probe
+from waterz.service import free_port, start_redis, stop
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +35,32 @@ def _running_segment(service: Service, task_id: str, timeout: float = 120) -> di
     raise TimeoutError(f"no segment started; see {service.workdir}")
 
 
-def test_a_worker_killed_in_a_segment_is_replaced_within_seconds(tmp_path):
+AMQP_URL = os.environ.get("WATERZ_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _broker_env(broker: str) -> dict:
+    """Redis as the broker (the default), or RabbitMQ on loopback in a queue of this test's own."""
+    if broker == "redis":
+        return {}
+    host, port = urlsplit(AMQP_URL).hostname, urlsplit(AMQP_URL).port or 5672
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError:
+        pytest.skip(f"no RabbitMQ answers on {host}:{port} (set WATERZ_TEST_AMQP_URL to test one)")
+    return {"BROKER_URL": AMQP_URL, "TASK_QUEUE": f"waterz-test-{uuid.uuid4().hex[:8]}"}
+
+
+def _delete_queue(env: dict) -> None:
+    if "TASK_QUEUE" in env:
+        with Connection(env["BROKER_URL"]) as conn:
+            conn.default_channel.queue_delete(env["TASK_QUEUE"])
+
+
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+def test_a_worker_killed_in_a_segment_is_replaced_within_seconds(tmp_path, broker):
     clip = make_clip(tmp_path / "clip.mp4", SPEC)
     env = {"MIN_SEGMENTS": "2", "MIN_CHUNK_FRAMES": "12", "LEASE_S": "6", "REAPER_INTERVAL_S": "1",
-           "WEIGHTS_DIR": str(tmp_path / "no-weights")}  # fmt: skip
+           "WEIGHTS_DIR": str(tmp_path / "no-weights"), **_broker_env(broker)}  # fmt: skip
     service = Service(tmp_path / "service", workers=2, env=env)
     try:
         task_id = service.upload(clip.path).raise_for_status().json()["task_id"]
@@ -57,9 +84,10 @@ def test_a_worker_killed_in_a_segment_is_replaced_within_seconds(tmp_path):
         out = service.download(status, tmp_path / "clean.mp4")
         info = probe(out)
         assert info.frames == SPEC.frames and info.fps == SPEC.fps and info.has_audio
-        print(f"segment {seg['index']} taken up again {seg['started_at'] - killed_at:.1f} s after the kill")
+        print(f"{broker}: segment {seg['index']} taken up again {seg['started_at'] - killed_at:.1f} s after the kill")
     finally:
         service.close()
+        _delete_queue(env)
 
 
 def test_old_jobs_files_are_deleted_and_their_urls_say_so(tmp_path, clips):
@@ -80,3 +108,36 @@ def test_old_jobs_files_are_deleted_and_their_urls_say_so(tmp_path, clips):
         assert gone.status_code == 410 and "RESULT_TTL_HOURS" in gone.json()["detail"]
     finally:
         service.close()
+
+
+def test_a_redis_restart_mid_job(tmp_path):
+    """Redis goes away while a segment runs: the API answers 503 with a sentence meanwhile, the
+    workers reconnect by themselves, the job completes, and a new job still succeeds."""
+    clip = make_clip(tmp_path / "clip.mp4", SPEC)
+    port = free_port()
+    redis_dir = tmp_path / "redis"
+    redis_dir.mkdir()
+    redis_proc = start_redis(port, redis_dir, redis_dir / "redis.log", persist=True)
+    env = {"MIN_SEGMENTS": "2", "MIN_CHUNK_FRAMES": "12", "LEASE_S": "6", "REAPER_INTERVAL_S": "1",
+           "WEIGHTS_DIR": str(tmp_path / "no-weights")}  # fmt: skip
+    service = Service(tmp_path / "service", workers=2, env=env, redis_url=f"redis://127.0.0.1:{port}/0")
+    try:
+        task_id = service.upload(clip.path).raise_for_status().json()["task_id"]
+        service.http.post("/api/process", json={"task_id": task_id}).raise_for_status()
+        _running_segment(service, task_id)
+        stop([redis_proc])
+        down = service.http.get(f"/api/status/{task_id}")
+        assert down.status_code == 503 and "Redis" in down.json()["detail"]
+        assert service.http.get("/api/health").status_code == 503
+        time.sleep(4)
+        redis_proc = start_redis(port, redis_dir, redis_dir / "redis.log", persist=True)
+
+        status = service.wait(task_id, timeout=240)
+        assert status["state"] == "SUCCESS", status.get("error")
+        assert probe(service.download(status, tmp_path / "clean.mp4")).frames == SPEC.frames
+        assert status["metadata"]["finalize_runs"] == 1
+        again = service.run_job(clip.path, timeout=240)
+        assert again["state"] == "SUCCESS", again.get("error")
+    finally:
+        service.close()
+        stop([redis_proc])

@@ -61,9 +61,11 @@ def _spawn(cmd: list[str], env: Mapping[str, str], log_path: Path | None = None)
                             start_new_session=True)  # fmt: skip
 
 
-def start_redis(port: int, workdir: Path, log_path: Path | None = None) -> subprocess.Popen:
-    cmd = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-           "--dir", str(workdir), "--protected-mode", "yes"]  # fmt: skip
+def start_redis(port: int, workdir: Path, log_path: Path | None = None, persist: bool = False) -> subprocess.Popen:
+    """A private redis-server; with `persist`, an append-only file in `workdir` keeps its data
+    across a restart."""
+    cmd = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+           "--appendonly", "yes" if persist else "no", "--dir", str(workdir), "--protected-mode", "yes"]  # fmt: skip
     proc = _spawn(cmd, os.environ, log_path)
     wait_for_port(port, proc=proc)
     return proc

@@ -19,7 +19,8 @@ class Settings(BaseSettings):
     # Service wiring (used by the distributed service).
     redis_url: str | None = None
     storage_url: str = Field(default_factory=lambda: f"file://{REPO_ROOT / 'data'}")
-    broker_url: str | None = None  # default: REDIS_URL
+    broker_url: str | None = None  # default: REDIS_URL; amqp://... for RabbitMQ (state stays in Redis)
+    task_queue: str = "celery"  # the queue the API sends to and the workers consume
     port: int = 8000
     workers: int = 2
     cpu_threads: int | None = Field(default=None, ge=1)  # OpenCV threads per process; default: all cores
@@ -35,6 +36,7 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(default=3 * 3600, ge=120)
     result_expires_s: int = Field(default=24 * 3600, ge=60)
     retention_s: int = Field(default=7 * 24 * 3600, ge=60)
+    redis_ride_out_s: float = Field(default=30.0, ge=0)  # workers retry Redis calls this long
     lease_s: float = Field(default=15.0, ge=3)  # a running step's lease, renewed every third of it
     max_attempts: int = Field(default=3, ge=1)  # runs of one step before its job fails
     reaper_interval_s: float = Field(default=5.0, gt=0)  # how often each worker looks for lost steps
