@@ -6,8 +6,10 @@
 
 from api import create_api
 from tasks.celery_app import create_celery
+from waterz.logs import install_secret_masking
 from waterz.settings import get_settings
 
+install_secret_masking()
 settings = get_settings()
 celery = create_celery(settings)
 app = create_api(settings, celery)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from celery import Celery
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api import live
@@ -25,6 +26,10 @@ def create_api(settings: Settings, celery: Celery) -> FastAPI:
     app.state.celery = celery
     app.state.runtime = get_runtime("api")
     install_error_handlers(app)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:  # other sites' pages may call the API (still with the key, when one is set)
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"], max_age=600)  # fmt: skip
     # Every /api route needs the key when API_KEY is set (see api/auth.py for what does not).
     app.include_router(router, dependencies=[Depends(require_api_key)])
     app.include_router(live.router, dependencies=[Depends(require_api_key)])

@@ -107,6 +107,8 @@ def _start_housekeeping(**kwargs) -> None:
     def delete_old_files() -> None:
         sweep(rt.store, rt.storage, s.result_ttl_hours * 3600)
 
+    log.info("job state in %s, files in %s; leases of %gs, at most %d attempts per step; files kept %g hours",
+             s.redis_url, s.storage_url, s.lease_s, s.max_attempts, s.result_ttl_hours)  # fmt: skip
     _housekeeping = Periodic([(s.reaper_interval_s, reap_lost_steps), (s.cleanup_interval_s, delete_old_files)]).start()
 
 

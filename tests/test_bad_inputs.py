@@ -47,12 +47,18 @@ def refused_inputs(source: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
     cv2.imwrite(str(still), np.zeros((64, 64, 3), np.uint8))
     audio = tmp / "tone.m4a"
     ffmpeg("-i", source, "-vn", "-c:a", "copy", audio)
+    huge = tmp / "huge.mov"  # 16000x12000 PNG frames: half a megabyte on disk, gigabytes decoded
+    ffmpeg("-f", "lavfi", "-i", "color=black:s=16000x12000:d=0.08:r=25", "-c:v", "png", "-pix_fmt", "gray", huge)
+    no_rate = tmp / "no_rate.mp4"  # every frame stamped 0: no frame rate to keep
+    ffmpeg("-i", source, "-c", "copy", "-bsf:v", "setts=ts=0", no_rate)
     return {
         "empty file": (empty, "empty"),
         "text renamed .mp4": (text, "not a video"),
         "truncated mp4": (truncated, "'truncated.mp4'"),
         "still image": (still, "still image"),
         "audio only": (audio, "no video stream"),
+        "absurd dimensions": (huge, "16000x12000"),
+        "broken frame-rate metadata": (no_rate, "frame rate"),
     }
 
 

@@ -8,16 +8,27 @@ import httpx
 import pytest
 
 from tests.service import Service
+from waterz.logs import mask_secrets
+from waterz.service import free_port, start_redis, stop
 
 pytestmark = pytest.mark.slow
 
 
+REDIS_PASSWORD = "pw-for-this-test-only"
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    env = {"API_KEY": "test-key-not-a-secret", "MAX_DURATION_S": "2.5", "MAX_WIDTH": "1920", "MAX_HEIGHT": "1080"}
-    svc = Service(tmp_path_factory.mktemp("secure"), workers=1, env=env)
+    """Behind an API key, with limits, CORS for one origin, and a Redis that needs a password."""
+    workdir = tmp_path_factory.mktemp("secure")
+    port = free_port()
+    redis = start_redis(port, workdir, workdir / "redis.log", password=REDIS_PASSWORD)
+    env = {"API_KEY": "test-key-not-a-secret", "MAX_DURATION_S": "2.5", "MAX_WIDTH": "1920", "MAX_HEIGHT": "1080",
+           "CORS_ORIGINS": "https://app.example"}  # fmt: skip
+    svc = Service(workdir, workers=1, env=env, redis_url=f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0")
     yield svc
     svc.close()
+    stop([redis])
 
 
 def test_every_api_route_needs_the_key(service, clips):
@@ -62,3 +73,32 @@ def test_the_page_asks_for_the_key_once(service, clips):
         assert page.text_content("#info-frames") == "60"
         assert len(asked) == 1 and "API key" in asked[0]
         browser.close()
+
+
+def test_cors_answers_the_configured_origin_only(service):
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+    ok = service.http.options("/api/upload", headers={"Origin": "https://app.example", **preflight})
+    assert ok.status_code == 200
+    assert ok.headers["access-control-allow-origin"] == "https://app.example"
+    assert "authorization" in ok.headers["access-control-allow-headers"].lower()
+    other = service.http.options("/api/upload", headers={"Origin": "https://elsewhere.example", **preflight})
+    assert "access-control-allow-origin" not in other.headers
+    simple = service.http.get("/api/health", headers={"Origin": "https://app.example"})
+    assert simple.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_the_redis_password_is_in_no_log_line(service, clips):
+    status = service.run_job(clips("shake_opaque").path, timeout=180)
+    assert status["state"] == "SUCCESS", status.get("error")
+    logs = {p.name: p.read_text(errors="replace") for p in service.workdir.glob("*.log") if p.name != "redis.log"}
+    assert {"worker1.log", "api.log"} <= set(logs)
+    assert "job state in redis://:***@127.0.0.1" in logs["worker1.log"]  # the worker did log the URL, masked
+    for name, text in logs.items():
+        assert REDIS_PASSWORD not in text, name
+
+
+def test_mask_secrets():
+    assert mask_secrets("redis://:s3cret@h:6379/0 and amqp://u:p%40ss@rabbit//") == (
+        "redis://:***@h:6379/0 and amqp://u:***@rabbit//"
+    )
+    assert mask_secrets("redis://127.0.0.1:6379/0 and http://host:8000/x") == "redis://127.0.0.1:6379/0 and http://host:8000/x"

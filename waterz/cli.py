@@ -8,6 +8,7 @@ import logging
 import sys
 
 from waterz.errors import WaterzError, WeightsMissing
+from waterz.logs import install_secret_masking, mask_secrets
 
 
 def _progress_bar():
@@ -145,13 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    install_secret_masking()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
         return args.func(args)
     except WaterzError as exc:
-        print(f"waterz: {exc}", file=sys.stderr)
+        print(f"waterz: {mask_secrets(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("waterz: interrupted", file=sys.stderr)

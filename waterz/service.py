@@ -61,11 +61,14 @@ def _spawn(cmd: list[str], env: Mapping[str, str], log_path: Path | None = None)
                             start_new_session=True)  # fmt: skip
 
 
-def start_redis(port: int, workdir: Path, log_path: Path | None = None, persist: bool = False) -> subprocess.Popen:
+def start_redis(port: int, workdir: Path, log_path: Path | None = None, persist: bool = False,
+                password: str | None = None) -> subprocess.Popen:  # fmt: skip
     """A private redis-server; with `persist`, an append-only file in `workdir` keeps its data
-    across a restart."""
+    across a restart; with `password`, clients must give it."""
     cmd = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
            "--appendonly", "yes" if persist else "no", "--dir", str(workdir), "--protected-mode", "yes"]  # fmt: skip
+    if password:
+        cmd += ["--requirepass", password]
     proc = _spawn(cmd, os.environ, log_path)
     wait_for_port(port, proc=proc)
     return proc

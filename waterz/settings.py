@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     max_duration_s: float = Field(default=3600.0, gt=0)
     max_width: int = Field(default=4096, ge=16)
     max_height: int = Field(default=4096, ge=16)
+    cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser ("*": any)
     api_key: str | None = None  # when set, every /api route needs `Authorization: Bearer <key>`
     job_deadline_s: int = Field(default=4 * 3600, ge=60)
     task_time_limit_s: int = Field(default=3600, ge=60)
