@@ -40,8 +40,11 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 return attempt
 """
 
-# KEYS: step hash, running zset; ARGV: member, attempt, lease expiry
+# KEYS: step hash, running zset, job hash; ARGV: member, attempt, lease expiry. Returns 1 (renewed),
+# 0 (a newer attempt or the reaper took the step over) or -1 (the job ended: cancelled, failed).
 _RENEW = """
+local state = redis.call('HGET', KEYS[3], 'state')
+if state == 'SUCCESS' or state == 'FAILURE' then return -1 end
 if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') ~= tonumber(ARGV[2]) then return 0 end
 if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
@@ -79,6 +82,11 @@ class Lease:
     step: str
     attempt: int
     lost: bool = False  # set once a renewal finds a newer attempt (or the reaper) took the step over
+    ended: bool = False  # set once a renewal finds the job ended (cancelled, failed elsewhere)
+
+    def stopped(self) -> bool:
+        """Whether the work under this lease is no longer wanted."""
+        return self.lost or self.ended
 
 
 class Leases:
@@ -101,9 +109,11 @@ class Leases:
 
     def renew(self, lease: Lease) -> bool:
         args = [f"{lease.job_id}|{lease.step}", lease.attempt, time.time() + self.lease_s]
-        ok = bool(self._renew(keys=self._keys(lease.job_id, lease.step), args=args))
-        lease.lost = lease.lost or not ok
-        return ok
+        keys = [*self._keys(lease.job_id, lease.step), PREFIX + lease.job_id]
+        answer = int(self._renew(keys=keys, args=args))
+        lease.lost = lease.lost or answer == 0
+        lease.ended = lease.ended or answer < 0
+        return answer == 1
 
     def release(self, lease: Lease) -> None:
         self._release(keys=self._keys(lease.job_id, lease.step), args=[f"{lease.job_id}|{lease.step}", lease.attempt])
@@ -122,7 +132,8 @@ class Leases:
             while not stop.wait(self.lease_s / 3):
                 try:
                     if not self.renew(lease):
-                        log.warning("job %s: %s attempt %d was taken over", job_id, step, lease.attempt)
+                        why = "the job ended" if lease.ended else "a newer attempt took over"
+                        log.warning("job %s: %s attempt %d stops: %s", job_id, step, lease.attempt, why)
                         return
                 except Exception as exc:  # Redis away for a moment: try again at the next beat
                     log.warning("job %s: could not renew the lease on %s: %s", job_id, step, exc)

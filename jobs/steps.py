@@ -34,6 +34,7 @@ from pipeline.run import (
     save_result,
     segment_inputs,
 )
+from pipeline.stop import Stopped, stop_when
 from video import probe
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,14 @@ def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
             with np.load(path) as data:
                 crops, masks = data["crops"], data["masks"]
             start = time.perf_counter()
-            result = clean_segment(engine, seg, crops, masks, rt.settings.feather)
+            try:
+                with stop_when(lease.stopped):  # the engine stops at its next frame or chunk
+                    result = clean_segment(engine, seg, crops, masks, rt.settings.feather)
+            except Stopped as stop:
+                why = "the job ended" if lease.ended else "a newer attempt took over"
+                log.warning("segment %s/%d (attempt %d): %s, %s, after %.2fs", job_id, index, lease.attempt, why,
+                            stop, time.perf_counter() - start)  # fmt: skip
+                return False
             log.info("segment %s/%d (attempt %d): %d frames in %.2fs", job_id, index, lease.attempt, seg.length,
                      time.perf_counter() - start)  # fmt: skip
             if ended(rt, job_id) or lease.lost:

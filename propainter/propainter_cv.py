@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from pipeline.stop import checkpoint
 from propainter.weights import PROPAINTER_MODELS, WeightStore, published
 from waterz.settings import get_settings
 
@@ -74,6 +75,7 @@ class ProPainterInpainter:
         chunks = []
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=self.fp16):
             for chunk in iterator:
+                checkpoint(len(chunks), n)
                 chunks.append(chunk.float().clamp_(-1, 1).add_(1).mul_(127.5).round_().byte().cpu())
         result = torch.cat(chunks).numpy().transpose(0, 2, 3, 1)[first : last + 1, :h, :w, ::-1]
         keep = masks[first : last + 1, :, :, None]

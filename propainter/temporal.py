@@ -17,6 +17,8 @@ import warnings
 import cv2
 import numpy as np
 
+from pipeline.stop import checkpoint
+
 _IDENTITY = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
 
 
@@ -52,7 +54,8 @@ class TemporalInpainter:
         motion = _Motion(frames, masks, self.margin)
         targets = [t for t in range(first, last + 1) if masks[t].any()]
         fills = {}
-        for t in targets:
+        for k, t in enumerate(targets):
+            checkpoint(k, len(targets))
             fills[t] = self._sources(frames, masks, motion, t).astype(np.float16)
             motion.forget(t)
         blend = _BlendModel.fit(frames, fills) if self.unblend else None

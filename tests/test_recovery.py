@@ -141,3 +141,27 @@ def test_a_redis_restart_mid_job(tmp_path):
     finally:
         service.close()
         stop([redis_proc])
+
+
+def test_cancel_stops_a_running_segment_at_its_next_frame(tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", SPEC)
+    env = {"MIN_SEGMENTS": "2", "MIN_CHUNK_FRAMES": "12", "LEASE_S": "3", "WEIGHTS_DIR": str(tmp_path / "w")}
+    service = Service(tmp_path / "service", workers=1, env=env)
+    try:
+        task_id = service.upload(clip.path).raise_for_status().json()["task_id"]
+        service.http.post("/api/process", json={"task_id": task_id}).raise_for_status()
+        victim = _running_segment(service, task_id)
+        assert service.http.delete(f"/api/jobs/{task_id}").status_code == 200
+        deadline = time.monotonic() + 60
+        log = service.workdir / "worker1.log"
+        while "the job ended, stopped after" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        line = next(x for x in log.read_text().splitlines() if "the job ended, stopped after" in x)
+        assert f"segment {task_id}/{victim['index']} (attempt 1)" in line
+        done, total = map(int, line.split("stopped after ")[1].split(",")[0].split(" of "))
+        assert done < total  # it did not run to the end
+        status = service.http.get(f"/api/status/{task_id}").json()
+        assert (status["state"], status["error"]) == ("FAILURE", "cancelled by request")
+        assert not any((service.workdir / "storage" / "jobs").glob(f"{task_id}/segment_*_a*.npy"))
+    finally:
+        service.close()
