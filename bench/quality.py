@@ -1,18 +1,19 @@
 """Quality benchmark on the synthetic suite: waterz's engines against ffmpeg's `delogo` and
-per-frame Telea.
+per-frame Telea given the exact mask.
 
 Rows per clip:
-  delogo (box)          ffmpeg's delogo filter on the true boxes
-  telea (box)           waterz, `telea` engine, the same boxes
-  temporal (box)        waterz, `temporal` engine, the same boxes
+  input (marked)        the watermarked clip itself
+  delogo (box)          ffmpeg's delogo filter on the true boxes (grown by 4 px)
   telea (exact mask)    per-frame OpenCV Telea given the exact matte support, no re-encode (a reference)
-  temporal (detected)   waterz defaults: its own `static` detection and `temporal`
+  <engine> (box)        waterz with that engine on the true boxes (no detection)
+  <engine> (detected)   waterz with its own `static` detection and that engine; `auto` is the default
+  propainter            only where CUDA and its weights are present (`auto` uses it for opaque marks)
 
-Columns: in-mask PSNR against the clean clip (over the mark's pixels), PSNR outside the mark
-against the clean clip, flicker (mean frame-to-frame change inside the mark, as a ratio of the
-clean clip's own), and seconds.
+Columns: in-mask PSNR and SSIM against the clean clip (over the mark's pixels), PSNR outside the
+mark against the clean clip, flicker (mean frame-to-frame change inside the mark, as a ratio of
+the clean clip's own), and seconds per frame.
 
-    python bench/quality.py [--out DIR]
+    python bench/quality.py [--out DIR] [--figure docs/quality.png]
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from pathlib import Path
 import cv2
 import imageio_ffmpeg
 import numpy as np
+from skimage.metrics import structural_similarity
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.run import remove_watermark  # noqa: E402
+from propainter.auto import propainter_ready  # noqa: E402
 from synth import ClipSpec, MarkSpec, make_clip  # noqa: E402
 from video import iter_frames  # noqa: E402
 
@@ -98,7 +101,23 @@ def telea_exact(frames: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return out
 
 
-def evaluate(name: str, spec: ClipSpec, work: Path) -> list[tuple]:
+def ssim_inside(result: np.ndarray, clean: np.ndarray, where: np.ndarray) -> float:
+    """Mean SSIM (grey, 7x7 windows) over the mark's pixels."""
+    total, count = 0.0, 0
+    for r, c, m in zip(result, clean, where):
+        if m.any():
+            g = [cv2.cvtColor(x, cv2.COLOR_BGR2GRAY) for x in (r, c)]
+            _, full = structural_similarity(g[0], g[1], data_range=255, full=True)
+            total += float(full[m].sum())
+            count += int(m.sum())
+    return total / max(count, 1)
+
+
+ENGINES = ("telea", "temporal", "unblend", "auto")
+
+
+def evaluate(name: str, spec: ClipSpec, work: Path) -> tuple[list[tuple], dict[str, np.ndarray]]:
+    """Rows of figures for one clip, and its results by label (for the figure)."""
     clip = make_clip(work / "clip.mp4", spec)
     marked = np.stack(list(iter_frames(clip.path)))
     inside = clip.alpha > 0.05
@@ -107,52 +126,98 @@ def evaluate(name: str, spec: ClipSpec, work: Path) -> list[tuple]:
     clean_flicker = flicker(clip.clean, inside)
     ranges = true_ranges(clip)
     box_args = [f"{x},{y},{w},{h}@{s}-{e}" for x, y, w, h, s, e in ranges]
-    rows = []
+    rows, results = [], {}
 
     def score(label: str, result: np.ndarray, seconds: float) -> None:
-        rows.append((name, label, psnr(result, clip.clean, inside), psnr(result, clip.clean, outside),
-                     flicker(result, inside) / clean_flicker, seconds / spec.frames))  # fmt: skip
+        results[label] = result
+        rows.append((name, label, psnr(result, clip.clean, inside), ssim_inside(result, clip.clean, inside),
+                     psnr(result, clip.clean, outside), flicker(result, inside) / clean_flicker,
+                     seconds / spec.frames))  # fmt: skip
 
+    def waterz(label: str, **kwargs) -> None:
+        out = work / f"{label.replace(' ', '_').strip('()')}.mp4"
+        t0 = time.perf_counter()
+        remove_watermark(clip.path, out, **kwargs)
+        score(label, np.stack(list(iter_frames(out))), time.perf_counter() - t0)
+
+    score("input (marked)", marked, 0.0)
     t0 = time.perf_counter()
     run_delogo(clip.path, work / "delogo.mp4", ranges)
     score("delogo (box)", np.stack(list(iter_frames(work / "delogo.mp4"))), time.perf_counter() - t0)
-    for engine in ("telea", "temporal"):
-        t0 = time.perf_counter()
-        remove_watermark(clip.path, work / f"{engine}.mp4", inpainter=engine, boxes=box_args)
-        score(f"{engine} (box)", np.stack(list(iter_frames(work / f"{engine}.mp4"))), time.perf_counter() - t0)
     t0 = time.perf_counter()
     score("telea (exact mask)", telea_exact(marked, clip.alpha), time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    remove_watermark(clip.path, work / "auto.mp4")
-    score("temporal (detected)", np.stack(list(iter_frames(work / "auto.mp4"))), time.perf_counter() - t0)
-    rows.append((name, "input (marked)", psnr(marked, clip.clean, inside), psnr(marked, clip.clean, outside),
-                 flicker(marked, inside) / clean_flicker, 0.0))  # fmt: skip
-    return rows
+    for engine in ENGINES:
+        waterz(f"{engine} (box)", inpainter=engine, boxes=box_args)
+    for engine in ENGINES:
+        waterz(f"{engine} (detected)", inpainter=engine)
+    if propainter_ready()[0]:
+        waterz("propainter (detected)", inpainter="propainter")
+    results["clean"] = clip.clean
+    return rows, results
+
+
+def figure(path: Path, shots: list[tuple[str, dict[str, np.ndarray], tuple[int, int, int, int], int]]) -> None:
+    """One row per clip: the crop around the mark in one frame, as marked, through delogo, Telea
+    with the exact mask, the default engine with its own detection, and clean."""
+    columns = ("input (marked)", "delogo (box)", "telea (exact mask)", "auto (detected)", "clean")
+    titles = ("marked", "delogo", "Telea, exact mask", "waterz default", "clean")
+    scale, rows = 2, []
+    for name, results, (x, y, w, h), frame in shots:
+        tiles = [cv2.resize(results[c][frame, y : y + h, x : x + w], None, fx=scale, fy=scale,
+                            interpolation=cv2.INTER_NEAREST) for c in columns]  # fmt: skip
+        row = np.concatenate([np.pad(t, ((0, 4), (0, 4), (0, 0)), constant_values=255) for t in tiles], axis=1)
+        label = np.full((22, row.shape[1], 3), 255, np.uint8)
+        cv2.putText(label, name, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        rows.append(np.concatenate([label, row]))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    head = np.full((24, width, 3), 255, np.uint8)
+    tile_w = (rows[0].shape[1]) // len(columns)
+    for k, t in enumerate(titles):
+        cv2.putText(head, t, (k * tile_w + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), np.concatenate([head, *rows]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="keep the clips and results here")
+    parser.add_argument("--figure", type=Path, help="write before/after crops of every clip to this PNG")
     args = parser.parse_args()
-    rows = []
+    rows, shots = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        base = args.out or Path(tmp)
+        base = Path(tmp)
         for i, (name, spec) in enumerate(SUITE.items()):
-            work = base / f"clip{i}"
+            work = (args.out or base) / f"clip{i}"
             work.mkdir(parents=True, exist_ok=True)
-            rows.extend(evaluate(name, spec, work))
-    print("| clip | engine | in-mask PSNR dB | outside PSNR dB | flicker x clean | s/frame |")
-    print("|---|---|---|---|---|---|")
-    for clip, label, pin, pout, fl, spf in rows:
-        print(f"| {clip} | {label} | {pin:.2f} | {pout:.2f} | {fl:.2f} | {spf:.3f} |")
+            clip_rows, results = evaluate(name, spec, work)
+            rows.extend(clip_rows)
+            x, y, w, h, start, end = true_ranges(make_clip(work / "clip.mp4", spec))[-1]
+            pad = 12
+            box = (max(0, x - pad), max(0, y - pad), min(spec.width, x + w + pad) - max(0, x - pad),
+                   min(spec.height, y + h + pad) - max(0, y - pad))  # fmt: skip
+            shots.append((name, results, box, (start + end) // 2))
+            del results
+        if args.figure:
+            figure(args.figure, shots)
+    if not propainter_ready()[0]:
+        print(f"propainter: not measured here ({propainter_ready()[1]})")
+        print()
+    print("| clip | engine | in-mask PSNR dB | in-mask SSIM | outside PSNR dB | flicker x clean | s/frame |")
+    print("|---|---|---|---|---|---|---|")
+    for clip, label, pin, ssim, pout, fl, spf in rows:
+        print(f"| {clip} | {label} | {pin:.2f} | {ssim:.3f} | {pout:.2f} | {fl:.2f} | {spf:.3f} |")
     print()
     labels = sorted({r[1] for r in rows}, key=[r[1] for r in rows].index)
-    print("| engine | mean in-mask PSNR dB | mean outside PSNR dB | mean flicker x clean |")
-    print("|---|---|---|---|")
+    reference = {r[0]: r[2] for r in rows if r[1] == "telea (exact mask)"}
+    print("| engine | mean in-mask PSNR dB | vs Telea exact, mean (worst clip) dB | mean in-mask SSIM | "
+          "mean outside PSNR dB | mean flicker x clean | s/frame |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
     for label in labels:
         sel = [r for r in rows if r[1] == label]
-        print(f"| {label} | {np.mean([r[2] for r in sel]):.2f} | {np.mean([r[3] for r in sel]):.2f} | "
-              f"{np.mean([r[4] for r in sel]):.2f} |")  # fmt: skip
+        gaps = [r[2] - reference[r[0]] for r in sel]
+        print(f"| {label} | {np.mean([r[2] for r in sel]):.2f} | {np.mean(gaps):+.2f} ({min(gaps):+.2f}) | "
+              f"{np.mean([r[3] for r in sel]):.3f} | {np.mean([r[4] for r in sel]):.2f} | "
+              f"{np.mean([r[5] for r in sel]):.2f} | {np.mean([r[6] for r in sel]):.3f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

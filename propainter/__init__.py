@@ -13,8 +13,9 @@ INPAINTERS = LazyRegistry(
     {
         "telea": "propainter.telea:TeleaInpainter",
         "temporal": "propainter.temporal:TemporalInpainter",
+        "unblend": "propainter.temporal:unblend_inpainter",
         "propainter": "propainter.propainter_cv:ProPainterInpainter",
-        "auto": "propainter.auto:choose_inpainter",
+        "auto": "propainter.auto:AutoInpainter",
     },
 )
 

@@ -1,8 +1,13 @@
-"""`auto`: ProPainter where it can run well (CUDA and its weights present), `temporal` elsewhere."""
+"""`auto`, the default: chooses per segment. `unblend` for a semi-transparent mark (the picture is
+still there under it); for an opaque one, `propainter` where it can run well (CUDA and its weights
+present), else `unblend`, which then keeps the temporal fill and only the mask's pixels the mark
+does not touch."""
 
 from __future__ import annotations
 
 import logging
+
+import numpy as np
 
 from propainter.weights import PROPAINTER_MODELS, WeightStore, published
 from waterz.errors import WeightsMissing
@@ -26,14 +31,25 @@ def propainter_ready() -> tuple[bool, str]:
     return True, "CUDA and weights present"
 
 
-def choose_inpainter(**kwargs):
-    """The engine `auto` stands for on this machine."""
-    ready, why = propainter_ready()
-    if ready:
-        from propainter.propainter_cv import ProPainterInpainter
+class AutoInpainter:
+    def __init__(self, **kwargs) -> None:
+        from propainter.temporal import unblend_inpainter
 
-        return ProPainterInpainter(**kwargs)
-    from propainter.temporal import TemporalInpainter
+        self.unblend = unblend_inpainter(**kwargs)
+        ready, why = propainter_ready()
+        self.propainter = None
+        if ready:
+            from propainter.propainter_cv import ProPainterInpainter
 
-    log.info("auto inpainter: temporal (%s)", why)
-    return TemporalInpainter(**kwargs)
+            self.propainter = ProPainterInpainter()
+        log.info("auto inpainter: unblend, and for opaque marks %s", "propainter" if ready else f"unblend ({why})")
+        self.last_choice: str | None = None  # the engine the last segment went to, for logs and tests
+
+    def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int) -> np.ndarray:
+        analysis = self.unblend.analyse(frames, masks, first, last)
+        if analysis.opaque and self.propainter is not None:
+            self.last_choice = "propainter"
+            return self.propainter.inpaint(frames, masks, first, last)
+        self.last_choice = "unblend"
+        return self.unblend.render(frames, masks, first, last, analysis)
+

@@ -1,4 +1,5 @@
-"""Flow-guided temporal propagation: the CPU default.
+"""Flow-guided temporal propagation (`temporal`), and the same with the mark's blend inverted
+where it is semi-transparent (`unblend`).
 
 Each masked pixel takes the true background from other frames of the segment where that spot was
 visible. Motion between neighbouring crops is tracked outside the mark (where the static overlay
@@ -8,11 +9,16 @@ Each masked pixel then collects candidates from the nearest frames before and af
 is visible and whose alignment around the mark is good; their median (robust to an object that
 crossed the spot in one source) is the fill. What no frame ever saw is filled spatially. Only the
 crop is processed.
+
+`unblend` also fits the mark's blend over the segment (`_BlendModel`) and recovers the picture
+under a semi-transparent mark from each frame itself; where the mark is near-opaque, or the fit is
+poor, the temporal fill stays.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -31,12 +37,12 @@ class TemporalInpainter:
     frame is not trusted; `max_pixel_error`: the same per pixel, carried into the mask from its
     border, so that an object which stood on the spot in one source (but not in the target) rules
     that source out there. `unblend`: also invert the mark's blend where it is semi-transparent
-    (see `_BlendModel`).
+    (see `_BlendModel`); off for `temporal`, on for `unblend`.
     """
 
     def __init__(self, max_distance: int = 30, near: int = 8, candidates: int = 3, max_align_error: float = 6.0,
                  max_pixel_error: float = 8.0, margin: int = 3, spatial_radius: int = 5,
-                 unblend: bool = True, agree_weight: float = 0.5) -> None:  # fmt: skip
+                 unblend: bool = False, agree_weight: float = 0.5) -> None:  # fmt: skip
         self.unblend = unblend
         self.agree_weight = agree_weight
         self.max_distance = max_distance
@@ -48,19 +54,25 @@ class TemporalInpainter:
         self.spatial_radius = spatial_radius
 
     def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int) -> np.ndarray:
-        out = frames[first : last + 1].copy()
-        if not masks[first : last + 1].any():
-            return out
-        motion = _Motion(frames, masks, self.margin)
-        targets = [t for t in range(first, last + 1) if masks[t].any()]
+        return self.render(frames, masks, first, last, self.analyse(frames, masks, first, last))
+
+    def analyse(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int) -> Analysis:
+        """The temporal sources of every masked frame first..last and, for `unblend`, the blend."""
         fills = {}
-        for k, t in enumerate(targets):
-            checkpoint(k, len(targets))
-            fills[t] = self._sources(frames, masks, motion, t).astype(np.float16)
-            motion.forget(t)
-        blend = _BlendModel.fit(frames, fills) if self.unblend else None
-        for t in targets:
-            out[t - first] = self._compose(frames[t], masks[t], fills[t].astype(np.float32), blend)
+        if masks[first : last + 1].any():
+            motion = _Motion(frames, masks, self.margin)
+            targets = [t for t in range(first, last + 1) if masks[t].any()]
+            for k, t in enumerate(targets):
+                checkpoint(k, len(targets))
+                fills[t] = self._sources(frames, masks, motion, t).astype(np.float16)
+                motion.forget(t)
+        blend = _BlendModel.fit(frames, fills) if self.unblend and fills else None
+        return Analysis(fills, blend)
+
+    def render(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, analysis: Analysis) -> np.ndarray:
+        out = frames[first : last + 1].copy()
+        for t, fill in analysis.fills.items():
+            out[t - first] = self._compose(frames[t], masks[t], fill.astype(np.float32), analysis.blend)
         return out
 
     def _compose(self, frame: np.ndarray, mask: np.ndarray, fill: np.ndarray, blend: _BlendModel | None) -> np.ndarray:
@@ -128,6 +140,25 @@ class TemporalInpainter:
         return fill
 
 
+@dataclass
+class Analysis:
+    """What `analyse` found: `fills` per masked frame (NaN where no source saw the spot) and the
+    mark's blend (None when not fitted or too poor to use)."""
+
+    fills: dict[int, np.ndarray]
+    blend: _BlendModel | None
+
+    @property
+    def opaque(self) -> bool:
+        """Whether the fitted blend says the mark is opaque (nothing under it to recover)."""
+        return self.blend is not None and self.blend.opaque
+
+
+def unblend_inpainter(**kwargs) -> TemporalInpainter:
+    """`unblend`: temporal propagation plus the mark's blend inverted where it is semi-transparent."""
+    return TemporalInpainter(unblend=True, **kwargs)
+
+
 class _BlendModel:
     """The mark's blend `I = a * C + (1 - a) * B` over a segment's crop: alpha `a` per pixel, one
     mark colour `C`, picture `B`. Fitted by least squares over the frames where the temporal
@@ -136,8 +167,10 @@ class _BlendModel:
     the blend known, `B = (I - a C) / (1 - a)` recovers the picture from the frame itself, also
     where an object crossed under a semi-transparent mark and no other frame saw it."""
 
-    def __init__(self, alpha: np.ndarray, colour: np.ndarray, confident: np.ndarray, max_alpha: float) -> None:
+    def __init__(self, alpha: np.ndarray, colour: np.ndarray, confident: np.ndarray, max_alpha: float,
+                 opaque: bool = False) -> None:  # fmt: skip
         self.alpha, self.colour, self.confident, self.max_alpha = alpha, colour, confident, max_alpha
+        self.opaque = opaque
 
     @classmethod
     def fit(cls, frames: np.ndarray, fills: dict[int, np.ndarray], min_frames: int = 5, min_contrast: float = 20.0,
@@ -150,7 +183,8 @@ class _BlendModel:
         if colour is None:
             return None
         alpha, n, den = _fit_alpha(pairs, colour, None)
-        if _opaque(alpha):
+        opaque = _opaque(alpha)
+        if opaque:
             # Nothing under an opaque mark to recover, and its blurred edges only mislead: the
             # model then only tells the pixels of the mask that the mark does not touch.
             max_alpha = opaque_alpha
@@ -173,7 +207,7 @@ class _BlendModel:
         confident &= (alpha > -0.05) & (alpha < max_alpha)
         if not confident.any():
             return None
-        return cls(np.clip(alpha, 0.0, max_alpha).astype(np.float32), colour, confident, max_alpha)
+        return cls(np.clip(alpha, 0.0, max_alpha).astype(np.float32), colour, confident, max_alpha, opaque)
 
     def recover(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The picture under the mark `(h, w, 3) float32` and how much to trust it `(h, w)` in

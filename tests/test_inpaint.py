@@ -25,7 +25,7 @@ def crop_alpha(clip):
     return clip.alpha[crop_slices(clip)[0]]
 
 
-@pytest.mark.parametrize("name", ["telea", "temporal"])
+@pytest.mark.parametrize("name", ["telea", "temporal", "unblend", "auto"])
 def test_pixels_outside_the_mask_are_untouched(clips, name):
     frames, masks, _ = crop_problem(clips("shake_opaque"))
     out = create_inpainter(name).inpaint(frames, masks, 5, 20)
@@ -46,26 +46,22 @@ def test_temporal_beats_telea_inside_the_mask_under_camera_motion(clips):
 
 
 def test_unblending_recovers_what_passed_under_a_semi_transparent_mark(clips):
-    from propainter.temporal import TemporalInpainter
-
     clip = clips("pan_jump")
     frames, masks, clean = crop_problem(clip)
     first = slice(0, 24)  # the mark's first position; an object passes under it
     frames, masks, clean = frames[first], masks[first], clean[first]
     n = len(frames)
-    plain = TemporalInpainter(unblend=False).inpaint(frames, masks, 0, n - 1)
-    unblended = TemporalInpainter().inpaint(frames, masks, 0, n - 1)
+    plain = create_inpainter("temporal").inpaint(frames, masks, 0, n - 1)
+    unblended = create_inpainter("unblend").inpaint(frames, masks, 0, n - 1)
     assert psnr(unblended, clean, masks) > psnr(plain, clean, masks) + 1.0
 
 
 def test_an_opaque_mark_is_not_unblended(clips):
     """Nothing lies under an opaque mark: the blend model may only keep the mask's untouched pixels."""
-    from propainter.temporal import TemporalInpainter
-
     clip = clips("shake_opaque")
     frames, masks, clean = crop_problem(clip)
     n = len(frames)
-    plain = TemporalInpainter(unblend=False).inpaint(frames, masks, 0, n - 1)
-    unblended = TemporalInpainter().inpaint(frames, masks, 0, n - 1)
+    plain = create_inpainter("temporal").inpaint(frames, masks, 0, n - 1)
+    unblended = create_inpainter("unblend").inpaint(frames, masks, 0, n - 1)
     mark = masks & (crop_alpha(clip) > 0.5)
     assert psnr(unblended, clean, mark) >= psnr(plain, clean, mark) - 0.1

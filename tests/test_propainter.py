@@ -69,14 +69,42 @@ def test_cli_with_an_empty_weights_dir(tmp_path, clips):
     assert "propainter-0000-5f3cc1e7.pth" in remove.stderr and "waterz weights download" in remove.stderr
 
 
-def test_auto_picks_temporal_without_cuda():
+def test_auto_unblends_every_segment_without_cuda(clips):
     from propainter.auto import propainter_ready
-    from propainter.temporal import TemporalInpainter
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA; auto's choice depends on the weights here")
     assert propainter_ready() == (False, "no CUDA device")
-    assert isinstance(create_inpainter("auto"), TemporalInpainter)
+    auto = create_inpainter("auto")
+    assert auto.propainter is None
+    frames, masks = _crop_problem(clips("shake_opaque"), 8)
+    auto.inpaint(frames, masks, 0, len(frames) - 1)
+    assert auto.last_choice == "unblend"
+
+
+def test_auto_sends_opaque_marks_to_propainter_and_the_rest_to_unblend(local_weights, clips):
+    """With ProPainter ready (here: on the CPU, with locally made weights), the choice per segment."""
+    from propainter.propainter_cv import ProPainterInpainter
+
+    auto = create_inpainter("auto")
+    auto.propainter = ProPainterInpainter(device="cpu", weights=local_weights)
+    for clip, engine in (("shake_opaque", "propainter"), ("pan_jump", "unblend")):
+        frames, masks = _crop_problem(clips(clip), 10)
+        out = auto.inpaint(frames, masks, 0, len(frames) - 1)
+        assert auto.last_choice == engine, clip
+        assert np.array_equal(out[~masks], frames[~masks])
+
+
+def _crop_problem(clip, n: int):
+    """The first n frames, cropped to 128 px around the mark's first position."""
+    from video import iter_frames
+
+    ys, xs = np.nonzero(clip.alpha[0] > 0.05)
+    y0 = int(np.clip(ys.min() - 40, 0, clip.spec.height - 128))
+    x0 = int(np.clip(xs.min() - 40, 0, clip.spec.width - 128))
+    frames = np.stack([f[y0 : y0 + 128, x0 : x0 + 128] for f, _ in zip(iter_frames(clip.path), range(n))])
+    masks = clip.alpha[:n, y0 : y0 + 128, x0 : x0 + 128] > 0.02
+    return frames, masks
 
 
 @pytest.mark.gpu

@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("input")
     remove.add_argument("-o", "--output", required=True)
     remove.add_argument("--detector", help="detector name (default: static)")
-    remove.add_argument("--inpainter", help="inpainter name (default: temporal)")
+    remove.add_argument("--inpainter", help="inpainter name (default: INPAINTER, else auto)")
     remove.add_argument("--weights", help="weights file for detectors that need one (yolo)")
     remove.add_argument("--box", action="append", metavar="x,y,w,h[@start-end]", help="skip detection: clean this box")
     remove.set_defaults(func=cmd_remove)

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
 
     # Engines.
     detector: str = "static"
-    inpainter: str = "temporal"
+    inpainter: str = "auto"
     weights_dir: Path = Path("~/.cache/waterz")
     yolo_weights: Path | None = None  # the yolo detector's model; `auto` picks yolo when set
     yolo_conf: float = Field(default=0.15, gt=0, lt=1)  # low: a missed mark shows, an extra box costs little
