@@ -18,7 +18,7 @@ poor, the temporal fill stays.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -37,14 +37,17 @@ class TemporalInpainter:
     frame is not trusted; `max_pixel_error`: the same per pixel, carried into the mask from its
     border, so that an object which stood on the spot in one source (but not in the target) rules
     that source out there. `unblend`: also invert the mark's blend where it is semi-transparent
-    (see `_BlendModel`); off for `temporal`, on for `unblend`.
+    (see `_BlendModel`); off for `temporal`, on for `unblend`. `source_error`: grey levels of
+    error a temporal fill carries even when its sources agree (alignment, interpolation);
+    `lone_source_error`: the error assumed for a fill from a single source.
     """
 
     def __init__(self, max_distance: int = 30, near: int = 8, candidates: int = 3, max_align_error: float = 6.0,
                  max_pixel_error: float = 8.0, margin: int = 3, spatial_radius: int = 5,
-                 unblend: bool = False, agree_weight: float = 0.5) -> None:  # fmt: skip
+                 unblend: bool = False, source_error: float = 4.0,
+                 lone_source_error: float = 10.0) -> None:  # fmt: skip
         self.unblend = unblend
-        self.agree_weight = agree_weight
+        self.source_error, self.lone_source_error = source_error, lone_source_error
         self.max_distance = max_distance
         self.near = near
         self.max_pixel_error = max_pixel_error
@@ -58,41 +61,49 @@ class TemporalInpainter:
 
     def analyse(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int) -> Analysis:
         """The temporal sources of every masked frame first..last and, for `unblend`, the blend."""
-        fills = {}
+        fills, spreads = {}, {}
         if masks[first : last + 1].any():
             motion = _Motion(frames, masks, self.margin)
             targets = [t for t in range(first, last + 1) if masks[t].any()]
             for k, t in enumerate(targets):
                 checkpoint(k, len(targets))
-                fills[t] = self._sources(frames, masks, motion, t).astype(np.float16)
+                fill, spread = self._sources(frames, masks, motion, t)
+                fills[t], spreads[t] = fill.astype(np.float16), spread.astype(np.float16)
                 motion.forget(t)
         blend = _BlendModel.fit(frames, fills) if self.unblend and fills else None
-        return Analysis(fills, blend)
+        return Analysis(fills, blend, spreads)
 
     def render(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, analysis: Analysis) -> np.ndarray:
         out = frames[first : last + 1].copy()
         for t, fill in analysis.fills.items():
-            out[t - first] = self._compose(frames[t], masks[t], fill.astype(np.float32), analysis.blend)
+            spread = analysis.spreads[t].astype(np.float32)
+            out[t - first] = self._compose(frames[t], masks[t], fill.astype(np.float32), spread, analysis.blend)
         return out
 
-    def _compose(self, frame: np.ndarray, mask: np.ndarray, fill: np.ndarray, blend: _BlendModel | None) -> np.ndarray:
-        """The final crop for one frame: temporal fill, the unblended picture where the mark's
-        blend is known (weighted towards it the more transparent the mark), Telea for the rest."""
+    def _compose(self, frame: np.ndarray, mask: np.ndarray, fill: np.ndarray, spread: np.ndarray,
+                 blend: _BlendModel | None) -> np.ndarray:  # fmt: skip
+        """The final crop for one frame: the temporal fill and the unblended picture, each weighted
+        by the inverse of its expected error (the fill's from the spread of its sources, the
+        unblended one's from the noise and the blend's uncertainty, both grown by `1 / (1 - a)`),
+        Telea for what neither gives."""
         result = frame.astype(np.float32)
         seen = mask & ~np.isnan(fill[..., 0])
         result[seen] = fill[seen]
         known = np.zeros_like(mask)
         if blend is not None:
-            recovered, weight = blend.recover(frame)
-            weight = np.where(mask, weight, 0.0)
-            # Where the two disagree strongly the picture under the mark changed differently from
-            # its surroundings (an object passed): the frame's own unblended content is right.
-            # Where they agree, both are sound and their mean has less noise than either.
-            apart = np.abs(np.nan_to_num(fill) - recovered).mean(axis=-1) > self.max_pixel_error * 2
-            weight = np.where(apart & (weight > 0), 1.0, weight * self.agree_weight)
-            both = seen & (weight > 0)
+            recovered, var_r = blend.recover(frame)
+            usable = mask & np.isfinite(var_r)
+            var_f = np.nan_to_num(spread, nan=self.lone_source_error) ** 2 + self.source_error**2
+            weight = np.where(usable, var_f / (var_f + np.where(usable, var_r, 1.0)), 0.0)
+            # Where the two disagree far beyond their expected errors the picture under the mark
+            # changed differently from its surroundings (an object passed): the frame's own
+            # unblended content is right.
+            gap = np.abs(np.nan_to_num(fill) - recovered).mean(axis=-1)
+            apart = gap**2 > 9 * (var_f + var_r)
+            weight = np.where(apart & usable & (var_r < self.max_pixel_error**2), 1.0, weight)
+            both = seen & usable
             result[both] = (1 - weight[both, None]) * fill[both] + weight[both, None] * recovered[both]
-            only = mask & ~seen & (weight > 0)
+            only = mask & ~seen & usable & (var_r < self.max_pixel_error**2 * 4)
             result[only] = recovered[only]
             known = only
         filled = np.clip(result + 0.5, 0, 255).astype(np.uint8)
@@ -101,9 +112,11 @@ class TemporalInpainter:
             filled = cv2.inpaint(filled, unseen.astype(np.uint8), self.spatial_radius, cv2.INPAINT_TELEA)
         return np.where(mask[..., None], filled, frame)
 
-    def _sources(self, frames: np.ndarray, masks: np.ndarray, motion: _Motion, t: int) -> np.ndarray:
+    def _sources(self, frames: np.ndarray, masks: np.ndarray, motion: _Motion,
+                 t: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """`(h, w, 3) float32`: the median of the sources found for each masked pixel of frame t,
-        NaN where none was found (and outside the mask)."""
+        NaN where none was found (and outside the mask); and `(h, w)` the spread of those sources
+        (NaN where fewer than two)."""
         mask = masks[t]
         ys, xs = np.nonzero(mask)
         n, k = len(frames), self.candidates
@@ -134,10 +147,16 @@ class TemporalInpainter:
                     samples[np.flatnonzero(take), slot] = _bilinear(frames[s], qx[take], qy[take])
                     counts[side][take] += 1
         fill = np.full((*mask.shape, 3), np.nan, np.float32)
+        spread = np.full(mask.shape, np.nan, np.float32)
         seen = counts.sum(axis=0) > 0
         if seen.any():
-            fill[ys[seen], xs[seen]] = np.nanmedian(samples[seen], axis=1)
-        return fill
+            median = np.nanmedian(samples[seen], axis=1)
+            fill[ys[seen], xs[seen]] = median
+            several = counts.sum(axis=0)[seen] > 1
+            # Robust spread of the sources around their median (grey levels, 1.48 MAD ~ sigma).
+            mad = 1.48 * np.nanmedian(np.abs(samples[seen] - median[:, None]).mean(axis=-1), axis=1)
+            spread[ys[seen][several], xs[seen][several]] = mad[several]
+        return fill, spread
 
 
 @dataclass
@@ -147,6 +166,7 @@ class Analysis:
 
     fills: dict[int, np.ndarray]
     blend: _BlendModel | None
+    spreads: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def opaque(self) -> bool:
@@ -168,13 +188,14 @@ class _BlendModel:
     where an object crossed under a semi-transparent mark and no other frame saw it."""
 
     def __init__(self, alpha: np.ndarray, colour: np.ndarray, confident: np.ndarray, max_alpha: float,
-                 opaque: bool = False) -> None:  # fmt: skip
+                 opaque: bool = False, alpha_error: np.ndarray | None = None, noise: float = 3.0) -> None:  # fmt: skip
         self.alpha, self.colour, self.confident, self.max_alpha = alpha, colour, confident, max_alpha
         self.opaque = opaque
+        self.alpha_error = np.zeros_like(alpha) if alpha_error is None else alpha_error
+        self.noise = noise
 
     @classmethod
-    def fit(cls, frames: np.ndarray, fills: dict[int, np.ndarray], min_frames: int = 5, min_contrast: float = 20.0,
-            max_residual: float = 8.0, max_alpha: float = 0.85,
+    def fit(cls, frames: np.ndarray, fills: dict[int, np.ndarray], min_frames: int = 5, max_alpha: float = 0.85,
             opaque_alpha: float = 0.1) -> _BlendModel | None:  # fmt: skip
         if len(fills) < min_frames:
             return None
@@ -203,19 +224,23 @@ class _BlendModel:
         safe = np.maximum(n, 1)
         residual = np.sqrt(residual / safe)
         contrast_rms = np.sqrt(den / (3 * safe))
-        confident = (n >= min_frames) & (contrast_rms >= min_contrast) & (residual <= max_residual)
-        confident &= (alpha > -0.05) & (alpha < max_alpha)
+        confident = (n >= min_frames) & (alpha > -0.05) & (alpha < max_alpha)
         if not confident.any():
             return None
-        return cls(np.clip(alpha, 0.0, max_alpha).astype(np.float32), colour, confident, max_alpha, opaque)
+        # Standard error of alpha: the residual over the contrast, shrinking with the frames used.
+        alpha_error = residual / np.maximum(contrast_rms, 1.0) / np.sqrt(safe)
+        return cls(np.clip(alpha, 0.0, max_alpha).astype(np.float32), colour, confident, max_alpha, opaque,
+                   alpha_error.astype(np.float32))  # fmt: skip
 
     def recover(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The picture under the mark `(h, w, 3) float32` and how much to trust it `(h, w)` in
-        [0, 1]: fully where the mark is faint, fading out as it nears opaque, 0 where unknown."""
+        """The picture under the mark `(h, w, 3) float32` and its expected squared error `(h, w)`
+        (inf where unknown): the noise and the error of alpha times the contrast, grown by
+        `1 / (1 - a)`."""
         a = self.alpha[..., None]
-        picture = (frame.astype(np.float32) - a * self.colour) / (1 - a)
-        weight = np.clip((self.max_alpha - self.alpha) / min(0.35, self.max_alpha), 0.0, 1.0) * self.confident
-        return np.clip(picture, 0, 255), weight.astype(np.float32)
+        picture = np.clip((frame.astype(np.float32) - a * self.colour) / (1 - a), 0, 255)
+        contrast = np.abs(self.colour - picture).mean(axis=-1)
+        var = (self.noise**2 + (self.alpha_error * contrast) ** 2) / (1 - self.alpha) ** 2
+        return picture, np.where(self.confident, var, np.inf).astype(np.float32)
 
 
 class _Pairs:
