@@ -331,13 +331,15 @@ class _Scan:
 
     def result(self, total: int, width: int, height: int) -> FrameMarks:
         out: FrameMarks = [[] for _ in range(total)]
+        found = []
         for track in self.tracks:
             present = _clean_presence(track.present, total)
             if not present.any():
                 continue
             mark = self._full_res_mark(track, width, height)
-            if mark is None:
-                continue
+            if mark is not None:
+                found.append((mark, present))
+        for mark, present in zip(_complete_shapes([m for m, _ in found], width, height), (p for _, p in found)):
             for i in np.flatnonzero(present):
                 out[i].append(mark)
         log.info("static detector: %d mark position(s), marks on %d of %d frames",
@@ -378,6 +380,58 @@ class _Scan:
         box = Box(cx0 + int(xs.min()), cy0 + int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
         mask = full[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
         return Mark(box, np.ascontiguousarray(mask))
+
+
+def _complete_shapes(marks: list[Mark], width: int, height: int, min_match: float = 0.75) -> list[Mark]:
+    """A jumping mark has the same shape at every position, but each position shows only the parts
+    its background let through (white lettering over a white sky is lost). Each mark gains the
+    parts it lacks from the marks that match its shape (correlation of the masks at their best
+    offset at least `min_match`, sizes within 30 %): whole pieces, not the slivers a one-pixel
+    misalignment leaves, so that a mask found complete does not grow."""
+    out = []
+    for i, a in enumerate(marks):
+        extra = []
+        for j, b in enumerate(marks):
+            if i == j or not (0.7 <= b.box.w / a.box.w <= 1.4 and 0.7 <= b.box.h / a.box.h <= 1.4):
+                continue
+            pad_y, pad_x = b.box.h, b.box.w
+            canvas = np.pad(a.mask.astype(np.float32), ((pad_y, pad_y), (pad_x, pad_x)))
+            score = cv2.matchTemplate(canvas, b.mask.astype(np.float32), cv2.TM_CCORR_NORMED)
+            _, best, _, (dx, dy) = cv2.minMaxLoc(score)
+            if best < min_match:
+                continue
+            own = np.zeros_like(canvas, dtype=bool)
+            own[pad_y:-pad_y, pad_x:-pad_x] = cv2.dilate(a.mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            missing = ~own[dy : dy + b.box.h, dx : dx + b.box.w] & b.mask
+            missing = cv2.morphologyEx(missing.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+            count, labels, stats, _ = cv2.connectedComponentsWithStats(missing, connectivity=8)
+            pieces = np.isin(labels, [k for k in range(1, count) if stats[k, 4] >= max(20, 0.02 * b.mask.sum())])
+            # Grown back within the other mark's shape: the opening and the seam took a pixel or two.
+            pieces = cv2.dilate(pieces.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2).astype(bool) & b.mask
+            if pieces.any():
+                extra.append((a.box.x + dx - pad_x, a.box.y + dy - pad_y, pieces))
+        if not extra:
+            out.append(a)
+            continue
+        x0 = max(0, min([a.box.x] + [x for x, _, _ in extra]))
+        y0 = max(0, min([a.box.y] + [y for _, y, _ in extra]))
+        x1 = min(width, max([a.box.x1] + [x + m.shape[1] for x, _, m in extra]))
+        y1 = min(height, max([a.box.y1] + [y + m.shape[0] for _, y, m in extra]))
+        shape = np.zeros((y1 - y0, x1 - x0), bool)
+        for x, y, m in [(a.box.x, a.box.y, a.mask), *extra]:
+            _paint(shape, m, x - x0, y - y0)
+        ys, xs = np.nonzero(shape)
+        box = Box(x0 + int(xs.min()), y0 + int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)
+        out.append(Mark(box, shape[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]))
+    return out
+
+
+def _paint(canvas: np.ndarray, mask: np.ndarray, x: int, y: int) -> None:
+    """OR `mask` into `canvas` with its top-left corner at (x, y), clipped to the canvas."""
+    h, w = canvas.shape
+    cx0, cy0, cx1, cy1 = max(0, x), max(0, y), min(w, x + mask.shape[1]), min(h, y + mask.shape[0])
+    if cx0 < cx1 and cy0 < cy1:
+        canvas[cy0:cy1, cx0:cx1] |= mask[cy0 - y : cy1 - y, cx0 - x : cx1 - x]
 
 
 def _weighted(a: _Track, b: _Track, name: str) -> np.ndarray:

@@ -77,3 +77,28 @@ def test_box_outside_the_frame_is_refused_with_a_sentence():
 def test_unknown_detector_lists_the_known_ones():
     with pytest.raises(UnknownEngine, match="box, static"):
         create_detector("nope")
+
+
+def test_a_jumping_mark_lends_each_position_the_parts_its_background_hid():
+    import cv2
+
+    from detector.static import _complete_shapes
+    from pipeline.geometry import Mark
+    from synth import MarkSpec
+    from synth.clips import render_mark_matte
+
+    shape = cv2.dilate((render_mark_matte(MarkSpec(text="Sora", scale=0.8)) > 0.05).astype(np.uint8),
+                       np.ones((5, 5), np.uint8)).astype(bool)  # fmt: skip
+    ys, xs = np.nonzero(shape)
+    shape = shape[: ys.max() + 1, : xs.max() + 1]  # a mask fills its box
+    h, w = shape.shape
+    partial = shape.copy()
+    partial[:, int(w * 0.8) :] = False  # the last letter was white on white at this position
+    other = np.zeros_like(shape)
+    other[: h // 2, : w // 3] = True  # a different mark
+    whole, lacking = Mark(Box(20, 30, w, h), shape), Mark(Box(150, 120, w, h), partial)
+    stranger = Mark(Box(10, 200, w, h), other)
+    done = _complete_shapes([whole, lacking, stranger], 320 + w, 240 + h)
+    assert done[0].box == whole.box and np.array_equal(done[0].mask, shape)  # already whole: unchanged
+    assert done[1].box == lacking.box and np.array_equal(done[1].mask, shape)  # the letter is back, in place
+    assert done[2] is stranger
