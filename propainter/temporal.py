@@ -238,9 +238,20 @@ class _BlendModel:
         `1 / (1 - a)`."""
         a = self.alpha[..., None]
         picture = np.clip((frame.astype(np.float32) - a * self.colour) / (1 - a), 0, 255)
+        picture = _calm_colour(picture)
         contrast = np.abs(self.colour - picture).mean(axis=-1)
         var = (self.noise**2 + (self.alpha_error * contrast) ** 2) / (1 - self.alpha) ** 2
         return picture, np.where(self.confident, var, np.inf).astype(np.float32)
+
+
+def _calm_colour(picture: np.ndarray) -> np.ndarray:
+    """The unblended picture with its colour (not its brightness) median-filtered over 5x5: H.264
+    keeps colour at half resolution, so inverting the blend per channel leaves coloured speckles
+    along the mark's edges."""
+    ycc = cv2.cvtColor(picture.astype(np.float32), cv2.COLOR_BGR2YCrCb)
+    for c in (1, 2):
+        ycc[..., c] = cv2.medianBlur(np.ascontiguousarray(ycc[..., c]), 5)
+    return np.clip(cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR), 0, 255)
 
 
 class _Pairs:
