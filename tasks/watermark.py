@@ -27,15 +27,33 @@ def failing_job(job_id: str, doing: str):
     rt = get_runtime()
     try:
         yield rt
-    except FileNotFoundError as exc:
+    except Exception as exc:
+        if _ended_meanwhile(rt, job_id):
+            # Cancelled (its files deleted) or failed elsewhere while this step ran: not this step's error.
+            log.info("job %s had already ended while %s (%s: %s); step dropped", job_id, doing,
+                     type(exc).__name__, exc)  # fmt: skip
+            return
+        _explain(rt, job_id, doing, exc)
+
+
+def _ended_meanwhile(rt, job_id: str) -> bool:
+    try:
+        return rt.store.get(job_id)["state"] in TERMINAL
+    except Exception:  # no record, or Redis away: treat it as this step's own failure
+        return False
+
+
+def _explain(rt, job_id: str, doing: str, exc: Exception) -> None:
+    """End the job in FAILURE with a sentence for `exc`."""
+    if isinstance(exc, FileNotFoundError):
         log.warning("job %s failed while %s: %s", job_id, doing, exc)
         _fail(rt, job_id, f"A file this job needs is missing from storage ({exc.filename or exc}); "
                           "it may have been deleted. Upload the video again.")  # fmt: skip
-    except WaterzError as exc:
+    elif isinstance(exc, WaterzError):
         log.warning("job %s failed while %s: %s", job_id, doing, exc)
         _fail(rt, job_id, str(exc))
-    except Exception as exc:
-        log.exception("job %s failed while %s", job_id, doing)
+    else:
+        log.error("job %s failed while %s", job_id, doing, exc_info=exc)
         _fail(rt, job_id, f"Processing failed while {doing}: {type(exc).__name__}: {exc}")
 
 

@@ -125,7 +125,7 @@ def test_names_and_requests_users_get_wrong(service, source):
     second = service.http.post("/api/process", json={"task_id": task_id, "inpainter": "telea"})
     assert first.status_code == second.status_code == 202
     status = service.wait(task_id)
-    assert status["state"] == "SUCCESS" and status["metadata"]["inpainter"] == "temporal"  # one job: the first
+    assert status["state"] == "SUCCESS" and status["metadata"]["inpainter"] == "auto"  # one job: the first
 
 
 def test_a_good_job_still_succeeds_after_all_that(service, clips, tmp_path):

@@ -151,6 +151,7 @@ def test_cancel_stops_a_running_segment_at_its_next_frame(tmp_path):
         task_id = service.upload(clip.path).raise_for_status().json()["task_id"]
         service.http.post("/api/process", json={"task_id": task_id}).raise_for_status()
         victim = _running_segment(service, task_id)
+        time.sleep(1.0)  # past reading its input, into the engine's frames
         assert service.http.delete(f"/api/jobs/{task_id}").status_code == 200
         deadline = time.monotonic() + 60
         log = service.workdir / "worker1.log"
