@@ -48,6 +48,9 @@ SUITE = {
     "pan, Sora-like jumps": ClipSpec(frames=96, motion="pan", source="immunohistochemistry",
                                      mark=MarkSpec(text="Sora", scale=0.8, opacity=0.55, positions=(
                                          (0, 24, 24), (24, 200, 40), (48, 40, 180), (72, 190, 170)))),
+    "pan, a cut, Sora-like jumps": ClipSpec(frames=96, motion="pan", source="chelsea", cut_to="astronaut", cut_at=40,
+                                            mark=MarkSpec(text="Sora", scale=0.8, opacity=0.55, positions=(
+                                                (0, 24, 24), (30, 200, 40), (60, 40, 180)))),
 }  # fmt: skip
 
 
@@ -135,7 +138,7 @@ def evaluate(name: str, spec: ClipSpec, work: Path) -> tuple[list[tuple], dict[s
                      seconds / spec.frames))  # fmt: skip
 
     def waterz(label: str, **kwargs) -> None:
-        out = work / f"{label.replace(' ', '_').strip('()')}.mp4"
+        out = work / f"{label.replace(' (', '_').strip(')')}.mp4"
         t0 = time.perf_counter()
         remove_watermark(clip.path, out, **kwargs)
         score(label, np.stack(list(iter_frames(out))), time.perf_counter() - t0)

@@ -38,7 +38,8 @@ class MarkSpec:
 
 @dataclass(frozen=True)
 class ClipSpec:
-    """A clip: `motion` is `pan`, `zoom`, `shake` or `locked` (locked-off camera)."""
+    """A clip: `motion` is `pan`, `zoom`, `shake` or `locked` (locked-off camera). With `cut_to`,
+    a hard cut at frame `cut_at` to another source image, the same camera motion going on."""
 
     width: int = 320
     height: int = 240
@@ -52,6 +53,8 @@ class ClipSpec:
     audio: bool = True
     crf: int = 20
     seed: int = 0
+    cut_to: str | None = None
+    cut_at: int = 0
 
 
 @dataclass
@@ -150,10 +153,13 @@ def render_clean(spec: ClipSpec) -> np.ndarray:
     rng = np.random.default_rng(spec.seed)
     source = load_source(spec.source)
     big, mats = _camera(spec, source, rng)
+    after_cut = _camera(spec, load_source(spec.cut_to), rng)[0] if spec.cut_to else big
     sprites = _movers(spec, rng)
     out = np.empty((spec.frames, spec.height, spec.width, 3), np.uint8)
     for i, m in enumerate(mats):
-        frame = cv2.warpAffine(big, m, (spec.width, spec.height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        scene = after_cut if spec.cut_to and i >= spec.cut_at else big
+        frame = cv2.warpAffine(scene, m, (spec.width, spec.height), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT)  # fmt: skip
         frame = frame.astype(np.float32)
         for patch, disk, start, vel in sprites:
             cx, cy = (start + vel * i) % [spec.width, spec.height]
