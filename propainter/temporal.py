@@ -32,23 +32,25 @@ class TemporalInpainter:
     """See the module docstring.
 
     `max_distance`: how many frames away a source may lie (beyond `near` frames, only for pixels
-    that have no source yet); `candidates`: how many sources per direction feed the median;
-    `max_align_error`: grey levels of median misalignment around the mark above which a source
-    frame is not trusted; `max_pixel_error`: the same per pixel, carried into the mask from its
-    border, so that an object which stood on the spot in one source (but not in the target) rules
-    that source out there. `unblend`: also invert the mark's blend where it is semi-transparent
-    (see `_BlendModel`); off for `temporal`, on for `unblend`. `source_error`: grey levels of
-    error a temporal fill carries even when its sources agree (alignment, interpolation);
-    `lone_source_error`: the error assumed for a fill from a single source.
+    that have no source yet, and only while some frame within `patience` frames showed one of
+    them for the first time: a slow pan uncovers a wide mark a column at a time); `candidates`:
+    how many sources per direction feed the median; `max_align_error`: grey levels of median
+    misalignment around the mark above which a source frame is not trusted; `max_pixel_error`:
+    the same per pixel, carried into the mask from its border, so that an object which stood on
+    the spot in one source (but not in the target) rules that source out there. `unblend`: also
+    invert the mark's blend where it is semi-transparent (see `_BlendModel`); off for `temporal`,
+    on for `unblend`. `source_error`: grey levels of error a temporal fill carries even when its
+    sources agree (alignment, interpolation); `lone_source_error`: the error assumed for a fill
+    from a single source.
     """
 
-    def __init__(self, max_distance: int = 30, near: int = 8, candidates: int = 3, max_align_error: float = 6.0,
-                 max_pixel_error: float = 8.0, margin: int = 3, spatial_radius: int = 5,
+    def __init__(self, max_distance: int = 150, near: int = 8, patience: int = 15, candidates: int = 3,
+                 max_align_error: float = 6.0, max_pixel_error: float = 8.0, margin: int = 3, spatial_radius: int = 5,
                  unblend: bool = False, source_error: float = 4.0,
                  lone_source_error: float = 10.0) -> None:  # fmt: skip
         self.unblend = unblend
         self.source_error, self.lone_source_error = source_error, lone_source_error
-        self.max_distance = max_distance
+        self.max_distance, self.patience = max_distance, patience
         self.near = near
         self.max_pixel_error = max_pixel_error
         self.candidates = candidates
@@ -123,11 +125,14 @@ class TemporalInpainter:
         samples = np.full((len(ys), 2 * k, 3), np.nan, np.float32)
         counts = np.zeros((2, len(ys)), np.int32)
         for side, step in enumerate((-1, 1)):
+            last_new = t  # the last frame that showed a pixel no frame on this side had shown yet
             for s in range(t + step, t + step * (self.max_distance + 1), step):
                 if not 0 <= s < n or counts[side].min() >= k:
                     break
                 if abs(s - t) > self.near and counts[side].min() >= 1:
                     break  # far sources only for what the near ones could not see
+                if abs(s - t) > self.near and abs(s - last_new) > self.patience:
+                    break  # the camera has stopped uncovering the rest
                 a = motion.between(t, s)
                 if a is None:
                     continue
@@ -143,6 +148,8 @@ class TemporalInpainter:
                 cost = disagreement[ys, xs]
                 take = inside & ~masks[s][qyi, qxi] & (counts[side] < k) & (cost < self.max_pixel_error)
                 if take.any():
+                    if (take & (counts[side] == 0)).any():
+                        last_new = s
                     slot = side * k + counts[side][take]
                     samples[np.flatnonzero(take), slot] = _bilinear(frames[s], qx[take], qy[take])
                     counts[side][take] += 1
