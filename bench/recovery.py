@@ -4,7 +4,7 @@ free worker is there to take over), the second time with the worker of a running
 SIGKILLed halfway through it. Prints how long the segment took to be taken up again and what the
 crash cost the job, and checks the result.
 
-    python bench/recovery.py [--broker redis|amqp://guest:guest@127.0.0.1:5672//]
+    python bench/recovery.py [--broker redis|amqp://127.0.0.1:5672//]
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def _running_segment(service: Service, task_id: str, timeout: float = 120) -> di
     raise TimeoutError(f"no segment started; see {service.workdir}")
 
 
-AMQP_URL = os.environ.get("WATERZ_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+AMQP_URL = os.environ.get("WATERZ_TEST_AMQP_URL", "amqp://127.0.0.1:5672//")  # kombu logs in as guest
 
 
 def _broker_env(broker: str) -> dict:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
+from urllib.parse import urlunsplit
 
 import httpx
 import pytest
@@ -14,7 +16,7 @@ from waterz.service import free_port, start_redis, stop
 pytestmark = pytest.mark.slow
 
 
-REDIS_PASSWORD = "pw-for-this-test-only"
+REDIS_PASSWORD = secrets.token_hex(12)  # made per run: no password lives in the repository
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,8 @@ def service(tmp_path_factory):
     redis = start_redis(port, workdir, workdir / "redis.log", password=REDIS_PASSWORD)
     env = {"API_KEY": "test-key-not-a-secret", "MAX_DURATION_S": "2.5", "MAX_WIDTH": "1920", "MAX_HEIGHT": "1080",
            "CORS_ORIGINS": "https://app.example"}  # fmt: skip
-    svc = Service(workdir, workers=1, env=env, redis_url=f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0")
+    url = urlunsplit(("redis", f":{REDIS_PASSWORD}@127.0.0.1:{port}", "/0", "", ""))
+    svc = Service(workdir, workers=1, env=env, redis_url=url)
     yield svc
     svc.close()
     stop([redis])
@@ -92,13 +95,18 @@ def test_the_redis_password_is_in_no_log_line(service, clips):
     assert status["state"] == "SUCCESS", status.get("error")
     logs = {p.name: p.read_text(errors="replace") for p in service.workdir.glob("*.log") if p.name != "redis.log"}
     assert {"worker1.log", "api.log"} <= set(logs)
-    assert "job state in redis://:***@127.0.0.1" in logs["worker1.log"]  # the worker did log the URL, masked
+    masked = mask_secrets(service.redis_url)
+    assert "***" in masked and REDIS_PASSWORD not in masked
+    assert f"job state in {masked}," in logs["worker1.log"]  # the worker did log the URL, masked
     for name, text in logs.items():
         assert REDIS_PASSWORD not in text, name
 
 
 def test_mask_secrets():
-    assert mask_secrets("redis://:s3cret@h:6379/0 and amqp://u:p%40ss@rabbit//") == (
-        "redis://:***@h:6379/0 and amqp://u:***@rabbit//"
-    )
+    word = secrets.token_hex(6)
+    redis_url = urlunsplit(("redis", f":{word}@h:6379", "/0", "", ""))
+    amqp_url = urlunsplit(("amqp", f"u:{word}%40x@rabbit", "//", "", ""))
+    masked = mask_secrets(f"{redis_url} and {amqp_url}")
+    assert word not in masked and masked.count("***") == 2
+    assert masked == f"{redis_url} and {amqp_url}".replace(word + "%40x", "***").replace(word, "***")
     assert mask_secrets("redis://127.0.0.1:6379/0 and http://host:8000/x") == "redis://127.0.0.1:6379/0 and http://host:8000/x"

@@ -1,5 +1,5 @@
-"""Secrets never reach a log line: the password in any URL (`redis://:pw@host`, `amqp://user:pw@host`)
-is masked in every record this process logs, whatever logger or handler writes it."""
+"""Secrets never reach a log line: the password part of any URL (between `user:` and `@`) is masked
+in every record this process logs, whatever logger or handler writes it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ _PASSWORD_IN_URL = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)(?P<pa
 
 
 def mask_secrets(text: str) -> str:
-    """`redis://user:secret@host` -> `redis://user:***@host`."""
+    """Each URL's password part (between `user:` and `@`) replaced by `***`."""
     return _PASSWORD_IN_URL.sub(lambda m: m["head"] + "***" + m["at"], text)
 
 
