@@ -17,8 +17,9 @@ from api.uploads import preview_key, safe_filename, store_upload, too_large
 from api.views import job_status
 from detector import DETECTORS
 from detector.box import BoxDetector
+from jobs.housekeeping import delete_job_files
 from jobs.runtime import Runtime
-from jobs.steps import CANCELLED, cleanup
+from jobs.steps import CANCELLED
 from propainter import INPAINTERS
 from waterz.errors import FilesDeleted, InvalidRequest, JobFinished, JobNotFound
 
@@ -89,8 +90,7 @@ def cancel(task_id: str, request: Request) -> dict:
     job = rt.store.get(task_id)
     if not rt.store.fail(task_id, CANCELLED):
         raise JobFinished(f"The job has already ended ({job['state']}); there is nothing to cancel.")
-    cleanup(rt, task_id)
-    rt.storage.delete_prefix(f"uploads/{task_id}/")
+    delete_job_files(rt.storage, task_id)
     return {"task_id": task_id, "state": "FAILURE", "error": CANCELLED}
 
 

@@ -16,15 +16,16 @@ import threading
 import time
 from collections.abc import Callable
 
-from jobs.store import FILES, PREFIX, TERMINAL, JobStore
+from jobs.store import FILES, TERMINAL, JobStore
 from storage import Storage
 
 log = logging.getLogger(__name__)
 
 
-def job_prefixes(job_id: str) -> tuple[str, ...]:
-    """Everything stored for a job: its upload, its intermediates, its result."""
-    return f"uploads/{job_id}/", f"jobs/{job_id}/", f"results/{job_id}.mp4"
+def delete_job_files(storage: Storage, job_id: str) -> int:
+    """Delete everything stored for a job: its upload, its intermediates, its result. Returns how
+    many files went."""
+    return sum(storage.delete_prefix(p) for p in (f"uploads/{job_id}/", f"jobs/{job_id}/", f"results/{job_id}.mp4"))
 
 
 def sweep(store: JobStore, storage: Storage, ttl_s: float, now: float | None = None) -> list[str]:
@@ -33,15 +34,14 @@ def sweep(store: JobStore, storage: Storage, ttl_s: float, now: float | None = N
     now = now or time.time()
     swept = []
     for job_id in store.r.zrangebyscore(FILES, 0, now - ttl_s):
-        if store.exists(job_id) and store.check_deadline(job_id)["state"] not in TERMINAL:
-            queued = store.r.hget(PREFIX + job_id, "queued_at")
-            if queued:
-                continue  # still running within its deadline: its files are in use
+        job = store.check_deadline(job_id) if store.exists(job_id) else None
+        if job and job["state"] not in TERMINAL and job.get("queued_at"):
+            continue  # still running within its deadline: its files are in use
         if not store.r.zrem(FILES, job_id):
             continue  # another worker took it
-        removed = sum(storage.delete_prefix(p) for p in job_prefixes(job_id))
-        if store.exists(job_id):
-            store.r.hset(PREFIX + job_id, "files_deleted_at", now)
+        removed = delete_job_files(storage, job_id)
+        if job:
+            store.files_deleted(job_id, now)
         log.info("job %s: %d files deleted after %.1f hours", job_id, removed, ttl_s / 3600)
         swept.append(job_id)
     return swept

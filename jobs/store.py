@@ -194,6 +194,9 @@ class JobStore:
         """True for exactly one caller per job."""
         return bool(self.r.set(self._key(job_id, "finalize"), "1", nx=True, ex=self.retention_s))
 
+    def files_deleted(self, job_id: str, when: float) -> None:
+        """Record that the job's files were deleted (its URLs then say so)."""
+        self.r.hset(self._key(job_id), "files_deleted_at", when)
 
     # --- metrics ----------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ poor, the temporal fill stays.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -168,12 +168,13 @@ class TemporalInpainter:
 
 @dataclass
 class Analysis:
-    """What `analyse` found: `fills` per masked frame (NaN where no source saw the spot) and the
-    mark's blend (None when not fitted or too poor to use)."""
+    """What `analyse` found: `fills` per masked frame (NaN where no source saw the spot), the
+    mark's blend (None when not fitted or too poor to use), and `spreads`, the spread of each
+    fill's sources (NaN where fewer than two)."""
 
     fills: dict[int, np.ndarray]
     blend: _BlendModel | None
-    spreads: dict[int, np.ndarray] = field(default_factory=dict)
+    spreads: dict[int, np.ndarray]
 
     @property
     def opaque(self) -> bool:
