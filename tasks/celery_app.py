@@ -37,6 +37,11 @@ def create_celery(settings: Settings) -> Celery:
         task_soft_time_limit=max(30, settings.task_time_limit_s - 60),
         # Workers started before Redis keep trying instead of exiting.
         broker_connection_retry_on_startup=True,
+        # A task sent while the broker restarts (prepare dispatching segments, the reaper) waits for
+        # it as long as a worker's own Redis calls do, instead of failing the job.
+        task_publish_retry=True,
+        task_publish_retry_policy={"max_retries": int(settings.redis_ride_out_s / 2) + 4, "interval_start": 0,
+                                   "interval_step": 0.5, "interval_max": 2.0},  # fmt: skip
         # Job state lives in our own keys; Celery's per-task results need not pile up.
         result_expires=settings.result_expires_s,
         task_default_queue=settings.task_queue,
