@@ -4,7 +4,7 @@ Over a sliding window of frames, the temporal median of the image gradient cance
 picture and keeps what is fixed on screen. A pixel is a candidate when that median gradient is strong
 and coherent (the gradient points the same way in most frames). Candidates grouped into components
 become marks only when they match best without a shift in every frame, hold a steady share of their
-template from frame to frame, and either the picture around them really changes while they stay or
+template from frame to frame (within a shot: across a hard cut the share follows the new picture), and either the picture around them really changes while they stay or
 they pop up or vanish while their surroundings stay (a jump): a locked-off shot's scenery stays put
 too, but neither happens to it. Components touching the frame's edge are ignored (letterbox edges).
 Windows come in two speeds: consecutive frames, and the same number of frames taken every
@@ -212,6 +212,7 @@ class _Scan:
         grouped = cv2.dilate(strict.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
         count, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
         gray = np.stack([f.gray for f in feats])
+        shots = _shots(gray)
         for label in range(1, count):
             x, y, bw, bh, _ = stats[label]
             if bw < 4 or bh < 3 or bw * bh > cfg.max_area_fraction * h * w:
@@ -228,12 +229,13 @@ class _Scan:
             if not _stays_put(box, support, med_x, med_y, gx, gy, cfg.min_still):
                 continue
             known = any(_overlap(t.box, box) > 0.5 for t in self.tracks)
-            if not known and not self._picture_changes(box, support, med_x, med_y, gx, gy, gray):
+            if not known and not self._picture_changes(box, support, med_x, med_y, gx, gy, gray, shots):
                 continue
             self._add_to_track(box, span, med_x, med_y, cand & (labels == label), gray)
 
-    def _picture_changes(self, box, support, med_x, med_y, gx, gy, gray) -> bool:
-        """True when the picture around the component changes while the component stays visible."""
+    def _picture_changes(self, box, support, med_x, med_y, gx, gy, gray, shots) -> bool:
+        """True when the picture around the component changes while the component stays visible.
+        `shots`: the window's frames split at hard cuts."""
         sl = (slice(box.y, box.y1), slice(box.x, box.x1))
         tx, ty = med_x[sl][support], med_y[sl][support]
         norm = float((tx * tx + ty * ty).sum()) + 1e-6
@@ -242,7 +244,9 @@ class _Scan:
         # each frame holds stays near 1. Coincidentally persistent picture content swings widely.
         if (np.abs(coeff - 1.0) < self.cfg.max_swing).mean() < self.cfg.min_steady:
             return False
-        if np.median(np.abs(coeff - np.median(coeff))) > self.cfg.max_spread:
+        # Within a shot. Across a cut the mark's share changes with the picture under it (white
+        # lettering shows twice as strongly over a dark scene as over a bright one).
+        if max(np.median(np.abs(coeff[s] - np.median(coeff[s]))) for s in shots) > self.cfg.max_spread:
             return False
         present = coeff > self.cfg.presence
         # The ring just outside the component's filled shape, in a slightly larger region.
@@ -461,6 +465,23 @@ def _add_stillness(track: _Track, box: Box, cand_full: np.ndarray, gray: np.ndar
         return  # the picture around does not change enough to tell
     track.still_sum[y0:y1, x0:x1] += np.minimum(mad / reference, 2.0)
     track.still_n[y0:y1, x0:x1] += 1
+
+
+def _shots(gray: np.ndarray, min_jump: float = 20.0, min_len: int = 3) -> list[slice]:
+    """The window's frames `(T, h, w)` split at hard cuts: a frame-to-frame change of at least
+    `min_jump` grey levels and four times the window's usual change. Parts shorter than `min_len`
+    frames stay with their neighbour."""
+    step = np.abs(np.diff(gray, axis=0)).mean(axis=(1, 2))
+    if len(step) == 0:
+        return [slice(0, len(gray))]
+    usual = float(np.median(step))
+    cuts = [t + 1 for t, d in enumerate(step) if d >= max(min_jump, 4 * usual)]
+    edges = [0]
+    for c in cuts:
+        if c - edges[-1] >= min_len and len(gray) - c >= min_len:
+            edges.append(c)
+    edges.append(len(gray))
+    return [slice(a, b) for a, b in zip(edges, edges[1:])]
 
 
 def _pops_up(coeff: np.ndarray, ring: np.ndarray, max_ring_change: float, run: int = 2) -> bool:

@@ -26,6 +26,11 @@ CLIPS = {
     # a slow pan (about half a pixel per frame): the picture barely changes within a short window
     "slow_pan": ClipSpec(frames=160, motion="pan", source="chelsea",
                          mark=MarkSpec(scale=1.0, opacity=0.6, positions=((0, 30, 30),))),
+    # a hard cut while the Sora-like mark sits at its second position; its first letters are white
+    # on a bright background there both before and after the cut
+    "cut_jump": ClipSpec(frames=96, motion="pan", source="chelsea", cut_to="astronaut", cut_at=40,
+                         mark=MarkSpec(text="Sora", scale=0.8, opacity=0.55, positions=(
+                             (0, 24, 24), (30, 200, 40), (60, 40, 180)))),
     # locked-off camera, objects moving, no mark at all
     "locked_nomark": ClipSpec(frames=60, motion="locked", source="rocket", movers=2, mark=None),
 }  # fmt: skip

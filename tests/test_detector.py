@@ -57,6 +57,20 @@ def test_jumps_are_placed_within_a_few_frames(clips):
         assert before.iou(after) == 0.0
 
 
+def test_a_mark_is_followed_across_a_hard_cut_from_its_jump_on(clips):
+    clip = clips("cut_jump")
+    marks = detect(clip)
+    full = Box(0, 0, clip.spec.width, clip.spec.height)
+    covered = []
+    for found, alpha in zip(marks, clip.alpha):
+        matte = alpha > 0.1
+        covered.append((paint_marks(found, full) & matte).sum() / matte.sum())
+    covered = np.array(covered)
+    # every frame, including those just after the jump to frame 30 and around the cut at 40; the
+    # letters hidden at the second position come from the other positions' shape
+    assert covered.min() >= 0.9, f"share of the mark covered per frame: {np.round(covered, 2).tolist()}"
+
+
 def test_locked_off_shot_without_mark_has_no_false_marks(clips):
     assert sum(1 for frame in detect(clips("locked_nomark")) if frame) == 0
 
