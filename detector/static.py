@@ -4,9 +4,10 @@ Over a sliding window of frames, the temporal median of the image gradient cance
 picture and keeps what is fixed on screen. A pixel is a candidate when that median gradient is strong
 and coherent (the gradient points the same way in most frames). Candidates grouped into components
 become marks only when they match best without a shift in every frame, hold a steady share of their
-template from frame to frame (within a shot: across a hard cut the share follows the new picture), and either the picture around them really changes while they stay or
-they pop up or vanish while their surroundings stay (a jump): a locked-off shot's scenery stays put
-too, but neither happens to it. Components touching the frame's edge are ignored (letterbox edges).
+template from frame to frame (within a shot: across a hard cut the share follows the new picture),
+and either the picture around them really changes while they stay or they pop up or vanish while
+their surroundings stay (a jump): a locked-off shot's scenery stays put too, but neither happens to
+it. Components touching the frame's edge are ignored (letterbox edges).
 Windows come in two speeds: consecutive frames, and the same number of frames taken every
 `slow_step` frames, so that a slow camera move (a fraction of a pixel per frame) changes the
 picture enough for it to come apart from the mark.
