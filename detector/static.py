@@ -41,6 +41,7 @@ class _Features:
     gray: np.ndarray  # (h, w) float32, analysis scale
     gx: np.ndarray
     gy: np.ndarray
+    since: np.ndarray | None = None  # (h, w) int32: since which frame each pixel's gradient has held
 
 
 @dataclass
@@ -152,8 +153,11 @@ class _Scan:
         self.last_index = -1
         self.scored_until = 0  # frames below this are scored
         self.tracks: list[_Track] = []
+        # Each pixel's gradient as it has held lately, and since which frame.
+        self.held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def push(self, index: int, feats: _Features) -> None:
+        self._hold(index, feats)
         self.buffer[index] = feats
         self.last_index = index
         cfg = self.cfg
@@ -178,6 +182,21 @@ class _Scan:
             done = min(done, self.next_slow - cfg.window * cfg.slow_step)
         self._score_up_to(done)
 
+    def _hold(self, index: int, feats: _Features) -> None:
+        """Note since which frame each pixel's gradient has held (within a third of its strength
+        or half the candidate strength): where a mark vanishes over a locked-off shot, this says
+        since when it had been there, long before the windows that see it go."""
+        if self.held is None:
+            self.held = (feats.gx.copy(), feats.gy.copy(), np.zeros(feats.gx.shape, np.int32))
+        else:
+            hx, hy, since = self.held
+            drift = np.hypot(feats.gx - hx, feats.gy - hy)
+            holds = drift < np.maximum(0.5 * self.cfg.min_strength, np.hypot(hx, hy) / 3)
+            hx[:] = np.where(holds, 0.8 * hx + 0.2 * feats.gx, feats.gx)
+            hy[:] = np.where(holds, 0.8 * hy + 0.2 * feats.gy, feats.gy)
+            since[~holds] = index
+        feats.since = self.held[2].copy()
+
     def finish(self) -> None:
         n = self.last_index + 1
         covered = self.next_window - self.cfg.stride + self.cfg.window if self.next_window else 0
@@ -191,7 +210,84 @@ class _Scan:
     # -- windows -------------------------------------------------------------------------------
 
     def _window(self, start: int, end: int) -> None:
-        self._analyse([self.buffer[i] for i in range(start, end)], (start, end))
+        feats = [self.buffer[i] for i in range(start, end)]
+        self._analyse(feats, (start, end))
+        self._pops(feats, start)
+
+    def _pops(self, feats: list[_Features], start: int, run: int = 3) -> None:
+        """Find marks that appear or vanish between two frames while everything around them holds
+        still: the gradient steady for `run` frames before, steady for `run` frames after, and
+        different between the two. Over a locked-off shot this is what tells a jumping mark from
+        scenery, which never pops; moving objects are not steady from frame to frame. The mark's
+        template is the change itself (after minus before for an appearance, the opposite for a
+        vanishing), so the scenery under it does not enter it."""
+        cfg = self.cfg
+        if len(feats) < 2 * run:
+            return
+        gx = np.stack([f.gx for f in feats])
+        gy = np.stack([f.gy for f in feats])
+        gray = np.stack([f.gray for f in feats])
+        h, w = gx.shape[1:]
+        k = max(3, int(round(min(h, w) / 40)))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        # Frame-to-frame change: a pop is a step between two frames with none just before or after.
+        step = np.stack([np.hypot(gx[i + 1] - gx[i], gy[i + 1] - gy[i]) for i in range(len(feats) - 1)])
+        for t in range(run, len(feats) - run + 1):
+            jump = step[t - 1] > cfg.min_strength
+            if t + 1 < len(feats):
+                jump &= step[t] < 0.5 * cfg.min_strength
+            jump &= step[t - 2] < 0.5 * cfg.min_strength
+            # ... and such pixels close together (a mark's edges), not scattered over moving texture.
+            if jump.sum() < 30 or cv2.boxFilter(jump.astype(np.float32), -1, (9, 9)).max() < 0.2:
+                continue
+            before, after = slice(t - run, t), slice(t, t + run)
+            ax, ay = gx[before].mean(axis=0), gy[before].mean(axis=0)
+            bx, by = gx[after].mean(axis=0), gy[after].mean(axis=0)
+            change = np.hypot(bx - ax, by - ay)
+            wobble = np.maximum(np.hypot(gx[before] - ax, gy[before] - ay).max(axis=0),
+                                np.hypot(gx[after] - bx, gy[after] - by).max(axis=0))  # fmt: skip
+            # The picture itself holds too on both sides (the edge of an object moving slowly
+            # can keep its gradient for a few frames, not its grey levels).
+            g0, g1 = gray[before].mean(axis=0), gray[after].mean(axis=0)
+            still = np.maximum(np.abs(gray[before] - g0).max(axis=0), np.abs(gray[after] - g1).max(axis=0)) < 6.0
+            pop = (change > cfg.min_strength) & (wobble < 0.35 * change) & still
+            if pop.sum() < 12 or pop.mean() > cfg.max_area_fraction:
+                continue  # nothing, or a cut (everything changes)
+            count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(pop.astype(np.uint8), kernel))
+            sizes = np.bincount(labels[pop], minlength=count)
+            for label in range(1, count):
+                x, y, bw, bh, _ = stats[label]
+                if sizes[label] < 30 or bw < 4 or bh < 3 or bw * bh > cfg.max_area_fraction * h * w:
+                    continue
+                if x == 0 or y == 0 or x + bw >= w or y + bh >= h:
+                    continue
+                # Around the component only: the ring of `_surroundings_hold` and the body's reach.
+                pad = 8
+                sl = (slice(max(0, y - pad), min(h, y + bh + pad)), slice(max(0, x - pad), min(w, x + bw + pad)))
+                part = pop[sl] & (labels[sl] == label)
+                if not _surroundings_hold(g0[sl], g1[sl], part, cfg.min_change):
+                    continue
+                dx, dy = (bx - ax)[sl][part], (by - ay)[sl][part]
+                if _one_direction(dx, dy, cfg.min_spread_of_directions):
+                    continue
+                appears = float(np.hypot(bx, by)[sl][part].mean()) > float(np.hypot(ax, ay)[sl][part].mean())
+                sign = 1.0 if appears else -1.0
+                span = (start + t, start + t + run) if appears else (start + t - run, start + t)
+                # The whole mark, not only its edges: where the picture changed at the pop, near them.
+                near = cv2.dilate(part.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+                body = near & still[sl] & (np.abs(g1[sl] - g0[sl]) > 8.0)
+                full_part, shape = np.zeros((h, w), bool), np.zeros((h, w), bool)
+                full_part[sl], shape[sl] = part, part | body
+                tx = np.where(full_part, sign * (bx - ax), 0.0)
+                ty = np.where(full_part, sign * (by - ay), 0.0)
+                seen = gray[after] if appears else gray[before]
+                track = self._add_to_track(Box(int(x), int(y), int(bw), int(bh)), span, tx, ty, shape, seen)
+                if not appears:
+                    # Frames before the windows that saw it go: since when the vanished mark held.
+                    # An object passing under it disturbs some of its pixels at a time, so a fifth
+                    # of them holding is enough.
+                    held_from = int(np.percentile(feats[t - 1].since[full_part], 20))
+                    track.present.update(range(held_from, start + t))
 
     def _analyse(self, feats: list[_Features], span: tuple[int, int]) -> None:
         """Find mark candidates in one window of frames (consecutive, or sparse for slow windows)."""
@@ -269,7 +365,7 @@ class _Scan:
             return True
         return _pops_up(coeff, local, self.cfg.min_change)
 
-    def _add_to_track(self, box: Box, span: tuple[int, int], med_x, med_y, cand_full, gray) -> None:
+    def _add_to_track(self, box: Box, span: tuple[int, int], med_x, med_y, cand_full, gray) -> _Track:
         for track in self.tracks:
             if _overlap(track.box, box) > 0.5:
                 break
@@ -284,10 +380,11 @@ class _Scan:
             track.sum_y += med_y
             _add_stillness(track, box, cand_full, gray)
             track.windows.append(span)
-        self._merge_overlapping()
+        return self._merge_overlapping(track)
 
-    def _merge_overlapping(self) -> None:
-        """Parts of one mark found separately (a logo and its text) become one track once they overlap."""
+    def _merge_overlapping(self, track: _Track) -> _Track:
+        """Parts of one mark found separately (a logo and its text) become one track once they
+        overlap. Returns the track `track` ended up in."""
         merged = True
         while merged:
             merged = False
@@ -306,10 +403,12 @@ class _Scan:
                         a.windows = sorted(set(a.windows) | set(b.windows))
                         a.present |= b.present
                         self.tracks.remove(b)
+                        track = a if track is b else track
                         merged = True
                         break
                 if merged:
                     break
+        return track
 
     # -- per-frame scoring ---------------------------------------------------------------------
 
@@ -318,7 +417,10 @@ class _Scan:
         for index in range(self.scored_until, min(end, self.last_index + 1)):
             feats = self.buffer.pop(index)
             for track in self.tracks:
-                if track.near(index, reach) and self._score(track, feats) > self.cfg.presence:
+                # A mark seen on the previous frame is looked for on this one too: over a
+                # locked-off shot only its appearance confirms it, not the windows after.
+                near = track.near(index, reach) or (index - 1) in track.present
+                if near and self._score(track, feats) > self.cfg.presence:
                     track.present.add(index)
         self.scored_until = max(self.scored_until, min(end, self.last_index + 1))
 
@@ -466,6 +568,17 @@ def _add_stillness(track: _Track, box: Box, cand_full: np.ndarray, gray: np.ndar
         return  # the picture around does not change enough to tell
     track.still_sum[y0:y1, x0:x1] += np.minimum(mad / reference, 2.0)
     track.still_n[y0:y1, x0:x1] += 1
+
+
+def _surroundings_hold(before: np.ndarray, after: np.ndarray, part: np.ndarray, max_change: float) -> bool:
+    """True when the picture just around `part` (outside its filled shape) is the same before and
+    after (mean grey levels `(h, w)` each): an overlay popping up, not an object moving in."""
+    shape = _fill_holes(cv2.morphologyEx(part.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
+    ring = (cv2.dilate(shape, np.ones((11, 11), np.uint8)) & ~cv2.dilate(shape, np.ones((3, 3), np.uint8)) & 1) > 0
+    if ring.sum() < 10:
+        return False
+    step = np.abs(after[ring] - before[ring])
+    return float(np.median(step)) < max_change
 
 
 def _shots(gray: np.ndarray, min_jump: float = 20.0, min_len: int = 3) -> list[slice]:

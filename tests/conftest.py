@@ -31,6 +31,11 @@ CLIPS = {
     "cut_jump": ClipSpec(frames=96, motion="pan", source="chelsea", cut_to="astronaut", cut_at=40,
                          mark=MarkSpec(text="Sora", scale=0.8, opacity=0.55, positions=(
                              (0, 24, 24), (30, 200, 40), (60, 40, 180)))),
+    # locked-off camera, an object moving, the Sora-like mark jumping: scenery stays put as much as
+    # the mark does, only the jumps tell them apart
+    "locked_jumps": ClipSpec(frames=96, motion="locked", source="astronaut", movers=1,
+                             mark=MarkSpec(text="Sora", scale=0.8, opacity=0.55, positions=(
+                                 (0, 24, 24), (30, 200, 40), (60, 40, 180)))),
     # locked-off camera, objects moving, no mark at all
     "locked_nomark": ClipSpec(frames=60, motion="locked", source="rocket", movers=2, mark=None),
 }  # fmt: skip
