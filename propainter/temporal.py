@@ -33,7 +33,9 @@ class TemporalInpainter:
 
     `max_distance`: how many frames away a source may lie (beyond `near` frames, only for pixels
     that have no source yet, and only while some frame within `patience` frames showed one of
-    them for the first time: a slow pan uncovers a wide mark a column at a time); `candidates`:
+    them for the first time: a slow pan uncovers a wide mark a column at a time; until a side
+    shows anything, its frames are looked at cheaply, by the composed motion alone: over a still
+    shot the spot shows only once the mark has jumped away, in the context frames); `candidates`:
     how many sources per direction feed the median; `max_align_error`: grey levels of median
     misalignment around the mark above which a source frame is not trusted; `max_pixel_error`:
     the same per pixel, carried into the mask from its border, so that an object which stood on
@@ -129,10 +131,13 @@ class TemporalInpainter:
             for s in range(t + step, t + step * (self.max_distance + 1), step):
                 if not 0 <= s < n or counts[side].min() >= k:
                     break
-                if abs(s - t) > self.near and counts[side].min() >= 1:
+                far = abs(s - t) > self.near
+                if far and counts[side].min() >= 1:
                     break  # far sources only for what the near ones could not see
-                if abs(s - t) > self.near and abs(s - last_new) > self.patience:
+                if far and counts[side].any() and abs(s - last_new) > self.patience:
                     break  # the camera has stopped uncovering the rest
+                if far and not counts[side].any() and not motion.could_show(t, s, ys, xs, masks[s]):
+                    continue  # nothing seen yet on this side (a still shot: until the mark moves away)
                 a = motion.between(t, s)
                 if a is None:
                     continue
@@ -326,7 +331,7 @@ def _mark_colour(pairs, min_frames: int, min_alpha: float = 0.15, min_fit: float
     strong = (n >= min_frames) & (alpha > min_alpha) & (alpha < 1.0) & (var_b > 64 * 3 * safe)
     strong &= explained >= min_fit
     if strong.sum() < 10:
-        return None
+        return _achromatic_colour(pairs)
     samples = np.clip((mean_d + alpha[..., None] * mean_b)[strong] / alpha[strong][:, None], 0, 255)
     # The median of the samples, and a few other plausible colours: whichever explains the frames
     # best (a truncated squared blend error, so a wrong source cannot dominate) is the colour.
@@ -334,6 +339,19 @@ def _mark_colour(pairs, min_frames: int, min_alpha: float = 0.15, min_fit: float
                   np.full(3, 255.0), np.zeros(3)]  # fmt: skip
     scores = [_blend_fit_cost(pairs, c.astype(np.float32)) for c in candidates]
     return _snap_achromatic(candidates[int(np.argmin(scores))].astype(np.float32))
+
+
+def _achromatic_colour(pairs, min_explained: float = 0.6) -> np.ndarray | None:
+    """White or black, for a picture too still under the mark to fit its colour (a locked-off
+    shot): with the picture known, each colour leaves one unknown (alpha) for three channels per
+    pixel, so the wrong one, or a coloured mark, leaves most of the change unexplained. None
+    unless one of the two explains `min_explained` of it."""
+    unmarked = _blend_fit_cost(pairs, np.zeros(3, np.float32), max_alpha=0.0)
+    if unmarked <= 0:
+        return None
+    costs = {c: _blend_fit_cost(pairs, np.full(3, c, np.float32)) for c in (255.0, 0.0)}
+    best = min(costs, key=costs.get)
+    return np.full(3, best, np.float32) if costs[best] <= (1 - min_explained) * unmarked else None
 
 
 def _snap_achromatic(colour: np.ndarray, reach: float = 65.0) -> np.ndarray:
@@ -417,6 +435,18 @@ class _Motion:
             return None
         model, _ = cv2.estimateAffine2D(pts[good, 0], fwd[good, 0], method=cv2.RANSAC, ransacReprojThreshold=1.0)
         return None if model is None else model
+
+    def could_show(self, t: int, s: int, ys: np.ndarray, xs: np.ndarray, mask_s: np.ndarray) -> bool:
+        """A cheap first look, by the composed motion alone: whether frame s shows any of the
+        pixels `(ys, xs)` of frame t uncovered by its own mask `mask_s`."""
+        a = self._composed(t, s)
+        if a is None:
+            return False
+        h, w = mask_s.shape
+        qx = np.rint(a[0, 0] * xs + a[0, 1] * ys + a[0, 2]).astype(np.int64)
+        qy = np.rint(a[1, 0] * xs + a[1, 1] * ys + a[1, 2]).astype(np.int64)
+        inside = (qx >= 0) & (qx < w) & (qy >= 0) & (qy < h)
+        return bool((~mask_s[qy[inside], qx[inside]]).any())
 
     def forget(self, t: int) -> None:
         """Drop what was kept for frame t as a target: it is only needed while filling t."""
