@@ -45,6 +45,9 @@ SUITE = {
                                      mark=MarkSpec(opacity=1.0, color=(40, 60, 220), positions=((0, 200, 30),))),
     "locked-off, movers": ClipSpec(frames=60, motion="locked", source="astronaut", movers=2,
                                    mark=MarkSpec(opacity=0.5, positions=((0, 180, 190),))),
+    "locked-off, Sora-like jumps": ClipSpec(frames=96, motion="locked", source="astronaut", movers=1,
+                                            mark=MarkSpec(text="Sora", scale=0.8, opacity=0.55, positions=(
+                                                (0, 24, 24), (30, 200, 40), (60, 40, 180)))),
     "pan, Sora-like jumps": ClipSpec(frames=96, motion="pan", source="immunohistochemistry",
                                      mark=MarkSpec(text="Sora", scale=0.8, opacity=0.55, positions=(
                                          (0, 24, 24), (24, 200, 40), (48, 40, 180), (72, 190, 170)))),

@@ -341,17 +341,25 @@ def _mark_colour(pairs, min_frames: int, min_alpha: float = 0.15, min_fit: float
     return _snap_achromatic(candidates[int(np.argmin(scores))].astype(np.float32))
 
 
-def _achromatic_colour(pairs, min_explained: float = 0.6) -> np.ndarray | None:
+def _achromatic_colour(pairs, min_share: float = 0.5, marked: float = 10.0) -> np.ndarray | None:
     """White or black, for a picture too still under the mark to fit its colour (a locked-off
     shot): with the picture known, each colour leaves one unknown (alpha) for three channels per
-    pixel, so the wrong one, or a coloured mark, leaves most of the change unexplained. None
-    unless one of the two explains `min_explained` of it."""
-    unmarked = _blend_fit_cost(pairs, np.zeros(3, np.float32), max_alpha=0.0)
-    if unmarked <= 0:
-        return None
-    costs = {c: _blend_fit_cost(pairs, np.full(3, c, np.float32)) for c in (255.0, 0.0)}
-    best = min(costs, key=costs.get)
-    return np.full(3, best, np.float32) if costs[best] <= (1 - min_explained) * unmarked else None
+    pixel, so the wrong one, or a coloured mark, leaves the change unexplained. Counted over the
+    pixels the mark visibly changed (by `marked` grey levels), robustly: a source that was wrong
+    somewhere (an object in the frame but not in the sources) is explained by neither. None unless
+    one of the two explains at least `min_share` of them (to half their change or better)."""
+    explained = {255.0: 0, 0.0: 0}
+    total = 0
+    alphas = {c: np.clip(_fit_alpha(pairs, np.full(3, c, np.float32), None)[0], 0.0, 0.85) for c in explained}
+    for image, fill in pairs:
+        change = np.sqrt(((image - fill) ** 2).mean(axis=-1))
+        visible = np.nan_to_num(change, nan=0.0) > marked
+        total += int(visible.sum())
+        for c in explained:
+            err = _blend_error(image, fill, alphas[c], np.full(3, c, np.float32))
+            explained[c] += int((visible & (np.nan_to_num(err, nan=np.inf) < 0.5 * change)).sum())
+    best = max(explained, key=explained.get)
+    return np.full(3, best, np.float32) if total and explained[best] >= min_share * total else None
 
 
 def _snap_achromatic(colour: np.ndarray, reach: float = 65.0) -> np.ndarray:

@@ -65,3 +65,29 @@ def test_an_opaque_mark_is_not_unblended(clips):
     unblended = create_inpainter("unblend").inpaint(frames, masks, 0, n - 1)
     mark = masks & (crop_alpha(clip) > 0.5)
     assert psnr(unblended, clean, mark) >= psnr(plain, clean, mark) - 0.1
+
+
+@pytest.mark.parametrize(("colour", "expected"), [((255, 255, 255), 255.0), ((0, 0, 0), 0.0), ((40, 60, 220), None)])
+def test_a_still_picture_tells_a_white_or_black_mark_but_not_a_coloured_one(colour, expected):
+    """Under a locked-off shot the picture does not vary, so the mark's colour cannot be fitted;
+    white or black is told by which explains the change in all three channels, also where an
+    object in one frame made its source wrong; a coloured mark is explained by neither."""
+    import skimage.data
+
+    from propainter.temporal import _achromatic_colour, _Pairs
+    from synth import MarkSpec
+    from synth.clips import render_mark_matte
+
+    rng = np.random.default_rng(1)
+    alpha = render_mark_matte(MarkSpec(text="Sora", scale=0.8)) * 0.55
+    h, w = alpha.shape
+    picture = skimage.data.astronaut()[300 : 300 + h, 200 : 200 + w, ::-1].astype(np.float32)
+    marked = alpha[..., None] * np.array(colour, np.float32) + (1 - alpha[..., None]) * picture
+    frames = np.stack([np.clip(marked + rng.normal(0, 1.5, marked.shape), 0, 255) for _ in range(12)])
+    fills = {t: np.where((alpha > 0.02)[..., None], picture, np.nan).astype(np.float32) for t in range(12)}
+    fills[3][:, : w // 3] = (200, 40, 40)  # a wrong source: an object stood there in it
+    found = _achromatic_colour(_Pairs(frames.astype(np.uint8), fills))
+    if expected is None:
+        assert found is None
+    else:
+        assert found is not None and np.all(found == expected)
