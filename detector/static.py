@@ -12,13 +12,22 @@ Windows come in two speeds: consecutive frames, and the same number of frames ta
 `slow_step` frames, so that a slow camera move (a fraction of a pixel per frame) changes the
 picture enough for it to come apart from the mark.
 
+Over a locked-off shot the scenery stays put as much as a mark does, and the windows cannot tell
+them apart; a mark that jumps can still be told by its jumps: it pops up (or vanishes) between two
+frames while its gradient and grey levels hold still for a few frames on either side and the
+picture around it does not change. Such a pop starts a track whose template is the change itself,
+and whose shape is the pixels that changed near its edges. A mark seen on one frame is looked for
+on the next, so a pop-born track follows the mark until it goes; for a mark that vanishes, the
+frame since which its gradient had held (kept per pixel as frames stream by) says since when it
+was there.
+
 Each mark position becomes a track with an accumulated gradient template. Every frame is then scored
 against the tracks seen near it (how much of the template its own gradient contains), which places
 the appearance and disappearance of a jumping mark to the frame. The mask follows the mark's edges
 plus its solid parts (pixels near the edges whose picture changes much less than around the mark).
 
-Known limits: a mark over a picture that does not change (a locked-off shot) is not found, and a
-long picture edge sliding along itself right beside the mark can join it.
+Known limits: a mark that never moves over a picture that does not change (a locked-off shot) is
+not found, and a long picture edge sliding along itself right beside the mark can join it.
 """
 
 from __future__ import annotations
@@ -176,6 +185,9 @@ class _Scan:
                 self.next_slow += cfg.stride * cfg.slow_step
             for old in [i for i in self.sparse if i < self.next_slow - span]:
                 del self.sparse[old]
+        for i, old in self.buffer.items():
+            if i < self.next_window:
+                old.since = None  # only the frames of windows still to come need it
         # A frame is scored once every window that can reveal a mark on it has run.
         done = self.next_window - cfg.window
         if cfg.slow_step > 1:
@@ -282,7 +294,7 @@ class _Scan:
                 ty = np.where(full_part, sign * (by - ay), 0.0)
                 seen = gray[after] if appears else gray[before]
                 track = self._add_to_track(Box(int(x), int(y), int(bw), int(bh)), span, tx, ty, shape, seen)
-                if not appears:
+                if not appears and feats[t - 1].since is not None:
                     # Frames before the windows that saw it go: since when the vanished mark held.
                     # An object passing under it disturbs some of its pixels at a time, so a fifth
                     # of them holding is enough.
