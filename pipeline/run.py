@@ -20,6 +20,7 @@ from detector import FrameMarks, create_detector
 from pipeline.composite import blend, chunk_weight, feather_alpha, paste, paste_i420, segment_masks
 from pipeline.plan import PlanConfig, Segment, plan_segments
 from propainter import Inpainter, create_inpainter
+from propainter.matte import MatteBook
 from video import VideoInfo, VideoWriter, iter_frames, mux_audio, probe
 from waterz.settings import Settings, get_settings
 
@@ -104,12 +105,14 @@ def plan(
     return plan_segments(boxes, info.width, info.height, plan_config(settings, online_workers))
 
 
-def inpaint_segment(inpainter, crops: np.ndarray, masks: np.ndarray, seg: Segment, feather: int) -> np.ndarray:
+def inpaint_segment(inpainter, crops: np.ndarray, masks: np.ndarray, seg: Segment, feather: int,
+                    mattes: MatteBook | None = None) -> np.ndarray:  # fmt: skip
     """Clean one segment: `crops` `(n, h, w, 3)` and `masks` `(n, h, w)` cover its context frames.
     Returns the pixels to paste for frames start..end, `(length, h, w, 3) uint8`, equal to the
-    input outside the masks and feathered at their edges."""
+    input outside the masks and feathered at their edges. `mattes`: the video's mark mattes so far
+    (see `propainter.matte`)."""
     first, last = seg.start_frame - seg.context_start, seg.end_frame - seg.context_start
-    cleaned = inpainter.inpaint(crops, masks, first, last)
+    cleaned = inpainter.inpaint(crops, masks, first, last, mattes=mattes)
     for k in range(len(cleaned)):
         cleaned[k] = blend(crops[first + k], cleaned[k], feather_alpha(masks[first + k], feather))
     return cleaned
@@ -136,9 +139,10 @@ def segment_inputs(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segm
             break
 
 
-def clean_segment(inpainter, seg: Segment, crops: np.ndarray, masks: np.ndarray, feather: int) -> SegmentResult:
+def clean_segment(inpainter, seg: Segment, crops: np.ndarray, masks: np.ndarray, feather: int,
+                  mattes: MatteBook | None = None) -> SegmentResult:  # fmt: skip
     """Inpaint one segment's context crops; keep the frames start..end."""
-    pixels = inpaint_segment(inpainter, crops, masks, seg, feather)
+    pixels = inpaint_segment(inpainter, crops, masks, seg, feather, mattes)
     first = seg.start_frame - seg.context_start
     return SegmentResult(pixels, masks[first : first + seg.length])
 
@@ -147,8 +151,9 @@ def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list
                         workdir: Path, settings: Settings, progress: Progress = _no_progress) -> None:  # fmt: skip
     """Pass 2 in one process: inpaint each segment as soon as its crops are read, and save its
     pixels and masks (frames start..end) in `workdir`."""
+    mattes = MatteBook()  # what one segment learns of the mark's blend, the next may use
     for seg, crops, masks in segment_inputs(info, frame_marks, segments, progress, "inpaint"):
-        save_result(workdir, seg.index, clean_segment(inpainter, seg, crops, masks, settings.feather))
+        save_result(workdir, seg.index, clean_segment(inpainter, seg, crops, masks, settings.feather, mattes))
 
 
 def composite_and_encode(info: VideoInfo, segments: list[Segment], results: dict[int, SegmentResult], output: Path,

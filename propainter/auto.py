@@ -9,6 +9,7 @@ import logging
 
 import numpy as np
 
+from propainter.matte import MatteBook
 from propainter.weights import PROPAINTER_MODELS, WeightStore, published
 from waterz.errors import WeightsMissing
 from waterz.settings import get_settings
@@ -45,8 +46,9 @@ class AutoInpainter:
         log.info("auto inpainter: unblend, and for opaque marks %s", "propainter" if ready else f"unblend ({why})")
         self.last_choice: str | None = None  # the engine the last segment went to, for logs and tests
 
-    def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int) -> np.ndarray:
-        analysis = self.unblend.analyse(frames, masks, first, last)
+    def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int,
+                mattes: MatteBook | None = None) -> np.ndarray:  # fmt: skip
+        analysis = self.unblend.analyse(frames, masks, first, last, mattes)
         if analysis.opaque and self.propainter is not None:
             self.last_choice = "propainter"
             return self.propainter.inpaint(frames, masks, first, last)

@@ -53,7 +53,7 @@ class ProPainterInpainter:
         log.info("propainter: models loaded on %s (CUDA_VISIBLE_DEVICES=%s, fp16=%s)",
                  self.device, os.environ.get("CUDA_VISIBLE_DEVICES", "unset"), self.fp16)  # fmt: skip
 
-    def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int) -> np.ndarray:
+    def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes=None) -> np.ndarray:
         torch = self.torch
         from pytorchcv.models.propainter_stream import ProPainterIterator
 

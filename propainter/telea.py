@@ -14,7 +14,7 @@ class TeleaInpainter:
     def __init__(self, radius: int = 5) -> None:
         self.radius = radius
 
-    def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int) -> np.ndarray:
+    def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes=None) -> np.ndarray:
         out = frames[first : last + 1].copy()
         for k, (frame, mask) in enumerate(zip(frames[first : last + 1], masks[first : last + 1])):
             checkpoint(k, last - first + 1)

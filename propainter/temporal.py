@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from pipeline.stop import checkpoint
+from propainter.matte import UNKNOWN, Matte, MatteBook, persistent_edges
 
 _IDENTITY = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
 
@@ -60,11 +61,15 @@ class TemporalInpainter:
         self.margin = margin
         self.spatial_radius = spatial_radius
 
-    def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int) -> np.ndarray:
-        return self.render(frames, masks, first, last, self.analyse(frames, masks, first, last))
+    def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int,
+                mattes: MatteBook | None = None) -> np.ndarray:  # fmt: skip
+        return self.render(frames, masks, first, last, self.analyse(frames, masks, first, last, mattes))
 
-    def analyse(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int) -> Analysis:
-        """The temporal sources of every masked frame first..last and, for `unblend`, the blend."""
+    def analyse(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int,
+                mattes: MatteBook | None = None) -> Analysis:  # fmt: skip
+        """The temporal sources of every masked frame first..last and, for `unblend`, the blend;
+        with `mattes`, the blend is combined with a matte other segments estimated for the same
+        mark, and this segment's own goes into the book."""
         fills, spreads = {}, {}
         if masks[first : last + 1].any():
             motion = _Motion(frames, masks, self.margin)
@@ -75,6 +80,12 @@ class TemporalInpainter:
                 fills[t], spreads[t] = fill.astype(np.float16), spread.astype(np.float16)
                 motion.forget(t)
         blend = _BlendModel.fit(frames, fills) if self.unblend and fills else None
+        if self.unblend and fills and mattes is not None:
+            own = blend
+            blend = _with_book(own, frames, masks, sorted(fills), mattes)
+            exported = own.export() if own is not None else None
+            if exported is not None:
+                mattes.add(exported)
         return Analysis(fills, blend, spreads)
 
     def render(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, analysis: Analysis) -> np.ndarray:
@@ -100,11 +111,12 @@ class TemporalInpainter:
             var_f = np.nan_to_num(spread, nan=self.lone_source_error) ** 2 + self.source_error**2
             weight = np.where(usable, var_f / (var_f + np.where(usable, var_r, 1.0)), 0.0)
             # Where the two disagree far beyond their expected errors the picture under the mark
-            # changed differently from its surroundings (an object passed): the frame's own
-            # unblended content is right.
+            # changed differently from its surroundings (an object passed, and the sources, which
+            # agree among themselves, show the spot without it): the frame's own unblended
+            # content is right, however uncertain, since the disagreement already counts it.
             gap = np.abs(np.nan_to_num(fill) - recovered).mean(axis=-1)
             apart = gap**2 > 9 * (var_f + var_r)
-            weight = np.where(apart & usable & (var_r < self.max_pixel_error**2), 1.0, weight)
+            weight = np.where(apart & usable, 1.0, weight)
             both = seen & usable
             result[both] = (1 - weight[both, None]) * fill[both] + weight[both, None] * recovered[both]
             only = mask & ~seen & usable & (var_r < self.max_pixel_error**2 * 4)
@@ -245,6 +257,20 @@ class _BlendModel:
         return cls(np.clip(alpha, 0.0, max_alpha).astype(np.float32), colour, confident, max_alpha, opaque,
                    alpha_error.astype(np.float32))  # fmt: skip
 
+    def export(self, min_pixels: int = 20) -> Matte | None:
+        """The matte over the mark's box for other segments; None for an opaque mark (nothing
+        to unblend) or too little of it known."""
+        known = self.confident & (self.alpha > 0.05)
+        if self.opaque or known.sum() < min_pixels:
+            return None
+        ys, xs = np.nonzero(known)
+        pad = 2
+        y0, x0 = max(0, ys.min() - pad), max(0, xs.min() - pad)
+        sl = (slice(y0, ys.max() + pad + 1), slice(x0, xs.max() + pad + 1))
+        conf = self.confident[sl]
+        return Matte(np.where(conf, self.alpha[sl], 0.0).astype(np.float32),
+                     np.where(conf, self.alpha_error[sl], UNKNOWN).astype(np.float32), self.colour.copy())  # fmt: skip
+
     def recover(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The picture under the mark `(h, w, 3) float32` and its expected squared error `(h, w)`
         (inf where unknown): the noise and the error of alpha times the contrast, grown by
@@ -255,6 +281,38 @@ class _BlendModel:
         contrast = np.abs(self.colour - picture).mean(axis=-1)
         var = (self.noise**2 + (self.alpha_error * contrast) ** 2) / (1 - self.alpha) ** 2
         return picture, np.where(self.confident, var, np.inf).astype(np.float32)
+
+
+def _with_book(own: _BlendModel | None, frames: np.ndarray, masks: np.ndarray, targets: list[int],
+               book: MatteBook) -> _BlendModel | None:  # fmt: skip
+    """The segment's blend combined with the book's matte for its mark (placed by the mark's
+    edges), each pixel's alpha weighted by the inverse of its squared error; the own blend alone
+    when the book has no matching matte or the mark is opaque."""
+    if own is not None and own.opaque:
+        return own
+    mask = masks[targets].any(axis=0)
+    placed = book.place(persistent_edges(frames, targets), mask, None if own is None else own.colour)
+    if placed is None:
+        return own
+    matte, x, y = placed
+    mh, mw = matte.alpha.shape
+    alpha_r = np.zeros(mask.shape, np.float32)
+    error_r = np.full(mask.shape, UNKNOWN, np.float32)
+    alpha_r[y : y + mh, x : x + mw] = matte.alpha
+    error_r[y : y + mh, x : x + mw] = matte.error
+    max_alpha = 0.85 if own is None else own.max_alpha
+    known_r = mask & (error_r < UNKNOWN) & (alpha_r < max_alpha)
+    if own is None:
+        if not known_r.any():
+            return None
+        return _BlendModel(np.clip(alpha_r, 0.0, max_alpha), matte.colour.copy(), known_r, max_alpha,
+                           alpha_error=error_r)  # fmt: skip
+    w_own = np.where(own.confident, 1.0 / np.maximum(own.alpha_error, 1e-3) ** 2, 1.0 / UNKNOWN**2)
+    w_r = np.where(known_r, 1.0 / np.maximum(error_r, 1e-3) ** 2, 1.0 / UNKNOWN**2)
+    alpha = (own.alpha * w_own + alpha_r * w_r) / (w_own + w_r)
+    error = 1.0 / np.sqrt(w_own + w_r)
+    return _BlendModel(np.clip(alpha, 0.0, max_alpha).astype(np.float32), own.colour, own.confident | known_r,
+                       max_alpha, alpha_error=error.astype(np.float32))  # fmt: skip
 
 
 def _calm_colour(picture: np.ndarray) -> np.ndarray:

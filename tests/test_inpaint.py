@@ -6,7 +6,7 @@ import pytest
 
 from propainter import create_inpainter
 from tests.conftest import psnr
-from video import iter_frames
+from video import iter_frames, probe
 
 
 def crop_slices(clip):
@@ -91,3 +91,58 @@ def test_a_still_picture_tells_a_white_or_black_mark_but_not_a_coloured_one(colo
         assert found is None
     else:
         assert found is not None and np.all(found == expected)
+
+
+def test_a_matte_travels_as_text_and_is_found_where_the_mark_sits():
+    from propainter.matte import Matte, MatteBook, persistent_edges
+    from synth import MarkSpec
+    from synth.clips import render_mark_matte
+
+    alpha = render_mark_matte(MarkSpec(text="Sora", scale=0.8)) * 0.55
+    matte = Matte.from_text(Matte(alpha, np.full(alpha.shape, 0.02, np.float32), np.full(3, 255.0)).to_text())
+    assert np.abs(matte.alpha - alpha).max() < 1e-3 and np.all(matte.colour == 255.0)
+    # a crop of moving picture with the same mark at (37, 21): its edges are what stays put
+    rng = np.random.default_rng(0)
+    h, w = alpha.shape
+    frames = []
+    for _ in range(10):
+        picture = cv2.GaussianBlur(rng.uniform(0, 255, (120, 200, 3)).astype(np.float32), (0, 0), 3)
+        a = np.zeros((120, 200, 1), np.float32)
+        a[21 : 21 + h, 37 : 37 + w, 0] = alpha
+        frames.append(np.clip(a * 255 + (1 - a) * picture, 0, 255).astype(np.uint8))
+    frames = np.stack(frames)
+    edges = persistent_edges(frames, list(range(10)))
+    mask = np.zeros((120, 200), bool)
+    mask[15 : 27 + h, 30 : 45 + w] = True
+    placed = MatteBook([matte]).place(edges, mask)
+    assert placed is not None and placed[1:] == (37, 21)
+    assert MatteBook([matte]).place(edges, mask, colour=np.zeros(3)) is None  # a black mark is another mark
+    assert MatteBook([matte]).place(edges, np.zeros_like(mask)) is None  # not where this segment's mark can be
+
+
+def test_a_segment_reuses_the_matte_another_position_estimated(clips):
+    """A faint mark (35 %) over a zoom: where it jumps to, its own fit is poorer than the one
+    the first position gave, and the first position's matte makes up for it."""
+    from pipeline.run import detect, plan, segment_inputs
+    from propainter.matte import MatteBook
+
+    clip = clips("zoom_faint")
+    info = probe(clip.path)
+    marks = detect(info, "static")
+    segments = plan(marks, info)
+    engine = create_inpainter("unblend")
+    book = MatteBook()
+    scores = {"alone": [], "with the book": []}
+    for seg, crops, masks in segment_inputs(info, marks, segments):
+        first, last = seg.start_frame - seg.context_start, seg.end_frame - seg.context_start
+        if seg.start_frame < 36:  # the first position: its matte goes into the book
+            engine.analyse(crops, masks, first, last, book)
+            continue
+        c = seg.crop
+        clean = clip.clean[seg.start_frame : seg.end_frame + 1, c.y : c.y1, c.x : c.x1]
+        mark = clip.alpha[seg.start_frame : seg.end_frame + 1, c.y : c.y1, c.x : c.x1] > 0.05
+        for label, mattes in (("alone", None), ("with the book", MatteBook(book.mattes))):
+            scores[label].append(psnr(engine.inpaint(crops, masks, first, last, mattes), clean, mark))
+    assert book.mattes, "the first position's blend was fitted"
+    gains = np.array(scores["with the book"]) - np.array(scores["alone"])
+    assert gains.min() > 1.0, scores

@@ -1,0 +1,105 @@
+"""A mark's blend estimated by one segment, reused by the segments where the same mark sits
+elsewhere.
+
+A jumping mark has the same matte at every position, but not every position lets its blend be
+fitted well: over a still picture, or where an object crossed the spot in the frames the sources
+came from, the fit is poor or impossible. A segment that fitted its blend well leaves it in the
+video's `MatteBook`; a later segment finds where that matte sits in its own crop (by the mark's
+edges, which stay put in every frame while the picture moves or not), and combines it with its own
+estimate, each pixel weighted by the inverse of its error.
+
+In one process the book goes from segment to segment in order; in the service each segment's
+matte is kept with the job, and a segment uses those recorded by the time it runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+UNKNOWN = 1.0
+"""The standard error given to alpha where a matte does not know it: no weight beside any estimate."""
+
+
+@dataclass
+class Matte:
+    """`alpha` and its standard error `error`, `(h, w) float32` over the mark's box, and the mark's
+    colour `(3,) float32` BGR."""
+
+    alpha: np.ndarray
+    error: np.ndarray
+    colour: np.ndarray
+
+    def to_text(self) -> str:
+        """The matte as ASCII (base64 of a compressed npz), small enough for a Redis field."""
+        buf = io.BytesIO()
+        np.savez_compressed(buf, alpha=self.alpha.astype(np.float16), error=self.error.astype(np.float16),
+                            colour=self.colour.astype(np.float32))  # fmt: skip
+        return base64.b64encode(buf.getvalue()).decode("ascii")
+
+    @classmethod
+    def from_text(cls, text: str) -> Matte:
+        with np.load(io.BytesIO(base64.b64decode(text))) as data:
+            return cls(data["alpha"].astype(np.float32), data["error"].astype(np.float32),
+                       data["colour"].astype(np.float32))  # fmt: skip
+
+    def edges(self) -> np.ndarray:
+        return _edges(self.alpha)
+
+
+class MatteBook:
+    """The mattes the segments of one video estimated so far. `added` lists those added through
+    this book (for the service to keep with the job)."""
+
+    def __init__(self, mattes: list[Matte] | None = None, min_score: float = 0.5, min_inside: float = 0.9) -> None:
+        self.mattes = list(mattes or [])
+        self.added: list[Matte] = []
+        self.min_score, self.min_inside = min_score, min_inside
+
+    def add(self, matte: Matte) -> None:
+        self.mattes.append(matte)
+        self.added.append(matte)
+
+    def place(self, edges: np.ndarray, mask: np.ndarray, colour: np.ndarray | None = None,
+              max_colour_gap: float = 40.0) -> tuple[Matte, int, int] | None:  # fmt: skip
+        """The matte that best matches a segment's mark, and its top-left corner `(x, y)` in the
+        segment's crop; None when none does. `edges`: `(h, w)` the segment's persistent edge
+        strength (e.g. the mean gradient magnitude over its frames); `mask`: `(h, w) bool` where
+        its mark can be; `colour`: the segment's own estimate of the mark's colour, if any (a
+        matte of another colour is another mark)."""
+        best = None
+        h, w = edges.shape
+        image = edges.astype(np.float32)
+        for matte in self.mattes:
+            mh, mw = matte.alpha.shape
+            if mh > h or mw > w or mh < 4 or mw < 4:
+                continue
+            if colour is not None and np.abs(matte.colour - colour).max() > max_colour_gap:
+                continue
+            scores = cv2.matchTemplate(image, matte.edges(), cv2.TM_CCOEFF_NORMED)
+            _, score, _, (x, y) = cv2.minMaxLoc(scores)
+            marked = matte.alpha > 0.1
+            inside = mask[y : y + mh, x : x + mw][marked].mean() if marked.any() else 0.0
+            if score >= self.min_score and inside >= self.min_inside and (best is None or score > best[0]):
+                best = (score, matte, x, y)
+        return None if best is None else best[1:]
+
+
+def persistent_edges(frames: np.ndarray, targets: list[int]) -> np.ndarray:
+    """The mean gradient magnitude of the grey crops of the frames `targets`: a mark's edges are
+    in every frame at the same place; a moving picture's average out."""
+    total = None
+    for t in targets:
+        edges = _edges(cv2.cvtColor(frames[t], cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0)
+        total = edges if total is None else total + edges
+    return total / max(len(targets), 1)
+
+
+def _edges(image: np.ndarray) -> np.ndarray:
+    gx = cv2.Sobel(image.astype(np.float32), cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(image.astype(np.float32), cv2.CV_32F, 0, 1, ksize=3)
+    return np.hypot(gx, gy)
