@@ -35,6 +35,7 @@ from pipeline.run import (
     segment_inputs,
 )
 from pipeline.stop import Stopped, stop_when
+from propainter.matte import Matte, MatteBook
 from video import probe
 
 log = logging.getLogger(__name__)
@@ -133,10 +134,12 @@ def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
             rt.storage.get_file(input_key(job_id, index), path)
             with np.load(path) as data:
                 crops, masks = data["crops"], data["masks"]
+            # The mark's mattes other segments estimated so far (a jumping mark): used where they match.
+            mattes = MatteBook([Matte.from_text(text) for text in rt.store.mattes(job_id, but=index)])
             start = time.perf_counter()
             try:
                 with stop_when(lease.stopped):  # the engine stops at its next frame or chunk
-                    result = clean_segment(engine, seg, crops, masks, rt.settings.feather)
+                    result = clean_segment(engine, seg, crops, masks, rt.settings.feather, mattes)
             except Stopped as stop:
                 why = "the job ended" if lease.ended else "a newer attempt took over"
                 log.warning("segment %s/%d (attempt %d): %s, %s, after %.2fs", job_id, index, lease.attempt, why,
@@ -146,6 +149,8 @@ def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
                      time.perf_counter() - start)  # fmt: skip
             if ended(rt, job_id) or lease.lost:
                 return False  # cancelled, or taken over by a newer attempt: this output is not wanted
+            for matte in mattes.added:
+                rt.store.keep_matte(job_id, index, matte.to_text())
             save_result(workdir, index, result)
             keys = output_keys(job_id, index, lease.attempt)
             for key, name in zip(keys, (f"segment_{index}.npy", f"segment_{index}_mask.npy")):

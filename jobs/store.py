@@ -160,6 +160,20 @@ class JobStore:
         pipe.hset(self._key(job_id), "total_segments", len(segments))
         pipe.execute()
 
+    def keep_matte(self, job_id: str, index: int, matte: str) -> None:
+        """Keep the mark's matte segment `index` estimated (text, see `propainter.matte`) for the
+        job's other segments."""
+        key = self._key(job_id, "mattes")
+        pipe = self.r.pipeline()
+        pipe.hset(key, str(index), matte)
+        pipe.expire(key, self.retention_s)
+        pipe.execute()
+
+    def mattes(self, job_id: str, but: int | None = None) -> list[str]:
+        """The mattes the job's segments (other than `but`) have kept so far, in segment order."""
+        kept = self.r.hgetall(self._key(job_id, "mattes"))
+        return [kept[k] for k in sorted(kept, key=int) if but is None or int(k) != but]
+
     def is_done(self, job_id: str, index: int) -> bool:
         return bool(self.r.sismember(self._key(job_id, "done"), index))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 import pytest
 
 from api.uploads import store_upload
@@ -131,3 +132,24 @@ def test_old_files_are_swept_but_not_a_running_jobs(runtime, clips):
     runtime.store.fail(old, "cancelled by request")
     assert sweep(runtime.store, runtime.storage, ttl_s=60, now=later) == [old]
     assert sweep(runtime.store, runtime.storage, ttl_s=60, now=later) == []
+
+
+def test_segments_keep_the_mark_mattes_for_each_other(runtime, clips):
+    """A segment that fitted the mark's blend keeps its matte with the job; the job's other
+    segments read it before they run (the engines' use of it: `test_inpaint`)."""
+    from propainter.matte import Matte
+
+    clip = clips("zoom_faint")
+    with open(clip.path, "rb") as f:
+        job_id = store_upload(runtime, f, "clip.mp4")["task_id"]
+    assert runtime.store.claim_processing(job_id, {"inpainter": "unblend"})
+    total = prepare(runtime, job_id, lambda i: None, online_workers=1)
+    assert runtime.store.mattes(job_id) == []
+    process(runtime, job_id, 0, "test@host")
+    kept = runtime.store.mattes(job_id)
+    assert len(kept) == 1 and runtime.store.mattes(job_id, but=0) == []
+    matte = Matte.from_text(kept[0])
+    assert matte.alpha.max() > 0.2 and np.all(matte.colour == 255.0)  # the white 35 % mark
+    for i in range(1, total):
+        process(runtime, job_id, i, "test@host")
+    assert len(runtime.store.mattes(job_id)) >= 2
