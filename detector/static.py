@@ -51,6 +51,7 @@ class _Features:
     gx: np.ndarray
     gy: np.ndarray
     since: np.ndarray | None = None  # (h, w) int32: since which frame each pixel's gradient has held
+    step: np.ndarray | None = None  # (h, w) float32: how much the gradient changed from the frame before
 
 
 @dataclass
@@ -187,7 +188,7 @@ class _Scan:
                 del self.sparse[old]
         for i, old in self.buffer.items():
             if i < self.next_window:
-                old.since = None  # only the frames of windows still to come need it
+                old.since = old.step = None  # only the frames of windows still to come need them
         # A frame is scored once every window that can reveal a mark on it has run.
         done = self.next_window - cfg.window
         if cfg.slow_step > 1:
@@ -202,12 +203,16 @@ class _Scan:
             self.held = (feats.gx.copy(), feats.gy.copy(), np.zeros(feats.gx.shape, np.int32))
         else:
             hx, hy, since = self.held
-            drift = np.hypot(feats.gx - hx, feats.gy - hy)
-            holds = drift < np.maximum(0.5 * self.cfg.min_strength, np.hypot(hx, hy) / 3)
-            hx[:] = np.where(holds, 0.8 * hx + 0.2 * feats.gx, feats.gx)
-            hy[:] = np.where(holds, 0.8 * hy + 0.2 * feats.gy, feats.gy)
+            dx, dy = feats.gx - hx, feats.gy - hy
+            # |drift| < max(min_strength / 2, |held| / 3), in squares
+            holds = dx * dx + dy * dy < np.maximum(0.25 * self.cfg.min_strength**2, (hx * hx + hy * hy) / 9)
+            hx += np.where(holds, 0.2 * dx, dx)
+            hy += np.where(holds, 0.2 * dy, dy)
             since[~holds] = index
         feats.since = self.held[2].copy()
+        before = self.buffer.get(index - 1)
+        if before is not None:
+            feats.step = np.hypot(feats.gx - before.gx, feats.gy - before.gy)
 
     def finish(self) -> None:
         n = self.last_index + 1
@@ -234,72 +239,86 @@ class _Scan:
         template is the change itself (after minus before for an appearance, the opposite for a
         vanishing), so the scenery under it does not enter it."""
         cfg = self.cfg
-        if len(feats) < 2 * run:
+        if len(feats) < 2 * run or any(f.step is None for f in feats[1:]):
             return
-        gx = np.stack([f.gx for f in feats])
-        gy = np.stack([f.gy for f in feats])
-        gray = np.stack([f.gray for f in feats])
-        h, w = gx.shape[1:]
+        h, w = feats[0].gx.shape
         k = max(3, int(round(min(h, w) / 40)))
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-        # Frame-to-frame change: a pop is a step between two frames with none just before or after.
-        step = np.stack([np.hypot(gx[i + 1] - gx[i], gy[i + 1] - gy[i]) for i in range(len(feats) - 1)])
+        low = 0.5 * cfg.min_strength
         for t in range(run, len(feats) - run + 1):
-            jump = step[t - 1] > cfg.min_strength
+            # A step between frames t-1 and t, with none just before or after ...
+            jump = (feats[t].step > cfg.min_strength) & (feats[t - 1].step < low)
             if t + 1 < len(feats):
-                jump &= step[t] < 0.5 * cfg.min_strength
-            jump &= step[t - 2] < 0.5 * cfg.min_strength
-            # ... and such pixels close together (a mark's edges), not scattered over moving texture.
-            if jump.sum() < 30 or cv2.boxFilter(jump.astype(np.float32), -1, (9, 9)).max() < 0.2:
-                continue
-            before, after = slice(t - run, t), slice(t, t + run)
-            ax, ay = gx[before].mean(axis=0), gy[before].mean(axis=0)
-            bx, by = gx[after].mean(axis=0), gy[after].mean(axis=0)
-            change = np.hypot(bx - ax, by - ay)
-            wobble = np.maximum(np.hypot(gx[before] - ax, gy[before] - ay).max(axis=0),
-                                np.hypot(gx[after] - bx, gy[after] - by).max(axis=0))  # fmt: skip
-            # The picture itself holds too on both sides (the edge of an object moving slowly
-            # can keep its gradient for a few frames, not its grey levels).
-            g0, g1 = gray[before].mean(axis=0), gray[after].mean(axis=0)
-            still = np.maximum(np.abs(gray[before] - g0).max(axis=0), np.abs(gray[after] - g1).max(axis=0)) < 6.0
-            pop = (change > cfg.min_strength) & (wobble < 0.35 * change) & still
-            if pop.sum() < 12 or pop.mean() > cfg.max_area_fraction:
+                jump &= feats[t + 1].step < low
+            if jump.sum() < 30 or jump.mean() > cfg.max_area_fraction:
                 continue  # nothing, or a cut (everything changes)
-            count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(pop.astype(np.uint8), kernel))
-            sizes = np.bincount(labels[pop], minlength=count)
-            for label in range(1, count):
-                x, y, bw, bh, _ = stats[label]
-                if sizes[label] < 30 or bw < 4 or bh < 3 or bw * bh > cfg.max_area_fraction * h * w:
-                    continue
-                if x == 0 or y == 0 or x + bw >= w or y + bh >= h:
-                    continue
-                # Around the component only: the ring of `_surroundings_hold` and the body's reach.
-                pad = 8
-                sl = (slice(max(0, y - pad), min(h, y + bh + pad)), slice(max(0, x - pad), min(w, x + bw + pad)))
-                part = pop[sl] & (labels[sl] == label)
-                if not _surroundings_hold(g0[sl], g1[sl], part, cfg.min_change):
-                    continue
-                dx, dy = (bx - ax)[sl][part], (by - ay)[sl][part]
-                if _one_direction(dx, dy, cfg.min_spread_of_directions):
-                    continue
-                appears = float(np.hypot(bx, by)[sl][part].mean()) > float(np.hypot(ax, ay)[sl][part].mean())
-                sign = 1.0 if appears else -1.0
-                span = (start + t, start + t + run) if appears else (start + t - run, start + t)
-                # The whole mark, not only its edges: where the picture changed at the pop, near them.
-                near = cv2.dilate(part.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-                body = near & still[sl] & (np.abs(g1[sl] - g0[sl]) > 8.0)
-                full_part, shape = np.zeros((h, w), bool), np.zeros((h, w), bool)
-                full_part[sl], shape[sl] = part, part | body
-                tx = np.where(full_part, sign * (bx - ax), 0.0)
-                ty = np.where(full_part, sign * (by - ay), 0.0)
-                seen = gray[after] if appears else gray[before]
-                track = self._add_to_track(Box(int(x), int(y), int(bw), int(bh)), span, tx, ty, shape, seen)
-                if not appears and feats[t - 1].since is not None:
-                    # Frames before the windows that saw it go: since when the vanished mark held.
-                    # An object passing under it disturbs some of its pixels at a time, so a fifth
-                    # of them holding is enough.
-                    held_from = int(np.percentile(feats[t - 1].since[full_part], 20))
-                    track.present.update(range(held_from, start + t))
+            # ... and such pixels close together (a mark's edges), not scattered over moving texture.
+            dense = cv2.boxFilter(jump.astype(np.float32), -1, (9, 9)) >= 0.2
+            if not dense.any():
+                continue
+            count, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(dense.astype(np.uint8), kernel))
+            for x, y, bw, bh, _ in stats[1:]:
+                pad = 16  # room for the ring around the mark and for the edges the gate missed
+                region = (slice(max(0, y - pad), min(h, y + bh + pad)), slice(max(0, x - pad), min(w, x + bw + pad)))
+                self._pops_in(feats, start, t, run, region, kernel)
+
+    def _pops_in(self, feats: list[_Features], start: int, t: int, run: int, region, kernel) -> None:
+        """`_pops` at frame t within `region` (slices of the analysis frame)."""
+        cfg = self.cfg
+        h, w = feats[0].gx.shape
+        ry, rx = region
+        oy, ox = ry.start, rx.start
+
+        def stack(name: str, frames: slice) -> np.ndarray:
+            return np.stack([getattr(f, name)[region] for f in feats[frames]])
+
+        before, after = slice(t - run, t), slice(t, t + run)
+        bx_, by_, bg = stack("gx", before), stack("gy", before), stack("gray", before)
+        ax_, ay_, ag = stack("gx", after), stack("gy", after), stack("gray", after)
+        ax, ay = bx_.mean(axis=0), by_.mean(axis=0)  # before
+        bx, by = ax_.mean(axis=0), ay_.mean(axis=0)  # after
+        change = np.hypot(bx - ax, by - ay)
+        wobble = np.maximum(np.hypot(bx_ - ax, by_ - ay).max(axis=0), np.hypot(ax_ - bx, ay_ - by).max(axis=0))
+        # The picture itself holds too on both sides (the edge of an object moving slowly can
+        # keep its gradient for a few frames, not its grey levels).
+        g0, g1 = bg.mean(axis=0), ag.mean(axis=0)
+        still = np.maximum(np.abs(bg - g0).max(axis=0), np.abs(ag - g1).max(axis=0)) < 6.0
+        pop = (change > cfg.min_strength) & (wobble < 0.35 * change) & still
+        if pop.sum() < 30:
+            return
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(pop.astype(np.uint8), kernel))
+        sizes = np.bincount(labels[pop], minlength=count)
+        for label in range(1, count):
+            x, y, bw, bh, _ = stats[label]
+            box = Box(int(x + ox), int(y + oy), int(bw), int(bh))
+            if sizes[label] < 30 or bw < 4 or bh < 3 or box.area > cfg.max_area_fraction * h * w:
+                continue
+            if box.x == 0 or box.y == 0 or box.x1 >= w or box.y1 >= h:
+                continue
+            part = pop & (labels == label)
+            if not _surroundings_hold(g0, g1, part, cfg.min_change):
+                continue
+            if _one_direction((bx - ax)[part], (by - ay)[part], cfg.min_spread_of_directions):
+                continue
+            appears = float(np.hypot(bx, by)[part].mean()) > float(np.hypot(ax, ay)[part].mean())
+            sign = 1.0 if appears else -1.0
+            span = (start + t, start + t + run) if appears else (start + t - run, start + t)
+            # The whole mark, not only its edges: where the picture changed at the pop, near them.
+            near = cv2.dilate(part.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+            body = near & still & (np.abs(g1 - g0) > 8.0)
+            full_part, shape = np.zeros((h, w), bool), np.zeros((h, w), bool)
+            tx, ty = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
+            full_part[region], shape[region] = part, part | body
+            tx[region] = np.where(part, sign * (bx - ax), 0.0)
+            ty[region] = np.where(part, sign * (by - ay), 0.0)
+            seen = np.stack([f.gray for f in feats[after if appears else before]])
+            track = self._add_to_track(box, span, tx, ty, shape, seen)
+            if not appears and feats[t - 1].since is not None:
+                # Frames before the windows that saw it go: since when the vanished mark held.
+                # An object passing under it disturbs some of its pixels at a time, so a fifth
+                # of them holding is enough.
+                held_from = int(np.percentile(feats[t - 1].since[full_part], 20))
+                track.present.update(range(held_from, start + t))
 
     def _analyse(self, feats: list[_Features], span: tuple[int, int]) -> None:
         """Find mark candidates in one window of frames (consecutive, or sparse for slow windows)."""
