@@ -15,11 +15,12 @@ picture enough for it to come apart from the mark.
 Over a locked-off shot the scenery stays put as much as a mark does, and the windows cannot tell
 them apart; a mark that jumps can still be told by its jumps: it pops up (or vanishes) between two
 frames while its gradient and grey levels hold still for a few frames on either side and the
-picture around it does not change. Such a pop starts a track whose template is the change itself,
-and whose shape is the pixels that changed near its edges. A mark seen on one frame is looked for
-on the next, so a pop-born track follows the mark until it goes; for a mark that vanishes, the
-frame since which its gradient had held (kept per pixel as frames stream by) says since when it
-was there.
+picture around it does not change, and something about as big vanishes elsewhere in that frame
+(text that only comes up, a title, is not taken for a mark). Such a pop starts a track whose
+template is the change itself, and whose shape is the pixels that changed near its edges. A mark
+seen on one frame is looked for on the next, so a pop-born track follows the mark until it goes;
+for a mark that vanishes, the frame since which its gradient had held (kept per pixel as frames
+stream by) says since when it was there.
 
 Each mark position becomes a track with an accumulated gradient template. Every frame is then scored
 against the tracks seen near it (how much of the template its own gradient contains), which places
@@ -40,7 +41,7 @@ import cv2
 import numpy as np
 
 from detector.base import FrameMarks
-from pipeline.geometry import Box, Mark
+from pipeline.geometry import Box, Mark, union_box
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,19 @@ class _Track:
 
     def near(self, frame: int, reach: int) -> bool:
         return any(s - reach <= frame < e + reach for s, e in self.windows)
+
+
+@dataclass
+class _Pop:
+    """A mark appearing (or vanishing) between two frames: its box, its template (the change of
+    the gradient), its shape and its edges, all over the analysis frame."""
+
+    box: Box
+    appears: bool
+    tx: np.ndarray
+    ty: np.ndarray
+    shape: np.ndarray
+    edges: np.ndarray
 
 
 class StaticDetector:
@@ -257,13 +271,29 @@ class _Scan:
             if not dense.any():
                 continue
             count, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(dense.astype(np.uint8), kernel))
+            found: list[_Pop] = []
             for x, y, bw, bh, _ in stats[1:]:
                 pad = 16  # room for the ring around the mark and for the edges the gate missed
                 region = (slice(max(0, y - pad), min(h, y + bh + pad)), slice(max(0, x - pad), min(w, x + bw + pad)))
-                self._pops_in(feats, start, t, run, region, kernel)
+                found += self._pops_in(feats, t, run, region, kernel)
+            if _a_jump(found):
+                for pop in found:
+                    self._add_pop(pop, feats, start, t, run)
 
-    def _pops_in(self, feats: list[_Features], start: int, t: int, run: int, region, kernel) -> None:
-        """`_pops` at frame t within `region` (slices of the analysis frame)."""
+    def _add_pop(self, pop: _Pop, feats: list[_Features], start: int, t: int, run: int) -> None:
+        span = (start + t, start + t + run) if pop.appears else (start + t - run, start + t)
+        seen = np.stack([f.gray for f in feats[slice(t, t + run) if pop.appears else slice(t - run, t)]])
+        track = self._add_to_track(pop.box, span, pop.tx, pop.ty, pop.shape, seen)
+        if not pop.appears and feats[t - 1].since is not None:
+            # Frames before the windows that saw it go: since when the vanished mark held. An
+            # object passing under it disturbs some of its pixels at a time, so a fifth of them
+            # holding is enough.
+            held_from = int(np.percentile(feats[t - 1].since[pop.edges], 20))
+            track.present.update(range(held_from, start + t))
+
+    def _pops_in(self, feats: list[_Features], t: int, run: int, region, kernel) -> list[_Pop]:
+        """The marks popping up or vanishing at frame t within `region` (slices of the analysis
+        frame), see `_pops`."""
         cfg = self.cfg
         h, w = feats[0].gx.shape
         ry, rx = region
@@ -285,7 +315,8 @@ class _Scan:
         still = np.maximum(np.abs(bg - g0).max(axis=0), np.abs(ag - g1).max(axis=0)) < 6.0
         pop = (change > cfg.min_strength) & (wobble < 0.35 * change) & still
         if pop.sum() < 30:
-            return
+            return []
+        out = []
         count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(pop.astype(np.uint8), kernel))
         sizes = np.bincount(labels[pop], minlength=count)
         for label in range(1, count):
@@ -302,7 +333,6 @@ class _Scan:
                 continue
             appears = float(np.hypot(bx, by)[part].mean()) > float(np.hypot(ax, ay)[part].mean())
             sign = 1.0 if appears else -1.0
-            span = (start + t, start + t + run) if appears else (start + t - run, start + t)
             # The whole mark, not only its edges: where the picture changed at the pop, near them.
             near = cv2.dilate(part.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
             body = near & still & (np.abs(g1 - g0) > 8.0)
@@ -311,14 +341,8 @@ class _Scan:
             full_part[region], shape[region] = part, part | body
             tx[region] = np.where(part, sign * (bx - ax), 0.0)
             ty[region] = np.where(part, sign * (by - ay), 0.0)
-            seen = np.stack([f.gray for f in feats[after if appears else before]])
-            track = self._add_to_track(box, span, tx, ty, shape, seen)
-            if not appears and feats[t - 1].since is not None:
-                # Frames before the windows that saw it go: since when the vanished mark held.
-                # An object passing under it disturbs some of its pixels at a time, so a fifth
-                # of them holding is enough.
-                held_from = int(np.percentile(feats[t - 1].since[full_part], 20))
-                track.present.update(range(held_from, start + t))
+            out.append(_Pop(box, appears, tx, ty, shape, full_part))
+        return out
 
     def _analyse(self, feats: list[_Features], span: tuple[int, int]) -> None:
         """Find mark candidates in one window of frames (consecutive, or sparse for slow windows)."""
@@ -599,6 +623,19 @@ def _add_stillness(track: _Track, box: Box, cand_full: np.ndarray, gray: np.ndar
         return  # the picture around does not change enough to tell
     track.still_sum[y0:y1, x0:x1] += np.minimum(mad / reference, 2.0)
     track.still_n[y0:y1, x0:x1] += 1
+
+
+def _a_jump(pops: list[_Pop], ratio: float = 1.4, max_iou: float = 0.3) -> bool:
+    """Whether the pops of one frame are a mark jumping: it vanishes from one place in the frame
+    it appears at another, about as big (each side may come in pieces). Text that only comes up
+    (a title, a slide's next line) or is replaced in place (a subtitle) is not a jump."""
+    gone = [p.box for p in pops if not p.appears]
+    come = [p.box for p in pops if p.appears]
+    if not gone or not come:
+        return False
+    a, b = union_box(gone), union_box(come)
+    similar = 1 / ratio <= a.w / b.w <= ratio and 1 / ratio <= a.h / b.h <= ratio
+    return similar and a.iou(b) < max_iou
 
 
 def _surroundings_hold(before: np.ndarray, after: np.ndarray, part: np.ndarray, max_change: float) -> bool:

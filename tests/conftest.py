@@ -36,6 +36,9 @@ CLIPS = {
     "locked_jumps": ClipSpec(frames=96, motion="locked", source="astronaut", movers=1,
                              mark=MarkSpec(text="Sora", scale=0.8, opacity=0.55, positions=(
                                  (0, 24, 24), (30, 200, 40), (60, 40, 180)))),
+    # locked-off camera, a title comes up at frame 30 and stays: text that pops up without a jump
+    "locked_title": ClipSpec(frames=60, motion="locked", source="rocket", movers=2,
+                             mark=MarkSpec(text="Title", logo=False, opacity=1.0, positions=((30, 60, 170),))),
     # locked-off camera, objects moving, no mark at all
     "locked_nomark": ClipSpec(frames=60, motion="locked", source="rocket", movers=2, mark=None),
 }  # fmt: skip

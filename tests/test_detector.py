@@ -92,6 +92,11 @@ def test_a_jumping_mark_over_a_locked_off_shot_is_found_by_its_jumps(clips):
     assert stray.max() <= 0.05 * area, f"pixels marked away from the mark per frame: {stray.tolist()}"
 
 
+def test_text_coming_up_over_a_locked_off_shot_is_not_taken_for_a_jumping_mark(clips):
+    # it pops up like a mark arriving at a new position, but nothing vanished elsewhere
+    assert sum(1 for frame in detect(clips("locked_title")) if frame) == 0
+
+
 def test_locked_off_shot_without_mark_has_no_false_marks(clips):
     assert sum(1 for frame in detect(clips("locked_nomark")) if frame) == 0
 
