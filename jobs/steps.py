@@ -136,6 +136,8 @@ def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
                 crops, masks = data["crops"], data["masks"]
             # The mark's mattes other segments estimated so far (a jumping mark): used where they match.
             mattes = MatteBook([Matte.from_text(text) for text in rt.store.mattes(job_id, but=index)])
+            log.info("segment %s/%d (attempt %d): %s on %d frames, %d matte(s) of the mark from other segments",
+                     job_id, index, lease.attempt, type(engine).__name__, seg.length, len(mattes.mattes))  # fmt: skip
             start = time.perf_counter()
             try:
                 with stop_when(lease.stopped):  # the engine stops at its next frame or chunk

@@ -151,10 +151,14 @@ def test_cancel_stops_a_running_segment_at_its_next_frame(tmp_path):
         task_id = service.upload(clip.path).raise_for_status().json()["task_id"]
         service.http.post("/api/process", json={"task_id": task_id}).raise_for_status()
         victim = _running_segment(service, task_id)
-        time.sleep(1.0)  # past reading its input, into the engine's frames
+        log = service.workdir / "worker1.log"
+        deadline = time.monotonic() + 60
+        started = f"segment {task_id}/{victim['index']} (attempt 1): "
+        while f"{started}AutoInpainter on" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)  # until it has read its input and handed it to the engine
+        time.sleep(0.5)  # into the engine's frames
         assert service.http.delete(f"/api/jobs/{task_id}").status_code == 200
         deadline = time.monotonic() + 60
-        log = service.workdir / "worker1.log"
         while "the job ended, stopped after" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.2)
         line = next(x for x in log.read_text().splitlines() if "the job ended, stopped after" in x)
