@@ -35,8 +35,9 @@ class TemporalInpainter:
     `max_distance`: how many frames away a source may lie (beyond `near` frames, only for pixels
     that have no source yet, and only while some frame within `patience` frames showed one of
     them for the first time: a slow pan uncovers a wide mark a column at a time; until a side
-    shows anything, its frames are looked at cheaply, by the composed motion alone: over a still
-    shot the spot shows only once the mark has jumped away, in the context frames); `candidates`:
+    shows anything, frames that cannot show the spot by the composed motion alone are passed
+    over, and up to `patience` others looked at: over a still shot the spot shows only once the
+    mark has jumped away, in the context frames); `candidates`:
     how many sources per direction feed the median; `max_align_error`: grey levels of median
     misalignment around the mark above which a source frame is not trusted; `max_pixel_error`:
     the same per pixel, carried into the mask from its border, so that an object which stood on
@@ -140,6 +141,7 @@ class TemporalInpainter:
         counts = np.zeros((2, len(ys)), np.int32)
         for side, step in enumerate((-1, 1)):
             last_new = t  # the last frame that showed a pixel no frame on this side had shown yet
+            looks = 0  # far frames looked at while this side had shown nothing
             for s in range(t + step, t + step * (self.max_distance + 1), step):
                 if not 0 <= s < n or counts[side].min() >= k:
                     break
@@ -148,8 +150,14 @@ class TemporalInpainter:
                     break  # far sources only for what the near ones could not see
                 if far and counts[side].any() and abs(s - last_new) > self.patience:
                     break  # the camera has stopped uncovering the rest
-                if far and not counts[side].any() and not motion.could_show(t, s, ys, xs, masks[s]):
-                    continue  # nothing seen yet on this side (a still shot: until the mark moves away)
+                if far and not counts[side].any():
+                    # Nothing seen yet on this side (a still shot: until the mark moves away). Only
+                    # frames that could show the spot are looked at, and only `patience` of them.
+                    if looks >= self.patience:
+                        break
+                    if not motion.could_show(t, s, ys, xs, masks[s]):
+                        continue
+                    looks += 1
                 a = motion.between(t, s)
                 if a is None:
                     continue
