@@ -256,8 +256,7 @@ class _Scan:
         if len(feats) < 2 * run or any(f.step is None for f in feats[1:]):
             return
         h, w = feats[0].gx.shape
-        k = max(3, int(round(min(h, w) / 40)))
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        kernel = _grouping_kernel(h, w)
         low = 0.5 * cfg.min_strength
         for t in range(run, len(feats) - run + 1):
             # A step between frames t-1 and t, with none just before or after ...
@@ -303,16 +302,16 @@ class _Scan:
             return np.stack([getattr(f, name)[region] for f in feats[frames]])
 
         before, after = slice(t - run, t), slice(t, t + run)
-        bx_, by_, bg = stack("gx", before), stack("gy", before), stack("gray", before)
-        ax_, ay_, ag = stack("gx", after), stack("gy", after), stack("gray", after)
-        ax, ay = bx_.mean(axis=0), by_.mean(axis=0)  # before
-        bx, by = ax_.mean(axis=0), ay_.mean(axis=0)  # after
+        # Frames before the pop (x0s: their x gradients, ...) and after it, and their means.
+        x0s, y0s, g0s = stack("gx", before), stack("gy", before), stack("gray", before)
+        x1s, y1s, g1s = stack("gx", after), stack("gy", after), stack("gray", after)
+        ax, ay, g0 = x0s.mean(axis=0), y0s.mean(axis=0), g0s.mean(axis=0)
+        bx, by, g1 = x1s.mean(axis=0), y1s.mean(axis=0), g1s.mean(axis=0)
         change = np.hypot(bx - ax, by - ay)
-        wobble = np.maximum(np.hypot(bx_ - ax, by_ - ay).max(axis=0), np.hypot(ax_ - bx, ay_ - by).max(axis=0))
+        wobble = np.maximum(np.hypot(x0s - ax, y0s - ay).max(axis=0), np.hypot(x1s - bx, y1s - by).max(axis=0))
         # The picture itself holds too on both sides (the edge of an object moving slowly can
         # keep its gradient for a few frames, not its grey levels).
-        g0, g1 = bg.mean(axis=0), ag.mean(axis=0)
-        still = np.maximum(np.abs(bg - g0).max(axis=0), np.abs(ag - g1).max(axis=0)) < 6.0
+        still = np.maximum(np.abs(g0s - g0).max(axis=0), np.abs(g1s - g1).max(axis=0)) < 6.0
         pop = (change > cfg.min_strength) & (wobble < 0.35 * change) & still
         if pop.sum() < 30:
             return []
@@ -322,9 +321,7 @@ class _Scan:
         for label in range(1, count):
             x, y, bw, bh, _ = stats[label]
             box = Box(int(x + ox), int(y + oy), int(bw), int(bh))
-            if sizes[label] < 30 or bw < 4 or bh < 3 or box.area > cfg.max_area_fraction * h * w:
-                continue
-            if box.x == 0 or box.y == 0 or box.x1 >= w or box.y1 >= h:
+            if sizes[label] < 30 or _implausible(box.x, box.y, bw, bh, h, w, cfg.max_area_fraction):
                 continue
             part = pop & (labels == label)
             if not _surroundings_hold(g0, g1, part, cfg.min_change):
@@ -360,17 +357,14 @@ class _Scan:
         if not strict.any():
             return
         h, w = cand.shape
-        k = max(3, int(round(min(h, w) / 40)))
-        grouped = cv2.dilate(strict.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        grouped = cv2.dilate(strict.astype(np.uint8), _grouping_kernel(h, w))
         count, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
         gray = np.stack([f.gray for f in feats])
         shots = _shots(gray)
         for label in range(1, count):
             x, y, bw, bh, _ = stats[label]
-            if bw < 4 or bh < 3 or bw * bh > cfg.max_area_fraction * h * w:
+            if _implausible(x, y, bw, bh, h, w, cfg.max_area_fraction):
                 continue
-            if x == 0 or y == 0 or x + bw >= w or y + bh >= h:
-                continue  # marks sit inside the frame; what touches its edge is border artefact or letterbox
             box = Box(int(x), int(y), int(bw), int(bh))
             support = cand[y : y + bh, x : x + bw] & (labels[y : y + bh, x : x + bw] == label)
             if support.sum() < 12:
@@ -406,13 +400,12 @@ class _Scan:
         H, W = gray.shape[1:]
         outer = Box(max(0, box.x - pad), max(0, box.y - pad), 0, 0)
         outer = Box(outer.x, outer.y, min(W, box.x1 + pad) - outer.x, min(H, box.y1 + pad) - outer.y)
-        shape = np.zeros((outer.h, outer.w), np.uint8)
-        shape[box.y - outer.y : box.y1 - outer.y, box.x - outer.x : box.x1 - outer.x] = support
-        shape = _fill_holes(cv2.morphologyEx(shape, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
-        ring = cv2.dilate(shape, np.ones((11, 11), np.uint8)) & ~cv2.dilate(shape, np.ones((3, 3), np.uint8)) & 1
+        part = np.zeros((outer.h, outer.w), bool)
+        part[box.y - outer.y : box.y1 - outer.y, box.x - outer.x : box.x1 - outer.x] = support
+        ring = _ring(part)
         if ring.sum() < 10:
             return False
-        local = gray[:, outer.y : outer.y1, outer.x : outer.x1][:, ring.astype(bool)]
+        local = gray[:, outer.y : outer.y1, outer.x : outer.x1][:, ring]
         # Median absolute deviation over time: an object passing by for a few frames does not count.
         moving = local[present]
         change = np.median(np.abs(moving - np.median(moving, axis=0)), axis=0)
@@ -554,7 +547,7 @@ def _complete_shapes(marks: list[Mark], width: int, height: int, min_match: floa
     for i, a in enumerate(marks):
         extra = []
         for j, b in enumerate(marks):
-            if i == j or not (0.7 <= b.box.w / a.box.w <= 1.4 and 0.7 <= b.box.h / a.box.h <= 1.4):
+            if i == j or not _similar_size(a.box, b.box, 0.7, 1.4):
                 continue
             pad_y, pad_x = b.box.h, b.box.w
             canvas = np.pad(a.mask.astype(np.float32), ((pad_y, pad_y), (pad_x, pad_x)))
@@ -625,6 +618,30 @@ def _add_stillness(track: _Track, box: Box, cand_full: np.ndarray, gray: np.ndar
     track.still_n[y0:y1, x0:x1] += 1
 
 
+def _ring(part: np.ndarray) -> np.ndarray:
+    """`(h, w) bool`: the pixels just outside the filled shape of `part` (1 to 5 px away)."""
+    shape = _fill_holes(cv2.morphologyEx(part.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
+    return (cv2.dilate(shape, np.ones((11, 11), np.uint8)) & ~cv2.dilate(shape, np.ones((3, 3), np.uint8)) & 1) > 0
+
+
+def _grouping_kernel(h: int, w: int) -> np.ndarray:
+    """The dilation that groups the edge pixels of one mark into one component."""
+    k = max(3, int(round(min(h, w) / 40)))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+
+
+def _implausible(x: int, y: int, bw: int, bh: int, h: int, w: int, max_area_fraction: float) -> bool:
+    """A component too small or too big for a mark, or touching the frame's edge (marks sit inside
+    the frame; what touches its edge is border artefact or letterbox)."""
+    too_small_or_big = bw < 4 or bh < 3 or bw * bh > max_area_fraction * h * w
+    return too_small_or_big or x == 0 or y == 0 or x + bw >= w or y + bh >= h
+
+
+def _similar_size(a: Box, b: Box, low: float, high: float) -> bool:
+    """Whether `b`'s width and height are each between `low` and `high` times `a`'s."""
+    return low <= b.w / a.w <= high and low <= b.h / a.h <= high
+
+
 def _a_jump(pops: list[_Pop], ratio: float = 1.4, max_iou: float = 0.3) -> bool:
     """Whether the pops of one frame are a mark jumping: it vanishes from one place in the frame
     it appears at another, about as big (each side may come in pieces). Text that only comes up
@@ -634,15 +651,13 @@ def _a_jump(pops: list[_Pop], ratio: float = 1.4, max_iou: float = 0.3) -> bool:
     if not gone or not come:
         return False
     a, b = union_box(gone), union_box(come)
-    similar = 1 / ratio <= a.w / b.w <= ratio and 1 / ratio <= a.h / b.h <= ratio
-    return similar and a.iou(b) < max_iou
+    return _similar_size(a, b, 1 / ratio, ratio) and a.iou(b) < max_iou
 
 
 def _surroundings_hold(before: np.ndarray, after: np.ndarray, part: np.ndarray, max_change: float) -> bool:
     """True when the picture just around `part` (outside its filled shape) is the same before and
     after (mean grey levels `(h, w)` each): an overlay popping up, not an object moving in."""
-    shape = _fill_holes(cv2.morphologyEx(part.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
-    ring = (cv2.dilate(shape, np.ones((11, 11), np.uint8)) & ~cv2.dilate(shape, np.ones((3, 3), np.uint8)) & 1) > 0
+    ring = _ring(part)
     if ring.sum() < 10:
         return False
     step = np.abs(after[ring] - before[ring])

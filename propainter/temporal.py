@@ -164,12 +164,7 @@ class TemporalInpainter:
                 error, disagreement = motion.check(t, s, a)
                 if error > self.max_align_error:
                     continue
-                qx = a[0, 0] * xs + a[0, 1] * ys + a[0, 2]
-                qy = a[1, 0] * xs + a[1, 1] * ys + a[1, 2]
-                h, w = mask.shape
-                inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
-                qxi = np.clip(np.rint(qx), 0, w - 1).astype(np.int32)
-                qyi = np.clip(np.rint(qy), 0, h - 1).astype(np.int32)
+                qx, qy, inside, qxi, qyi = _project(a, xs, ys, mask.shape)
                 cost = disagreement[ys, xs]
                 take = inside & ~masks[s][qyi, qxi] & (counts[side] < k) & (cost < self.max_pixel_error)
                 if take.any():
@@ -296,8 +291,8 @@ def _with_book(own: _BlendModel | None, frames: np.ndarray, masks: np.ndarray, t
     """The segment's blend combined with the book's matte for its mark (placed by the mark's
     edges), each pixel's alpha weighted by the inverse of its squared error; the own blend alone
     when the book has no matching matte or the mark is opaque."""
-    if own is not None and own.opaque:
-        return own
+    if not book.mattes or (own is not None and own.opaque):
+        return own  # nothing to combine with (and no edges to measure for nothing)
     mask = masks[targets].any(axis=0)
     placed = book.place(persistent_edges(frames, targets), mask, None if own is None else own.colour)
     if placed is None:
@@ -516,11 +511,8 @@ class _Motion:
         a = self._composed(t, s)
         if a is None:
             return False
-        h, w = mask_s.shape
-        qx = np.rint(a[0, 0] * xs + a[0, 1] * ys + a[0, 2]).astype(np.int64)
-        qy = np.rint(a[1, 0] * xs + a[1, 1] * ys + a[1, 2]).astype(np.int64)
-        inside = (qx >= 0) & (qx < w) & (qy >= 0) & (qy < h)
-        return bool((~mask_s[qy[inside], qx[inside]]).any())
+        _, _, inside, qxi, qyi = _project(a, xs, ys, mask_s.shape)
+        return bool((~mask_s[qyi[inside], qxi[inside]]).any())
 
     def forget(self, t: int) -> None:
         """Drop what was kept for frame t as a target: it is only needed while filling t."""
@@ -549,6 +541,18 @@ class _Motion:
             error = float(np.median(diff[ring])) if ring.sum() >= 20 else float("inf")
             self.checks[key] = (error, _carry_in(diff, known, error))
         return self.checks[key]
+
+
+def _project(a: np.ndarray, xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int]):
+    """Pixels `(ys, xs)` mapped by the affine `a`: their positions `qx, qy`, whether they land
+    inside a frame of `shape`, and the nearest pixel, clamped into it."""
+    h, w = shape
+    qx = a[0, 0] * xs + a[0, 1] * ys + a[0, 2]
+    qy = a[1, 0] * xs + a[1, 1] * ys + a[1, 2]
+    inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
+    qxi = np.clip(np.rint(qx), 0, w - 1).astype(np.int32)
+    qyi = np.clip(np.rint(qy), 0, h - 1).astype(np.int32)
+    return qx, qy, inside, qxi, qyi
 
 
 def _carry_in(diff: np.ndarray, known: np.ndarray, fallback: float) -> np.ndarray:
