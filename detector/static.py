@@ -275,9 +275,8 @@ class _Scan:
                 pad = 16  # room for the ring around the mark and for the edges the gate missed
                 region = (slice(max(0, y - pad), min(h, y + bh + pad)), slice(max(0, x - pad), min(w, x + bw + pad)))
                 found += self._pops_in(feats, t, run, region, kernel)
-            if _a_jump(found):
-                for pop in found:
-                    self._add_pop(pop, feats, start, t, run)
+            for pop in _jumping(found):
+                self._add_pop(pop, feats, start, t, run)
 
     def _add_pop(self, pop: _Pop, feats: list[_Features], start: int, t: int, run: int) -> None:
         span = (start + t, start + t + run) if pop.appears else (start + t - run, start + t)
@@ -374,7 +373,9 @@ class _Scan:
                 continue
             if not _stays_put(box, support, med_x, med_y, gx, gy, cfg.min_still):
                 continue
-            known = any(_overlap(t.box, box) > 0.5 for t in self.tracks)
+            # A component over a known mark is taken without its own proof, unless it is much bigger
+            # than that mark: then it holds more than the mark (scenery that stays put beside it).
+            known = any(_overlap(t.box, box) > 0.5 and _similar_size(t.box, box, 0.0, 1.25) for t in self.tracks)
             if not known and not self._picture_changes(box, support, med_x, med_y, gx, gy, gray, shots):
                 continue
             self._add_to_track(box, span, med_x, med_y, cand & (labels == label), gray)
@@ -642,16 +643,50 @@ def _similar_size(a: Box, b: Box, low: float, high: float) -> bool:
     return low <= b.w / a.w <= high and low <= b.h / a.h <= high
 
 
-def _a_jump(pops: list[_Pop], ratio: float = 1.4, max_iou: float = 0.3) -> bool:
-    """Whether the pops of one frame are a mark jumping: it vanishes from one place in the frame
-    it appears at another, about as big (each side may come in pieces). Text that only comes up
-    (a title, a slide's next line) or is replaced in place (a subtitle) is not a jump."""
-    gone = [p.box for p in pops if not p.appears]
-    come = [p.box for p in pops if p.appears]
+def _jumping(pops: list[_Pop], ratio: float = 1.4, max_iou: float = 0.3, min_match: float = 0.5) -> list[_Pop]:
+    """The pops of one frame that are a mark jumping: it vanishes from one place in the frame it
+    appears at another, about as big and with the same edges (gradient correlation at least
+    `min_match`). Either everything that popped is one jump (each side may come in pieces), or the
+    pops that pair up one to one, so that what else pops in a busy picture does not hide a jump.
+    Text that only comes up (a title, a slide's next line) or is replaced in place (a subtitle) is
+    not a jump, nor are two unrelated things that happen to change in the same frame."""
+    gone = [p for p in pops if not p.appears]
+    come = [p for p in pops if p.appears]
+
+    def jump(a: list[_Pop], b: list[_Pop]) -> bool:
+        box_a, box_b = union_box([p.box for p in a]), union_box([p.box for p in b])
+        return (_similar_size(box_a, box_b, 1 / ratio, ratio) and box_a.iou(box_b) < max_iou
+                and _same_edges(a, b) >= min_match)  # fmt: skip
+
     if not gone or not come:
-        return False
-    a, b = union_box(gone), union_box(come)
-    return _similar_size(a, b, 1 / ratio, ratio) and a.iou(b) < max_iou
+        return []
+    if jump(gone, come):
+        return pops
+    paired: list[_Pop] = []
+    for g in gone:
+        for c in come:
+            if jump([g], [c]):
+                paired += [p for p in (g, c) if all(p is not q for q in paired)]
+    return paired
+
+
+def _same_edges(a: list[_Pop], b: list[_Pop]) -> float:
+    """How well two groups of pops' gradient templates match at the best offset (normalised
+    correlation of the gradient vectors: about 0 for unrelated pictures, 1 for the same mark)."""
+
+    def field(pops: list[_Pop], pad: int) -> np.ndarray:
+        box = union_box([p.box for p in pops])
+        sl = (slice(box.y, box.y1), slice(box.x, box.x1))
+        f = np.dstack([sum(p.tx[sl] for p in pops), sum(p.ty[sl] for p in pops)]).astype(np.float32)
+        return np.pad(f, ((pad, pad), (pad, pad), (0, 0)))
+
+    area = [union_box([p.box for p in group]).area for group in (a, b)]
+    small, big = (a, b) if area[0] <= area[1] else (b, a)
+    big_box = union_box([p.box for p in big])
+    image, templ = field(big, max(big_box.w, big_box.h) // 4), field(small, 0)
+    grow = (max(0, templ.shape[0] - image.shape[0]), max(0, templ.shape[1] - image.shape[1]))
+    image = np.pad(image, ((0, grow[0]), (0, grow[1]), (0, 0)))
+    return float(cv2.matchTemplate(image, templ, cv2.TM_CCORR_NORMED).max())
 
 
 def _surroundings_hold(before: np.ndarray, after: np.ndarray, part: np.ndarray, max_change: float) -> bool:

@@ -209,14 +209,18 @@ def make_clip(path: str | Path, spec: ClipSpec) -> SyntheticClip:
     return SyntheticClip(path=path, spec=spec, clean=clean, alpha=alpha)
 
 
-def write_video(path: Path, frames: np.ndarray, fps: Fraction, crf: int = 20, audio: bool = True) -> None:
-    """Encode `(N, H, W, 3) uint8 BGR` frames with the bundled ffmpeg (libx264, yuv420p, AAC tone)."""
+def write_video(path: Path, frames: np.ndarray, fps: Fraction, crf: int = 20, audio: bool = True,
+                audio_from: Path | None = None) -> None:
+    """Encode `(N, H, W, 3) uint8 BGR` frames with the bundled ffmpeg (libx264, yuv420p), with an AAC
+    tone when `audio`, or the audio of `audio_from` (copied, where it has any)."""
     n, h, w = frames.shape[:3]
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [ffmpeg, "-nostdin", "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}",
                "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "-"]  # fmt: skip
-        if audio:
+        if audio_from is not None:
+            cmd += ["-i", str(audio_from), "-map", "0:v", "-map", "1:a?", "-c:a", "copy", "-shortest"]
+        elif audio:
             tone = Path(tmp) / "tone.wav"
             _write_tone(tone, n / float(fps))
             cmd += ["-i", str(tone), "-c:a", "aac", "-b:a", "96k"]
