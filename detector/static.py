@@ -7,7 +7,10 @@ become marks only when they match best without a shift in every frame, hold a st
 template from frame to frame (within a shot: across a hard cut the share follows the new picture),
 and either the picture around them really changes while they stay or they pop up or vanish while
 their surroundings stay (a jump): a locked-off shot's scenery stays put too, but neither happens to
-it. Components touching the frame's edge are ignored (letterbox edges).
+it. Components touching the frame's edge are ignored (letterbox edges). Under a camera that
+translates, picture texture that slides along itself (grass blades under a tilt, a long edge under
+a pan) also looks fixed; where much of the window does, each frame is shifted back by the camera's
+move (phase correlation), and what persists as well that way moves with the picture: it is dropped.
 Windows come in two speeds: consecutive frames, and the same number of frames taken every
 `slow_step` frames, so that a slow camera move (a fraction of a pixel per frame) changes the
 picture enough for it to come apart from the mark.
@@ -15,8 +18,9 @@ picture enough for it to come apart from the mark.
 Over a locked-off shot the scenery stays put as much as a mark does, and the windows cannot tell
 them apart; a mark that jumps can still be told by its jumps: it pops up (or vanishes) between two
 frames while its gradient and grey levels hold still for a few frames on either side and the
-picture around it does not change, and something about as big vanishes elsewhere in that frame
-(text that only comes up, a title, is not taken for a mark). Such a pop starts a track whose
+picture around it does not change, and something about as big and with the same edges vanishes
+elsewhere in that frame (text that only comes up, a title, is not taken for a mark; in a busy
+picture, only pops that pair up that way count). Such a pop starts a track whose
 template is the change itself, and whose shape is the pixels that changed near its edges. A mark
 seen on one frame is looked for on the next, so a pop-born track follows the mark until it goes;
 for a mark that vanishes, the frame since which its gradient had held (kept per pixel as frames
