@@ -201,7 +201,10 @@ def train(data: Path, output: Path, cfg: TrainConfig, weights: Path | None = Non
     with tempfile.TemporaryDirectory(prefix="waterz-train-") as runs:
         model.train(data=str(data), epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, device="cpu", workers=0,
                     project=runs, name="run", exist_ok=True, plots=False, amp=False, seed=cfg.seed,
-                    verbose=False, pretrained=bool(weights), val=True, cache=False)  # fmt: skip
+                    verbose=False, pretrained=bool(weights), val=True, cache=False,
+                    # spelled out, not "auto": Ultralytics' automatic choice changes between releases
+                    # (8.4.190 starts the bias warm-up at zero; the tiny test run then found nothing)
+                    optimizer="AdamW", lr0=0.002, momentum=0.9, warmup_bias_lr=0.1)  # fmt: skip
         best = Path(runs) / "run" / "weights" / "best.pt"
         if not best.exists():
             best = Path(runs) / "run" / "weights" / "last.pt"
