@@ -381,8 +381,6 @@ class _Scan:
                 continue
             if not _stays_put(box, support, med_x, med_y, gx, gy, cfg.min_still):
                 continue
-            # A component over a known mark is taken without its own proof, unless it is much bigger
-            # than that mark: then it holds more than the mark (scenery that stays put beside it).
             known = any(_overlap(t.box, box) > 0.5 for t in self.tracks)
             if not known and not self._picture_changes(box, support, med_x, med_y, gx, gy, gray, shots, moved):
                 continue
@@ -640,7 +638,8 @@ def _follows_the_camera(gray: np.ndarray, gx: np.ndarray, gy: np.ndarray, streng
                         min_travel: float = 4.0, share: float = 0.5) -> tuple[np.ndarray, bool]:  # fmt: skip
     """`(h, w) bool` pixels whose gradient persists at least as well (`share` of `strength`, the
     persistence in place) when each frame is shifted back by the camera's own translation, where
-    the camera travelled at least `min_travel` pixels over the window: picture texture that slides
+    most frames lie at least `min_travel / 2` pixels from the window's middle one (shifted less than
+    a stroke's width, a mark would persist as well): picture texture that slides
     along itself (grass blades, a long edge) under a tilt or pan looks fixed in place, but it moves
     with the picture; a mark does not. Over a still camera nothing is excluded. Also returns
     whether the camera travelled that far, as a translation."""

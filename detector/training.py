@@ -203,7 +203,7 @@ def train(data: Path, output: Path, cfg: TrainConfig, weights: Path | None = Non
                     project=runs, name="run", exist_ok=True, plots=False, amp=False, seed=cfg.seed,
                     verbose=False, pretrained=bool(weights), val=True, cache=False,
                     # spelled out, not "auto": Ultralytics' automatic choice changes between releases
-                    # (8.4.190's starts the bias warm-up at zero; the tiny test run then found nothing)
+                    # (Ultralytics 8.4.190's starts the bias warm-up at zero; the tiny test run then found nothing)
                     optimizer="AdamW", lr0=0.002, momentum=0.9, warmup_bias_lr=0.1)  # fmt: skip
         best = Path(runs) / "run" / "weights" / "best.pt"
         if not best.exists():
