@@ -651,10 +651,12 @@ def _follows_the_camera(gray: np.ndarray, gx: np.ndarray, gy: np.ndarray, streng
         return none
     h, w = strength.shape
     back = [np.float32([[1, 0, -dx], [0, 1, -dy]]) for dx, dy in shifts]
-    flags, border = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
-    sx = np.median([cv2.warpAffine(f, m, (w, h), flags=flags, borderMode=border) for f, m in zip(gx, back)], axis=0)
-    sy = np.median([cv2.warpAffine(f, m, (w, h), flags=flags, borderMode=border) for f, m in zip(gy, back)], axis=0)
-    follows = np.hypot(sx, sy) > share * strength
+
+    def median_shifted_back(fields: np.ndarray) -> np.ndarray:
+        return np.median([cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                          for f, m in zip(fields, back)], axis=0)  # fmt: skip
+
+    follows = np.hypot(median_shifted_back(gx), median_shifted_back(gy)) > share * strength
     # The camera's move was a translation (not a zoom, for which the shifts found mean nothing)
     # when most of what persists in place persists as well shifted back.
     fixed = strength > 10.0
