@@ -33,6 +33,8 @@ class TrainConfig:
     images: int = 400  # synthetic images, of which `val_share` are held back
     val_share: float = 0.15
     negatives: float = 0.1  # share of images without the logo
+    procedural: float = 0.25  # share of procedural backgrounds when videos are given
+    logos: int = 3  # at most this many logos in one image
     width: int = 640
     height: int = 360
     epochs: int = 24
@@ -64,25 +66,46 @@ def load_logo(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(image[crop][..., :3]), np.ascontiguousarray(alpha[crop])
 
 
-def background_source(videos: list[Path], cfg: TrainConfig, rng: np.random.Generator) -> Callable[[], np.ndarray]:
-    """A function returning one `(height, width, 3)` background per call."""
+def background_source(videos: list[Path], cfg: TrainConfig, rng: np.random.Generator,
+                      per_video: int = 100, zoom: float = 1.5) -> Callable[[], np.ndarray]:  # fmt: skip
+    """A function returning one `(height, width, 3)` background per call: a random crop (zoomed
+    in up to `zoom` times) of one of `per_video` frames sampled from each video, flipped, its hue
+    turned and its brightness changed at random; a share `cfg.procedural` of them procedural. With
+    no videos, all procedural. Two videos are few backgrounds: the detector must not learn that
+    only their colours and textures surround the logo."""
     frames: list[np.ndarray] = []
     for path in videos:
         info = probe(path)
-        want = max(1, cfg.images // max(1, len(videos)))
-        pick = set(np.linspace(0, info.frames - 1, min(want, info.frames)).astype(int).tolist())
+        pick = set(np.linspace(0, info.frames - 1, min(per_video, info.frames)).astype(int).tolist())
         for i, frame in enumerate(iter_frames(path)):
             if i in pick:
-                frames.append(cv2.resize(frame, (cfg.width, cfg.height), interpolation=cv2.INTER_AREA))
+                h, w = frame.shape[:2]
+                scale = zoom * max(cfg.width / w, cfg.height / h)  # covers the target `zoom` times over
+                frames.append(cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA))
     if videos and not frames:
         raise InvalidVideo("The background videos gave no frames.")
-    if frames:
-        return lambda: _jitter_background(frames[rng.integers(len(frames))], rng)
-    return lambda: procedural_background(cfg.width, cfg.height, rng)
+
+    def one() -> np.ndarray:
+        if not frames or rng.random() < cfg.procedural:
+            return procedural_background(cfg.width, cfg.height, rng)
+        return _jitter_background(frames[rng.integers(len(frames))], cfg.width, cfg.height, rng)
+
+    return one
 
 
-def _jitter_background(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    out = frame if rng.random() < 0.5 else frame[:, ::-1]
+def _jitter_background(frame: np.ndarray, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    h, w = frame.shape[:2]
+    u = rng.uniform(1.0, min(w / width, h / height))
+    cw, ch = min(w, round(width * u)), min(h, round(height * u))
+    x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    out = cv2.resize(frame[y : y + ch, x : x + cw], (width, height), interpolation=cv2.INTER_AREA)
+    if rng.random() < 0.5:
+        out = out[:, ::-1]
+    if rng.random() < 0.5:  # another hue, so that the logo is not learned as "the colour those videos lack"
+        hsv = cv2.cvtColor(np.ascontiguousarray(out), cv2.COLOR_BGR2HSV)
+        hsv[..., 0] = (hsv[..., 0].astype(np.int32) + int(rng.integers(0, 180))) % 180
+        hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.5, 1.5), 0, 255).astype(np.uint8)
+        out = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
     gain, bias = rng.uniform(0.8, 1.2), rng.uniform(-20, 20)
     return np.clip(out.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
 
@@ -106,30 +129,39 @@ def procedural_background(width: int, height: int, rng: np.random.Generator) -> 
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def composite(background: np.ndarray, logo: np.ndarray, alpha: np.ndarray,
-              rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int, int, int]]:  # fmt: skip
-    """The logo blended onto `background` at a random scale and place; returns the image and the
-    logo's box `(x, y, w, h)` in pixels."""
+def composite(background: np.ndarray, logo: np.ndarray, alpha: np.ndarray, rng: np.random.Generator,
+              count: int = 1) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:  # fmt: skip
+    """`count` copies of the logo blended onto `background`, each at its own random scale, place,
+    colour and opacity, none overlapping another; returns the image and the logos' boxes
+    `(x, y, w, h)` in pixels (fewer than `count` where no free place was found)."""
     H, W = background.shape[:2]
-    width = int(W * rng.uniform(0.08, 0.3))
-    height = max(4, int(round(width * logo.shape[0] / logo.shape[1])))
-    if height > H // 2:
-        height = H // 2
-        width = max(4, int(round(height * logo.shape[1] / logo.shape[0])))
-    mark = cv2.resize(logo, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
-    matte = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_AREA)
-    if rng.random() < 0.3:  # colour jitter: some marks white, the rest tinted
-        mark = np.full_like(mark, rng.uniform(200, 255))
-    else:
-        mark = mark * rng.uniform(0.7, 1.3, 3) + rng.uniform(-30, 30)
-    matte = matte * rng.uniform(0.3, 1.0)
-    x, y = int(rng.integers(0, W - width + 1)), int(rng.integers(0, H - height + 1))
     out = background.astype(np.float32)
-    region = out[y : y + height, x : x + width]
-    region[:] = matte[..., None] * np.clip(mark, 0, 255) + (1 - matte[..., None]) * region
+    boxes: list[tuple[int, int, int, int]] = []
+    for _ in range(count):
+        width = int(W * rng.uniform(0.08, 0.3))
+        height = max(4, int(round(width * logo.shape[0] / logo.shape[1])))
+        if height > H // 2:
+            height = H // 2
+            width = max(4, int(round(height * logo.shape[1] / logo.shape[0])))
+        for _ in range(20):
+            x, y = int(rng.integers(0, W - width + 1)), int(rng.integers(0, H - height + 1))
+            if all(x >= bx + bw or bx >= x + width or y >= by + bh or by >= y + height for bx, by, bw, bh in boxes):
+                break
+        else:
+            continue
+        mark = cv2.resize(logo, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
+        matte = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_AREA)
+        if rng.random() < 0.3:  # colour jitter: some marks white, the rest tinted
+            mark = np.full_like(mark, rng.uniform(200, 255))
+        else:
+            mark = mark * rng.uniform(0.7, 1.3, 3) + rng.uniform(-30, 30)
+        matte = matte * rng.uniform(0.3, 1.0)
+        region = out[y : y + height, x : x + width]
+        region[:] = matte[..., None] * np.clip(mark, 0, 255) + (1 - matte[..., None]) * region
+        boxes.append((x, y, width, height))
     if rng.random() < 0.5:
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.3, 1.2))
-    return np.clip(out, 0, 255).astype(np.uint8), (x, y, width, height)
+    return np.clip(out, 0, 255).astype(np.uint8), boxes
 
 
 def h264_roundtrip(images: list[np.ndarray], crf: int, workdir: Path) -> list[np.ndarray]:
@@ -168,15 +200,16 @@ def synthesise(logo_path: Path, videos: list[Path], out: Path, cfg: TrainConfig,
                 background = backgrounds()
                 if rng.random() < cfg.negatives:
                     images.append(background)
-                    boxes.append(None)
+                    boxes.append([])
                 else:
-                    image, box = composite(background, logo, alpha, rng)
+                    # several logos in one image: more examples for the same training time
+                    image, found = composite(background, logo, alpha, rng, int(rng.integers(1, cfg.logos + 1)))
                     images.append(image)
-                    boxes.append(box)
-            for k, (image, box) in enumerate(zip(h264_roundtrip(images, int(rng.integers(20, 34)), out), boxes)):
+                    boxes.append(found)
+            for k, (image, found) in enumerate(zip(h264_roundtrip(images, int(rng.integers(20, 34)), out), boxes)):
                 name = f"{split}_{start + k:05d}"
                 cv2.imwrite(str(out / "images" / split / f"{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-                label = "" if box is None else _yolo_label(box, cfg.width, cfg.height)
+                label = "".join(_yolo_label(box, cfg.width, cfg.height) for box in found)
                 (out / "labels" / split / f"{name}.txt").write_text(label)
                 done += 1
                 progress(done, cfg.images)
@@ -211,6 +244,16 @@ def train(data: Path, output: Path, cfg: TrainConfig, weights: Path | None = Non
         output.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(best, output)
     return output
+
+
+def remember_logo(weights: Path, alpha: np.ndarray) -> None:
+    """Keep the logo's matte in the weights file (key `waterz_logo`): the `yolo` detector matches
+    it inside each box it finds, which places the box on the mark and drops what is not it."""
+    import torch
+
+    checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
+    checkpoint["waterz_logo"] = torch.from_numpy(np.round(alpha * 255).astype(np.uint8))
+    torch.save(checkpoint, weights)
 
 
 def evaluate(weights: Path, data_dir: Path, cfg: TrainConfig, conf: float = 0.25) -> dict:

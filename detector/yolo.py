@@ -55,6 +55,10 @@ class YoloDetector:
             self.model = _load(str(path))
         except Exception as exc:  # ultralytics raises many kinds for a file that is not a model
             raise WeightsMissing(f"'{path}' is not a YOLO weights file that can be loaded ({exc}).") from exc
+        logo = getattr(self.model, "ckpt", None) or {}
+        logo = logo.get("waterz_logo") if isinstance(logo, dict) else None
+        # the logo's matte, kept in the weights by `waterz train-detector` (None for other weights)
+        self.logo = None if logo is None else np.asarray(logo, np.float32) / 255.0
         self.conf = settings.yolo_conf if conf is None else conf
         self.stride = max(1, settings.yolo_stride if stride is None else stride)
         self.batch, self.mask_dilation, self.same_iou, self.samples = batch, mask_dilation, same_iou, samples
@@ -65,7 +69,7 @@ class YoloDetector:
         scale = min(1.0, ANALYSIS_SIDE / max(width, height))
         boxes: list[list[Box] | None] = [None] * total
         pending: dict[int, np.ndarray] = {}  # small copies of the frames not settled yet
-        positions = _Positions(self.same_iou, self.samples)
+        positions = _Positions(self.same_iou, self.samples, self.logo)
         last_key = None
         for i, frame in enumerate(frames):
             small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else frame
@@ -120,34 +124,44 @@ def _same(a: list[Box], b: list[Box], min_iou: float) -> bool:
 
 
 class _Positions:
-    """Boxes that stay put, grouped into positions, each with sample crops for its mask."""
+    """Boxes that stay put, grouped into positions, each with sample crops for its mask: crops of
+    the position's first box grown by a quarter of its larger side, so that a mark the model boxed
+    loosely or off-centre lies inside them whole."""
 
-    def __init__(self, same_iou: float, samples: int, min_run: int = 10) -> None:
-        self.same_iou, self.samples, self.min_run = same_iou, samples, min_run
+    def __init__(self, same_iou: float, samples: int, logo: np.ndarray | None = None, min_run: int = 10) -> None:
+        self.same_iou, self.samples, self.logo, self.min_run = same_iou, samples, logo, min_run
         self.boxes: list[list[Box]] = []
+        self.regions: list[Box] = []
         self.crops: list[list[np.ndarray]] = []
         self.seen: list[int] = []
 
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def find(self, box: Box) -> int:
+    def find(self, box: Box, size: tuple[int, int] | None = None) -> int:
         for p, members in enumerate(self.boxes):
             if members[0].iou(box) >= self.same_iou:
                 return p
+        if size is None:
+            raise KeyError(box)  # only `observe` (which knows the frame's size) adds positions
+        margin = max(box.w, box.h) // 4
+        x0, y0 = max(0, box.x - margin), max(0, box.y - margin)
+        x1, y1 = min(size[0], box.x1 + margin), min(size[1], box.y1 + margin)
         self.boxes.append([])
+        self.regions.append(Box(x0, y0, x1 - x0, y1 - y0))
         self.crops.append([])
         self.seen.append(0)
         return len(self.boxes) - 1
 
     def observe(self, frame_boxes: list[Box], small: np.ndarray) -> None:
         for box in frame_boxes:
-            p = self.find(box)
+            p = self.find(box, (small.shape[1], small.shape[0]))
             self.boxes[p].append(box)
             self.seen[p] += 1
             # Keep every n-th crop so the samples spread over the whole time the mark is there.
             if len(self.crops[p]) < self.samples or self.seen[p] % 4 == 0:
-                crop = small[box.y : box.y1, box.x : box.x1].copy()
+                r = self.regions[p]
+                crop = small[r.y : r.y1, r.x : r.x1].copy()
                 if len(self.crops[p]) >= self.samples:
                     self.crops[p].pop(0)
                 self.crops[p].append(crop)
@@ -167,18 +181,85 @@ class _Positions:
             mark = self._refine(p, scale, width, height, dilation) if kept.any() else None
             if mark is not None:
                 for i in np.flatnonzero(kept):
-                    out[i].append(mark)
+                    # two of the model's positions can hold one mark (boxes apart but for the same logo)
+                    if not any(mark.box.iou(other.box) >= 0.5 for other in out[i]):
+                        out[i].append(mark)
         return out
 
     def _refine(self, p: int, scale: float, width: int, height: int, dilation: int) -> Mark | None:
+        """The position's mark at full resolution. Where the logo is known and matches inside the
+        region, the box is where it matches and the mask is the logo's own matte; else the model's
+        median box, its mask from what persists inside it (`refine_mask`)."""
+        region = self.regions[p]
         stacked = np.array([[b.x, b.y, b.x1, b.y1] for b in self.boxes[p]], np.float64)
-        x0, y0, x1, y1 = np.median(stacked, axis=0) / scale
+        x0, y0, x1, y1 = np.median(stacked, axis=0)  # analysis scale
         grow = dilation + 1
+        found = None
+        if self.logo is not None:
+            inside = Box(int(x0) - region.x, int(y0) - region.y, int(round(x1 - x0)), int(round(y1 - y0)))
+            found = match_logo(self.crops[p], self.logo, inside)
+            log.info("yolo detector: the logo %s in the box at %s", "found" if found else "not found", region)
+        if found is not None:
+            fx, fy, fw, fh = found[0]
+            x0, y0, x1, y1 = region.x + fx, region.y + fy, region.x + fx + fw, region.y + fy + fh
+        x0, y0, x1, y1 = x0 / scale, y0 / scale, x1 / scale, y1 / scale
         box = Box(max(0, int(x0) - grow), max(0, int(y0) - grow), 0, 0)
         right, bottom = min(width, int(np.ceil(x1)) + grow), min(height, int(np.ceil(y1)) + grow)
         box = Box(box.x, box.y, right - box.x, bottom - box.y)
-        mask = refine_mask(self.crops[p], (box.w, box.h), dilation)
+        if found is not None:
+            return Mark(box, logo_mask(self.logo, box, (x0, y0, x1, y1), dilation))
+        cut = (slice(max(0, int(y0 * scale) - region.y), int(y1 * scale) - region.y),
+               slice(max(0, int(x0 * scale) - region.x), int(x1 * scale) - region.x))  # fmt: skip
+        mask = refine_mask([c[cut] for c in self.crops[p]], (box.w, box.h), dilation)
         return None if mask is None else Mark(box, mask)
+
+
+LOGO_SIZES = np.linspace(0.6, 1.15, 12)  # logo widths tried, as shares of the model's box width
+
+
+def match_logo(crops: list[np.ndarray], logo: np.ndarray, box: Box, min_score: float = 0.45,
+               sizes: np.ndarray = LOGO_SIZES) -> tuple[tuple[int, int, int, int], float] | None:  # fmt: skip
+    """Where the logo's edges (`logo`: its matte, `(h, w)` in [0, 1]) match the edges that persist
+    over `crops` best, trying widths from 0.6 to 1.15 times the model's `box` (in crop
+    coordinates): `((x, y, w, h), score)` in crop pixels, None if no size scores `min_score` (the
+    normalised correlation of edge strengths)."""
+    usable = [c for c in crops if c.size and c.shape[0] > 4 and c.shape[1] > 4]
+    if len(usable) < 3:
+        return None
+    # Per colour channel: a coloured mark can have the grey level of the picture around it.
+    stack = np.stack(usable).astype(np.float32)
+    gx = np.median(np.stack([cv2.Sobel(c, cv2.CV_32F, 1, 0) for c in stack]), axis=0)
+    gy = np.median(np.stack([cv2.Sobel(c, cv2.CV_32F, 0, 1) for c in stack]), axis=0)
+    edges = np.hypot(gx, gy).sum(axis=-1)
+    best = None
+    for size in sizes:
+        w = int(round(box.w * size))
+        h = int(round(w * logo.shape[0] / logo.shape[1]))
+        if h < 4 or w < 4 or h > edges.shape[0] or w > edges.shape[1]:
+            continue
+        matte = cv2.resize(logo, (w, h), interpolation=cv2.INTER_AREA)
+        template = np.hypot(cv2.Sobel(matte, cv2.CV_32F, 1, 0), cv2.Sobel(matte, cv2.CV_32F, 0, 1))
+        if template.std() == 0:
+            continue
+        scores = cv2.matchTemplate(edges, template, cv2.TM_CCOEFF_NORMED)
+        _, score, _, (x, y) = cv2.minMaxLoc(scores)
+        if best is None or score > best[1]:
+            best = ((x, y, w, h), float(score))
+    return best if best is not None and best[1] >= min_score else None
+
+
+def logo_mask(logo: np.ndarray, box: Box, place: tuple[float, float, float, float], dilation: int) -> np.ndarray:
+    """The logo's matte drawn at `place` `(x0, y0, x1, y1)` (full resolution) inside `box`, as a
+    `(box.h, box.w) bool` mask, dilated by `dilation` pixels."""
+    x0, y0, x1, y1 = place
+    w, h = max(1, int(round(x1 - x0))), max(1, int(round(y1 - y0)))
+    matte = cv2.resize(logo, (w, h), interpolation=cv2.INTER_LINEAR) > 0.05
+    mask = np.zeros((box.h, box.w), bool)
+    ox, oy = int(round(x0)) - box.x, int(round(y0)) - box.y
+    ys, xs = slice(max(0, oy), min(box.h, oy + h)), slice(max(0, ox), min(box.w, ox + w))
+    mask[ys, xs] = matte[ys.start - oy : ys.stop - oy, xs.start - ox : xs.stop - ox]
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilation + 1, 2 * dilation + 1))
+    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
 
 
 def refine_mask(crops: list[np.ndarray], size: tuple[int, int], dilation: int, min_share: float = 0.05,

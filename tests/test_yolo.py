@@ -29,6 +29,7 @@ class ScriptedYolo(YoloDetector):
     def __init__(self, truth: list[list[Box]], **kwargs):
         self.truth, self.asked = truth, []
         self.conf, self.stride, self.batch, self.mask_dilation, self.same_iou, self.samples = 0.25, 4, 3, 2, 0.6, 8
+        self.logo = None  # weights that do not remember a logo
         self.predicted = 0
         for k, v in kwargs.items():
             setattr(self, k, v)
@@ -77,6 +78,37 @@ def test_box_is_refined_into_the_marks_shape():
     assert refine_mask(crops[:2], (100, 40), dilation=1).all()  # too few samples: the whole box
 
 
+def test_a_loose_box_is_placed_on_the_logo_the_weights_remember():
+    from synth import MarkSpec
+    from synth.clips import render_mark_matte
+
+    matte = render_mark_matte(MarkSpec(text="WZ", scale=1.2))
+    h, w = matte.shape
+    x, y = 120, 90
+    rng = np.random.default_rng(2)
+    frames = []
+    for _ in range(30):  # a changing picture, the logo blended at 70 % in every frame
+        frame = cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), np.uint8), (0, 0), 1.5).astype(np.float32)
+        a = 0.7 * matte[..., None]
+        frame[y : y + h, x : x + w] = a * 255 + (1 - a) * frame[y : y + h, x : x + w]
+        frames.append(frame.astype(np.uint8))
+    true = Box(x, y, w, h)
+    loose = Box(x - 24, y - 12, w + 44, h + 30)  # the model's box: much bigger and off-centre
+    stray = Box(10, 170, 70, 40)  # the model also boxes a bit of the changing picture
+    assert true.iou(loose) < 0.5
+    det = ScriptedYolo([[loose, stray]] * len(frames), logo=matte, mask_dilation=1, samples=24)
+    marks = det.detect(iter(frames), len(frames), (320, 240))
+    assert all(len(frame) == 1 for frame in marks)  # the stray box: nothing of it stays put, dropped
+    mark = marks[0][0]
+    assert mark.box.iou(true) > 0.8
+    inside = np.zeros((240, 320), bool)
+    inside[mark.box.y : mark.box.y1, mark.box.x : mark.box.x1] = mark.mask
+    logo = np.zeros((240, 320), bool)
+    logo[y : y + h, x : x + w] = matte > 0.3
+    assert inside[logo].mean() > 0.95  # the mask covers the logo's strokes
+    assert inside.sum() < 0.8 * true.w * true.h  # and is shaped like it, not its box
+
+
 def test_missing_weights_are_a_sentence(tmp_path):
     with pytest.raises(WeightsMissing, match="do not exist"):
         YoloDetector(weights=tmp_path / "none.pt")
@@ -88,6 +120,7 @@ def test_missing_weights_are_a_sentence(tmp_path):
 
 @pytest.mark.slow
 def test_tiny_training_run_detects_the_logo(tmp_path):
+    from detector.training import load_logo
     from synth import ClipSpec, MarkSpec, make_clip
     from synth.clips import render_mark_matte
 
@@ -103,6 +136,7 @@ def test_tiny_training_run_detects_the_logo(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     scores = json.loads(done.stdout.strip().splitlines()[-1])
     assert weights.is_file() and set(scores) >= {"precision", "recall", "mean_iou"}
+    assert YoloDetector(weights=weights).logo.shape == load_logo(logo)[1].shape  # the weights remember the logo
 
     clip = make_clip(tmp_path / "clip.mp4", ClipSpec(frames=24, motion="pan", mark=mark))
     detect = [WATERZ, "detect", str(clip.path), "--detector", "yolo", "--weights", str(weights)]

@@ -64,7 +64,7 @@ def cmd_train_detector(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from detector.training import TrainConfig, evaluate, synthesise, train
+    from detector.training import TrainConfig, evaluate, load_logo, remember_logo, synthesise, train
 
     cfg = TrainConfig(epochs=args.epochs, imgsz=args.imgsz, images=args.images)
     with tempfile.TemporaryDirectory(prefix="waterz-dataset-") as tmp:
@@ -73,6 +73,7 @@ def cmd_train_detector(args: argparse.Namespace) -> int:
                           progress=lambda done, total: bar("synthesise", done, total))  # fmt: skip
         output = train(data, Path(args.output), cfg, Path(args.weights) if args.weights else None,
                        progress=lambda done, total: bar("train", done, total))  # fmt: skip
+        remember_logo(output, load_logo(Path(args.logo))[1])
         scores = evaluate(output, Path(tmp), cfg)
     print(f"precision {scores['precision']:.3f}  recall {scores['recall']:.3f}  mean IoU {scores['mean_iou']:.3f}"
           f"  on {scores['images']} held-back synthetic images")  # fmt: skip
