@@ -4,8 +4,12 @@
 Every `stride`-th frame is predicted, in batches. Between two predicted frames that agree, the
 boxes are carried forward; where they differ (the mark jumped, appeared or vanished), every frame
 in between is predicted too, so a mark never flashes back on a skipped frame. Boxes that stay put
-form one position, and each position's box is refined into a mark-shaped mask: the temporal median
-of the gradient inside the box keeps the mark's strokes and drops the changing picture.
+form one position, and each position's box is refined into a mark-shaped mask. Weights made by
+`waterz train-detector` remember the logo's matte: its edges are matched against the edges that
+persist around the box (the temporal median of the gradient, per colour channel), which puts a
+loose box on the mark, and the logo's matte is the mask; a box where it does not match is
+dropped. Without the logo, the temporal median of the gradient inside the box keeps the mark's
+strokes and drops the changing picture.
 """
 
 from __future__ import annotations
@@ -187,9 +191,10 @@ class _Positions:
         return out
 
     def _refine(self, p: int, scale: float, width: int, height: int, dilation: int) -> Mark | None:
-        """The position's mark at full resolution. Where the logo is known and matches inside the
-        region, the box is where it matches and the mask is the logo's own matte; else the model's
-        median box, its mask from what persists inside it (`refine_mask`)."""
+        """The position's mark at full resolution, or None. Where the logo is known, the box is
+        where it matches inside the region and the mask is the logo's own matte, and a position
+        where it does not match is dropped; else the model's median box, its mask from what
+        persists inside it (`refine_mask`)."""
         region = self.regions[p]
         stacked = np.array([[b.x, b.y, b.x1, b.y1] for b in self.boxes[p]], np.float64)
         x0, y0, x1, y1 = np.median(stacked, axis=0)  # analysis scale
@@ -198,7 +203,9 @@ class _Positions:
         if self.logo is not None:
             inside = Box(int(x0) - region.x, int(y0) - region.y, int(round(x1 - x0)), int(round(y1 - y0)))
             found = match_logo(self.crops[p], self.logo, inside)
-            log.info("yolo detector: the logo %s in the box at %s", "found" if found else "not found", region)
+            if found is None:  # the model's box holds something else
+                log.info("yolo detector: dropped the box at %s (analysis scale): the logo is not in it", region)
+                return None
         if found is not None:
             fx, fy, fw, fh = found[0]
             x0, y0, x1, y1 = region.x + fx, region.y + fy, region.x + fx + fw, region.y + fy + fh
