@@ -142,12 +142,11 @@ class _Positions:
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def find(self, box: Box, size: tuple[int, int] | None = None) -> int:
+    def find(self, box: Box, size: tuple[int, int]) -> int:
+        """The position of `box`, added if new; `size`: the analysis frame's `(w, h)`."""
         for p, members in enumerate(self.boxes):
             if members[0].iou(box) >= self.same_iou:
                 return p
-        if size is None:
-            raise KeyError(box)  # only `observe` (which knows the frame's size) adds positions
         margin = max(box.w, box.h) // 4
         x0, y0 = max(0, box.x - margin), max(0, box.y - margin)
         x1, y1 = min(size[0], box.x1 + margin), min(size[1], box.y1 + margin)
@@ -175,12 +174,13 @@ class _Positions:
         cleaned like the static detector's: gaps of a frame or two bridged, runs shorter than
         `min_run` frames dropped (a watermark stays for seconds; a false detection comes and goes)."""
         total = len(boxes)
-        present = [set() for _ in range(len(self.boxes))]
+        size = (int(round(width * scale)), int(round(height * scale)))
+        present: dict[int, set[int]] = {}
         for i, frame_boxes in enumerate(boxes):
             for b in frame_boxes or []:
-                present[self.find(b)].add(i)
+                present.setdefault(self.find(b, size), set()).add(i)
         out: FrameMarks = [[] for _ in range(total)]
-        for p, frames in enumerate(present):
+        for p, frames in sorted(present.items()):
             kept = _clean_presence(frames, total, max_gap=2, min_run=self.min_run)
             mark = self._refine(p, scale, width, height, dilation) if kept.any() else None
             if mark is not None:
