@@ -7,9 +7,9 @@ in between is predicted too, so a mark never flashes back on a skipped frame. Bo
 form one position, and each position's box is refined into a mark-shaped mask. Weights made by
 `waterz train-detector` remember the logo's matte: its edges are matched against the edges that
 persist around the box (the temporal median of the gradient, per colour channel), which puts a
-loose box on the mark, and the logo's matte is the mask; a box where it does not match is
-dropped. Without the logo, the temporal median of the gradient inside the box keeps the mark's
-strokes and drops the changing picture.
+loose or partial box on the mark, and the logo's matte is the mask. Without the logo, or where
+it does not match, the temporal median of the gradient inside the box keeps the mark's strokes
+and drops the changing picture.
 """
 
 from __future__ import annotations
@@ -129,8 +129,8 @@ def _same(a: list[Box], b: list[Box], min_iou: float) -> bool:
 
 class _Positions:
     """Boxes that stay put, grouped into positions, each with sample crops for its mask: crops of
-    the position's first box grown by a quarter of its larger side, so that a mark the model boxed
-    loosely or off-centre lies inside them whole."""
+    the position's first box grown by half its larger side, so that a mark the model boxed
+    loosely, off-centre or only in part lies inside them whole."""
 
     def __init__(self, same_iou: float, samples: int, logo: np.ndarray | None = None, min_run: int = 10) -> None:
         self.same_iou, self.samples, self.logo, self.min_run = same_iou, samples, logo, min_run
@@ -147,7 +147,7 @@ class _Positions:
         for p, members in enumerate(self.boxes):
             if members[0].iou(box) >= self.same_iou:
                 return p
-        margin = max(box.w, box.h) // 4
+        margin = max(box.w, box.h) // 2
         x0, y0 = max(0, box.x - margin), max(0, box.y - margin)
         x1, y1 = min(size[0], box.x1 + margin), min(size[1], box.y1 + margin)
         self.boxes.append([])
@@ -191,10 +191,9 @@ class _Positions:
         return out
 
     def _refine(self, p: int, scale: float, width: int, height: int, dilation: int) -> Mark | None:
-        """The position's mark at full resolution, or None. Where the logo is known, the box is
-        where it matches inside the region and the mask is the logo's own matte, and a position
-        where it does not match is dropped; else the model's median box, its mask from what
-        persists inside it (`refine_mask`)."""
+        """The position's mark at full resolution, or None. Where the logo is known and matches
+        inside the region, the box is where it matches and the mask is the logo's own matte; else
+        the model's median box, its mask from what persists inside it (`refine_mask`)."""
         region = self.regions[p]
         stacked = np.array([[b.x, b.y, b.x1, b.y1] for b in self.boxes[p]], np.float64)
         x0, y0, x1, y1 = np.median(stacked, axis=0)  # analysis scale
@@ -203,9 +202,8 @@ class _Positions:
         if self.logo is not None:
             inside = Box(int(x0) - region.x, int(y0) - region.y, int(round(x1 - x0)), int(round(y1 - y0)))
             found = match_logo(self.crops[p], self.logo, inside)
-            if found is None:  # the model's box holds something else
-                log.info("yolo detector: dropped the box at %s (analysis scale): the logo is not in it", region)
-                return None
+            log.info("yolo detector: the logo %s around the box at %s (analysis scale)",
+                     "matched" if found else "did not match", region)  # fmt: skip
         if found is not None:
             fx, fy, fw, fh = found[0]
             x0, y0, x1, y1 = region.x + fx, region.y + fy, region.x + fx + fw, region.y + fy + fh
@@ -221,13 +219,13 @@ class _Positions:
         return None if mask is None else Mark(box, mask)
 
 
-LOGO_SIZES = np.linspace(0.6, 1.15, 12)  # logo widths tried, as shares of the model's box width
+LOGO_SIZES = np.geomspace(0.6, 2.0, 25)  # logo widths tried, as shares of the model's box width
 
 
 def match_logo(crops: list[np.ndarray], logo: np.ndarray, box: Box, min_score: float = 0.45,
                sizes: np.ndarray = LOGO_SIZES) -> tuple[tuple[int, int, int, int], float] | None:  # fmt: skip
     """Where the logo's edges (`logo`: its matte, `(h, w)` in [0, 1]) match the edges that persist
-    over `crops` best, trying widths from 0.6 to 1.15 times the model's `box` (in crop
+    over `crops` best, trying widths from 0.6 to 2 times the model's `box` (in crop
     coordinates): `((x, y, w, h), score)` in crop pixels, None if no size scores `min_score` (the
     normalised correlation of edge strengths)."""
     usable = [c for c in crops if c.size and c.shape[0] > 4 and c.shape[1] > 4]
