@@ -248,7 +248,7 @@ def train(data: Path, output: Path, cfg: TrainConfig, weights: Path | None = Non
 
 def remember_logo(weights: Path, alpha: np.ndarray) -> None:
     """Keep the logo's matte in the weights file (key `waterz_logo`): the `yolo` detector matches
-    it inside each box it finds, which places the box on the mark and drops what is not it."""
+    it around each box it finds, which puts a loose or partial box on the mark."""
     import torch
 
     checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
