@@ -21,6 +21,7 @@ import av
 import cv2
 import numpy as np
 
+from pipeline.geometry import Box
 from video import iter_frames, probe
 from waterz.errors import InvalidRequest, InvalidVideo
 
@@ -136,7 +137,7 @@ def composite(background: np.ndarray, logo: np.ndarray, alpha: np.ndarray, rng: 
     `(x, y, w, h)` in pixels (fewer than `count` where no free place was found)."""
     H, W = background.shape[:2]
     out = background.astype(np.float32)
-    boxes: list[tuple[int, int, int, int]] = []
+    boxes: list[Box] = []
     for _ in range(count):
         width = int(W * rng.uniform(0.08, 0.3))
         height = max(4, int(round(width * logo.shape[0] / logo.shape[1])))
@@ -144,8 +145,8 @@ def composite(background: np.ndarray, logo: np.ndarray, alpha: np.ndarray, rng: 
             height = H // 2
             width = max(4, int(round(height * logo.shape[1] / logo.shape[0])))
         for _ in range(20):
-            x, y = int(rng.integers(0, W - width + 1)), int(rng.integers(0, H - height + 1))
-            if all(x >= bx + bw or bx >= x + width or y >= by + bh or by >= y + height for bx, by, bw, bh in boxes):
+            box = Box(int(rng.integers(0, W - width + 1)), int(rng.integers(0, H - height + 1)), width, height)
+            if all(box.intersection(other) is None for other in boxes):
                 break
         else:
             continue
@@ -156,12 +157,12 @@ def composite(background: np.ndarray, logo: np.ndarray, alpha: np.ndarray, rng: 
         else:
             mark = mark * rng.uniform(0.7, 1.3, 3) + rng.uniform(-30, 30)
         matte = matte * rng.uniform(0.3, 1.0)
-        region = out[y : y + height, x : x + width]
+        region = out[box.y : box.y1, box.x : box.x1]
         region[:] = matte[..., None] * np.clip(mark, 0, 255) + (1 - matte[..., None]) * region
-        boxes.append((x, y, width, height))
+        boxes.append(box)
     if rng.random() < 0.5:
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.3, 1.2))
-    return np.clip(out, 0, 255).astype(np.uint8), boxes
+    return np.clip(out, 0, 255).astype(np.uint8), [(b.x, b.y, b.w, b.h) for b in boxes]
 
 
 def h264_roundtrip(images: list[np.ndarray], crf: int, workdir: Path) -> list[np.ndarray]:

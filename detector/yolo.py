@@ -59,8 +59,8 @@ class YoloDetector:
             self.model = _load(str(path))
         except Exception as exc:  # ultralytics raises many kinds for a file that is not a model
             raise WeightsMissing(f"'{path}' is not a YOLO weights file that can be loaded ({exc}).") from exc
-        logo = getattr(self.model, "ckpt", None) or {}
-        logo = logo.get("waterz_logo") if isinstance(logo, dict) else None
+        checkpoint = getattr(self.model, "ckpt", None)
+        logo = checkpoint.get("waterz_logo") if isinstance(checkpoint, dict) else None
         # the logo's matte, kept in the weights by `waterz train-detector` (None for other weights)
         self.logo = None if logo is None else np.asarray(logo, np.float32) / 255.0
         self.conf = settings.yolo_conf if conf is None else conf
@@ -232,10 +232,7 @@ def match_logo(crops: list[np.ndarray], logo: np.ndarray, box: Box, min_score: f
     if len(usable) < 3:
         return None
     # Per colour channel: a coloured mark can have the grey level of the picture around it.
-    stack = np.stack(usable).astype(np.float32)
-    gx = np.median(np.stack([cv2.Sobel(c, cv2.CV_32F, 1, 0) for c in stack]), axis=0)
-    gy = np.median(np.stack([cv2.Sobel(c, cv2.CV_32F, 0, 1) for c in stack]), axis=0)
-    edges = np.hypot(gx, gy).sum(axis=-1)
+    edges = persistent_gradient([c.astype(np.float32) for c in usable]).sum(axis=-1)
     best = None
     for size in sizes:
         w = int(round(box.w * size))
@@ -267,6 +264,15 @@ def logo_mask(logo: np.ndarray, box: Box, place: tuple[float, float, float, floa
     return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
 
 
+def persistent_gradient(images: list[np.ndarray]) -> np.ndarray:
+    """The magnitude of the per-component temporal median of the gradient of same-sized `float32`
+    images (per channel where they have several): a mark's edges point the same way in every
+    frame, the changing picture's do not and cancel out."""
+    gx = np.median(np.stack([cv2.Sobel(i, cv2.CV_32F, 1, 0) for i in images]), axis=0)
+    gy = np.median(np.stack([cv2.Sobel(i, cv2.CV_32F, 0, 1) for i in images]), axis=0)
+    return np.hypot(gx, gy)
+
+
 def refine_mask(crops: list[np.ndarray], size: tuple[int, int], dilation: int, min_share: float = 0.05,
                 min_change: float = 4.0) -> np.ndarray | None:  # fmt: skip
     """The mark's shape inside its box, `(h, w) bool` at `size` `(w, h)`: strokes whose gradient
@@ -278,14 +284,8 @@ def refine_mask(crops: list[np.ndarray], size: tuple[int, int], dilation: int, m
     if len(usable) < 3:
         return np.ones((h, w), bool)
     ch, cw = usable[0].shape[:2]
-    gx, gy = [], []
-    for crop in usable:
-        gray = cv2.cvtColor(cv2.resize(crop, (cw, ch)), cv2.COLOR_BGR2GRAY).astype(np.float32)
-        gx.append(cv2.Sobel(gray, cv2.CV_32F, 1, 0))
-        gy.append(cv2.Sobel(gray, cv2.CV_32F, 0, 1))
-    # The median of each gradient component: the mark's edges point the same way in every frame,
-    # the changing picture's do not and cancel out.
-    median = np.hypot(np.median(np.stack(gx), axis=0), np.median(np.stack(gy), axis=0))
+    median = persistent_gradient([cv2.cvtColor(cv2.resize(c, (cw, ch)), cv2.COLOR_BGR2GRAY).astype(np.float32)
+                                  for c in usable])  # fmt: skip
     strokes = median > max(20.0, 0.25 * float(np.percentile(median, 99)))
     shape = cv2.morphologyEx(strokes.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     shape = cv2.resize(shape * 255, (w, h), interpolation=cv2.INTER_LINEAR) > 64
