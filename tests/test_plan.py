@@ -87,3 +87,28 @@ def test_crop_is_padded_aligned_min_size_and_inside_the_frame():
 
 def test_crop_of_a_frame_smaller_than_min_crop_is_the_frame():
     assert crop_for(Box(10, 10, 20, 20), 100, 90, padding=24, min_size=128, align=8) == Box(0, 0, 100, 90)
+
+
+def test_a_pinhole_in_a_marks_mask_is_closed_but_the_inside_of_a_ring_stays():
+    """An unmasked pixel inside a mark's solid part still shows the mark, and spatial filling
+    spread it over the whole part (a white disc where the logo's dot was, on real footage)."""
+    import cv2
+    import numpy as np
+
+    from pipeline.composite import segment_masks
+    from pipeline.geometry import Mark
+    from pipeline.plan import Segment
+
+    shape = np.zeros((60, 100), np.uint8)
+    cv2.circle(shape, (30, 30), 25, 1, 5)  # a ring, its inside is picture
+    cv2.circle(shape, (30, 30), 7, 1, -1)  # and a solid dot in it
+    shape[30, 30] = 0  # the detector missed one pixel of the dot
+    cv2.rectangle(shape, (65, 15), (95, 45), 1, -1)
+    shape[20:22, 70:72] = 0  # and four of the solid square
+    mark = Mark(Box(10, 10, 100, 60), shape.astype(bool))
+    seg = Segment(0, 0, 2, Box(0, 0, 128, 80), 0, 2)
+    masks = segment_masks([[mark]] * 3, seg)
+    inside = masks[:, 10:70, 10:110]
+    assert inside[:, 30, 30].all() and inside[:, 20:22, 70:72].all()  # the holes are closed
+    assert not inside[:, 30, 45].any()  # between dot and ring: picture, left alone
+    assert (inside[0] & ~shape.astype(bool)).sum() == 5  # nothing else was added
