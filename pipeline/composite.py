@@ -38,13 +38,12 @@ def close_pinholes(mask: np.ndarray, max_share: float = 0.02) -> np.ndarray:
     Larger enclosed regions (the inside of a ring) are real picture and stay."""
     if not mask.any():
         return mask
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((~mask).astype(np.uint8), connectivity=4)
-    h, w = mask.shape
+    # Framed by one pixel of background, everything not enclosed is the component of the corner.
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(np.pad(~mask, 1, constant_values=True).astype(np.uint8),
+                                                               connectivity=4)  # fmt: skip
     limit = max(1, int(max_share * mask.sum()))
-    holes = [k for k in range(1, count)
-             if stats[k, cv2.CC_STAT_AREA] <= limit and stats[k, cv2.CC_STAT_LEFT] > 0 and stats[k, cv2.CC_STAT_TOP] > 0
-             and stats[k, cv2.CC_STAT_LEFT] + stats[k, cv2.CC_STAT_WIDTH] < w
-             and stats[k, cv2.CC_STAT_TOP] + stats[k, cv2.CC_STAT_HEIGHT] < h]  # fmt: skip
+    holes = [k for k in range(1, count) if k != labels[0, 0] and stats[k, cv2.CC_STAT_AREA] <= limit]
+    labels = labels[1:-1, 1:-1]
     return mask | np.isin(labels, holes) if holes else mask
 
 
