@@ -47,6 +47,7 @@ import cv2
 import numpy as np
 
 from detector.base import FrameMarks
+from pipeline.composite import fill_holes
 from pipeline.geometry import Box, Mark, union_box
 
 log = logging.getLogger(__name__)
@@ -673,7 +674,8 @@ def _follows_the_camera(gray: np.ndarray, gx: np.ndarray, gy: np.ndarray, streng
 
 def _ring(part: np.ndarray) -> np.ndarray:
     """`(h, w) bool`: the pixels just outside the filled shape of `part` (1 to 5 px away)."""
-    shape = _fill_holes(cv2.morphologyEx(part.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
+    closed = cv2.morphologyEx(part.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
+    shape = fill_holes(closed).astype(np.uint8)
     return (cv2.dilate(shape, np.ones((11, 11), np.uint8)) & ~cv2.dilate(shape, np.ones((3, 3), np.uint8)) & 1) > 0
 
 
@@ -818,16 +820,6 @@ def _stays_put(box: Box, support, med_x, med_y, gx, gy, min_still: float, reach:
         score = cv2.matchTemplate(image, templ, cv2.TM_CCORR_NORMED)
         still += int(np.argmax(score) == score.size // 2)
     return still >= min_still * len(gx)
-
-
-def _fill_holes(shape: np.ndarray) -> np.ndarray:
-    """`shape` (uint8 0/1) with every region not connected to the border filled."""
-    h, w = shape.shape
-    flood = np.zeros((h + 2, w + 2), np.uint8)
-    flood[1:-1, 1:-1] = shape
-    reach = flood.copy()
-    cv2.floodFill(reach, np.zeros((h + 4, w + 4), np.uint8), (0, 0), 2)
-    return (reach[1:-1, 1:-1] != 2).astype(np.uint8)
 
 
 def _lead_in(present: set[int], matches: set[int]) -> set[int]:
