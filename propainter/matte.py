@@ -53,12 +53,25 @@ class Matte:
 
 class MatteBook:
     """The mattes the segments of one video estimated so far. `added` lists those added through
-    this book (for the service to keep with the job)."""
+    this book (for the service to keep with the job). `min_score`: the least correlation of a
+    matte's edges with a segment's persistent edges for it to be placed there; over a still
+    picture the picture's own edges persist as well and lower it (0.40 where the matte sat right,
+    on big buck bunny's still shot); `min_inside`: the share of the matte's marked pixels that must
+    lie inside the segment's mask."""
 
-    def __init__(self, mattes: list[Matte] | None = None, min_score: float = 0.5, min_inside: float = 0.9) -> None:
+    def __init__(self, mattes: list[Matte] | None = None, min_score: float = 0.35, min_inside: float = 0.9) -> None:
         self.mattes = list(mattes or [])
         self.added: list[Matte] = []
         self.min_score, self.min_inside = min_score, min_inside
+        # Set by an engine whose segment found no matte here to use: how many pixels of the mark
+        # its own fit saw (see `better_since`). None after a segment that found one.
+        self.unmatched: int | None = None
+
+    def better_since(self, since: int, seen: int, factor: float = 2.0) -> bool:
+        """Whether a matte added after the first `since` saw at least `factor` times the `seen`
+        pixels of the mark: worth another try for a segment that found none (over a still picture
+        a segment may fit little of the mark, and a later one all of it)."""
+        return any(int((m.alpha > 0.1).sum()) >= factor * max(seen, 1) for m in self.mattes[since:])
 
     def add(self, matte: Matte) -> None:
         self.mattes.append(matte)

@@ -252,11 +252,14 @@ class _BlendModel:
         safe = np.maximum(n, 1)
         residual = np.sqrt(residual / safe)
         contrast_rms = np.sqrt(den / (3 * safe))
-        confident = (n >= min_frames) & (alpha > -0.05) & (alpha < max_alpha)
-        if not confident.any():
-            return None
         # Standard error of alpha: the residual over the contrast, shrinking with the frames used.
         alpha_error = residual / np.maximum(contrast_rms, 1.0) / np.sqrt(safe)
+        fitted = n >= min_frames
+        alpha = _smooth_alpha(alpha, np.where(fitted, 1.0 / np.maximum(alpha_error, 0.02) ** 2, 0.0),
+                              _guide(pairs))  # fmt: skip
+        confident = fitted & (alpha > -0.05) & (alpha < max_alpha)
+        if not confident.any():
+            return None
         return cls(np.clip(alpha, 0.0, max_alpha).astype(np.float32), colour, confident, max_alpha, opaque,
                    alpha_error.astype(np.float32))  # fmt: skip
 
@@ -291,12 +294,24 @@ def _with_book(own: _BlendModel | None, frames: np.ndarray, masks: np.ndarray, t
     """The segment's blend combined with the book's matte for its mark (placed by the mark's
     edges), each pixel's alpha weighted by the inverse of its squared error; the own blend alone
     when the book has no matching matte or the mark is opaque."""
-    if not book.mattes or (own is not None and own.opaque):
+    if own is not None and own.opaque:
         return own  # nothing to combine with (and no edges to measure for nothing)
+    book.unmatched = 0 if own is None else _marked(own.alpha, own.confident)
+    if not book.mattes:
+        return own
     mask = masks[targets].any(axis=0)
-    placed = book.place(persistent_edges(frames, targets), mask, None if own is None else own.colour)
+    edges = persistent_edges(frames, targets)
+    placed = book.place(edges, mask, None if own is None else own.colour)
+    if placed is None and own is not None:
+        # A matte of another colour whose edges match: the segment's own colour counts against it
+        # only where the own fit saw at least half as much of the mark (over a still picture the
+        # sources are few, and a colour fitted on them is a guess).
+        loose = book.place(edges, mask, None)
+        if loose is not None and _marked(own.alpha, own.confident) < 0.5 * _marked(loose[0].alpha):
+            placed, own = loose, None
     if placed is None:
         return own
+    book.unmatched = None
     matte, x, y = placed
     mh, mw = matte.alpha.shape
     alpha_r = np.zeros(mask.shape, np.float32)
@@ -316,6 +331,44 @@ def _with_book(own: _BlendModel | None, frames: np.ndarray, masks: np.ndarray, t
     error = 1.0 / np.sqrt(w_own + w_r)
     return _BlendModel(np.clip(alpha, 0.0, max_alpha).astype(np.float32), own.colour, own.confident | known_r,
                        max_alpha, alpha_error=error.astype(np.float32))  # fmt: skip
+
+
+def _marked(alpha: np.ndarray, known: np.ndarray | None = None, level: float = 0.1) -> int:
+    """How many pixels a matte says the mark clearly covers (of those `known`)."""
+    marked = alpha > level
+    return int((marked if known is None else marked & known).sum())
+
+
+def _guide(pairs, most: int = 25) -> np.ndarray:
+    """The temporal median of the grey target frames (at most `most`, evenly spread), in [0, 1]:
+    the picture averages out under a moving camera and the mark's shape stays."""
+    targets = list(pairs.fills)
+    pick = np.linspace(0, len(targets) - 1, min(most, len(targets))).round().astype(int)
+    grey = np.stack([cv2.cvtColor(pairs.frames[targets[i]], cv2.COLOR_BGR2GRAY) for i in pick])
+    return (np.median(grey, axis=0) / 255.0).astype(np.float32)
+
+
+def _smooth_alpha(alpha: np.ndarray, weight: np.ndarray, guide: np.ndarray, radius: int = 4,
+                  eps: float = 1e-4) -> np.ndarray:  # fmt: skip
+    """Alpha after a weighted guided filter (He et al.) on `guide`: within each window alpha is
+    taken as a linear function of the guide, fitted with each pixel weighted by `weight` (the
+    inverse of its squared error). A mark's matte follows its own shape, which the guide shows;
+    the per-pixel fit's errors (a wrong source here and there) do not."""
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def mean(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x.astype(np.float32), -1, size)
+
+    w = weight.astype(np.float32)
+    a = np.nan_to_num(alpha).astype(np.float32)
+    total = np.maximum(mean(w), 1e-12)
+    m_i, m_a = mean(w * guide) / total, mean(w * a) / total
+    cov = mean(w * guide * a) / total - m_i * m_a
+    var = mean(w * guide * guide) / total - m_i * m_i
+    slope = cov / (np.maximum(var, 0.0) + eps)
+    offset = m_a - slope * m_i
+    has = mean(w > 0) > 0
+    return np.where(has, mean(slope) * guide + mean(offset), a).astype(np.float32)
 
 
 def _calm_colour(picture: np.ndarray) -> np.ndarray:
@@ -398,7 +451,8 @@ def _mark_colour(pairs, min_frames: int, min_alpha: float = 0.15, min_fit: float
     # best (a truncated squared blend error, so a wrong source cannot dominate) is the colour.
     candidates = [np.median(samples, axis=0), *np.percentile(samples, (25, 75), axis=0),
                   np.full(3, 255.0), np.zeros(3)]  # fmt: skip
-    scores = [_blend_fit_cost(pairs, c.astype(np.float32)) for c in candidates]
+    guide = _guide(pairs)
+    scores = [_blend_fit_cost(pairs, c.astype(np.float32), guide) for c in candidates]
     return _snap_achromatic(candidates[int(np.argmin(scores))].astype(np.float32))
 
 
@@ -440,8 +494,9 @@ def _opaque(alpha: np.ndarray, level: float = 0.9, share: float = 0.1) -> bool:
     return marked.size > 0 and float(np.mean(marked >= level)) >= share
 
 
-def _blend_fit_cost(pairs, colour: np.ndarray, cap: float = 20.0, max_alpha: float = 0.85) -> float:
-    alpha = np.clip(_fit_alpha(pairs, colour, None)[0], 0.0, max_alpha)
+def _blend_fit_cost(pairs, colour: np.ndarray, guide: np.ndarray, cap: float = 20.0, max_alpha: float = 0.85) -> float:
+    alpha, n, _ = _fit_alpha(pairs, colour, None)
+    alpha = np.clip(_smooth_alpha(alpha, (n > 0).astype(np.float32), guide), 0.0, max_alpha)
     cost = 0.0
     for image, fill in pairs:
         err = _blend_error(image, fill, alpha, colour)

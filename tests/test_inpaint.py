@@ -146,3 +146,64 @@ def test_a_segment_reuses_the_matte_another_position_estimated(clips):
     assert book.mattes, "the first position's blend was fitted"
     gains = np.array(scores["with the book"]) - np.array(scores["alone"])
     assert gains.min() > 1.0, scores
+
+
+def test_the_fitted_matte_follows_the_marks_shape_not_the_errors_of_its_sources():
+    """A per-pixel fit of alpha over a near-still picture inherits the errors of its few sources
+    (here: noise, and one pixel in eight fitted on a wrong source). Smoothed along the mark's
+    own shape, which the frames' temporal median shows, it is much closer to the true matte, and
+    the mark's edges stay where they are."""
+    from propainter.temporal import _smooth_alpha
+    from synth import MarkSpec
+    from synth.clips import render_mark_matte
+
+    rng = np.random.default_rng(1)
+    alpha = np.pad(render_mark_matte(MarkSpec(scale=0.6)) * 0.5, 8)
+    picture = cv2.GaussianBlur(rng.uniform(0, 255, alpha.shape).astype(np.float32), (0, 0), 4)
+    guide = ((alpha * 255 + (1 - alpha) * picture) / 255).astype(np.float32)
+    fitted = alpha + rng.normal(0, 0.05, alpha.shape)
+    wrong = rng.random(alpha.shape) < 0.125
+    fitted[wrong] = rng.uniform(-0.2, 0.9, wrong.sum())
+    error = np.where(wrong, 0.2, 0.05)
+    smoothed = _smooth_alpha(fitted.astype(np.float32), 1.0 / error**2, guide)
+    mark = alpha > 0.05
+    before, after = np.abs(fitted - alpha)[mark].mean(), np.abs(smoothed - alpha)[mark].mean()
+    assert after < 0.6 * before, (before, after)
+    edges = cv2.morphologyEx(mark.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+    assert np.abs(smoothed - alpha)[edges].mean() < np.abs(fitted - alpha)[edges].mean()
+
+
+def test_a_matte_whose_edges_match_outweighs_an_own_fit_that_saw_little_of_the_mark():
+    """Over a still picture a segment's own fit sees little of the mark and may even get its
+    colour wrong (black here, for a white mark). A matte another segment fitted, found at the
+    mark by its edges, is used instead: the picture under the mark comes back."""
+    from propainter.matte import Matte, MatteBook
+    from propainter.temporal import _BlendModel, _with_book
+    from synth import MarkSpec
+    from synth.clips import render_mark_matte
+
+    rng = np.random.default_rng(2)
+    alpha = render_mark_matte(MarkSpec(scale=0.8)) * 0.5
+    h, w = alpha.shape
+    picture = cv2.GaussianBlur(rng.uniform(0, 255, (h + 40, w + 40, 3)).astype(np.float32), (0, 0), 3)
+    a = np.zeros((h + 40, w + 40, 1), np.float32)
+    a[20 : 20 + h, 20 : 20 + w, 0] = alpha
+    frame = np.clip(a * 255 + (1 - a) * picture + 0.5, 0, 255).astype(np.uint8)
+    frames = np.stack([frame] * 6)  # a locked-off shot
+    masks = np.stack([cv2.dilate((a[..., 0] > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0] * 6)
+    ys, xs = np.nonzero(a[..., 0] > 0.4)
+    own_alpha = np.zeros(a.shape[:2], np.float32)
+    own_alpha[ys[:10], xs[:10]] = 0.2  # ten pixels of the mark, and the wrong colour
+    own = _BlendModel(own_alpha, np.zeros(3, np.float32), masks[0].copy(), 0.85)
+
+    def white_matte() -> Matte:
+        return Matte(alpha, np.full(alpha.shape, 0.02, np.float32), np.full(3, 255.0, np.float32))
+
+    blend = _with_book(own, frames, masks, list(range(6)), MatteBook([white_matte()]))
+    assert blend is not own and np.all(blend.colour == 255.0)
+    recovered, _ = blend.recover(frame)
+    mark = a[..., 0] > 0.05
+    assert psnr(recovered[None], picture[None], mark[None]) > psnr(frame[None], picture[None], mark[None]) + 10
+    # An own fit that saw the whole mark keeps its colour: a white matte is another mark then.
+    strong = _BlendModel(a[..., 0].copy(), np.zeros(3, np.float32), masks[0].copy(), 0.85)
+    assert _with_book(strong, frames, masks, list(range(6)), MatteBook([white_matte()])) is strong
