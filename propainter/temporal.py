@@ -224,7 +224,7 @@ class _BlendModel:
 
     @classmethod
     def fit(cls, frames: np.ndarray, fills: dict[int, np.ndarray], min_frames: int = 5, max_alpha: float = 0.85,
-            opaque_alpha: float = 0.1) -> _BlendModel | None:  # fmt: skip
+            opaque_alpha: float = 0.1, smooth_error: float = 0.03) -> _BlendModel | None:  # fmt: skip
         if len(fills) < min_frames:
             return None
         pairs = _Pairs(frames, fills)
@@ -255,8 +255,13 @@ class _BlendModel:
         # Standard error of alpha: the residual over the contrast, shrinking with the frames used.
         alpha_error = residual / np.maximum(contrast_rms, 1.0) / np.sqrt(safe)
         fitted = n >= min_frames
-        alpha = _smooth_alpha(alpha, np.where(fitted, 1.0 / np.maximum(alpha_error, 0.02) ** 2, 0.0),
-                              _guide(pairs))  # fmt: skip
+        smooth = _smooth_alpha(alpha, np.where(fitted, 1.0 / np.maximum(alpha_error, 0.02) ** 2, 0.0),
+                               _guide(pairs))  # fmt: skip
+        # Where the pixel's own fit is good (many frames, good sources) it stays; the smoothed
+        # alpha, whose own error is about `smooth_error`, takes over as the fit's error grows.
+        uncertain = np.where(fitted, alpha_error**2, np.inf)
+        share = np.where(np.isfinite(uncertain), uncertain / (uncertain + smooth_error**2), 1.0)
+        alpha = (1 - share) * np.nan_to_num(alpha) + share * smooth
         confident = fitted & (alpha > -0.05) & (alpha < max_alpha)
         if not confident.any():
             return None
