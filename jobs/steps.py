@@ -135,7 +135,8 @@ def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
             with np.load(path) as data:
                 crops, masks = data["crops"], data["masks"]
             # The mark's mattes other segments estimated so far (a jumping mark): used where they match.
-            mattes = MatteBook([Matte.from_text(text) for text in rt.store.mattes(job_id, but=index)])
+            kept = rt.store.kept_mattes(job_id, but=index)
+            mattes = MatteBook([Matte.from_text(text) for text in kept.values()])
             log.info("segment %s/%d (attempt %d): %s on %d frames, %d matte(s) of the mark from other segments",
                      job_id, index, lease.attempt, type(engine).__name__, seg.length, len(mattes.mattes))  # fmt: skip
             start = time.perf_counter()
@@ -153,6 +154,7 @@ def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
                 return False  # cancelled, or taken over by a newer attempt: this output is not wanted
             for matte in mattes.added:
                 rt.store.keep_matte(job_id, index, matte.to_text())
+            rt.store.note_unmatched(job_id, index, mattes.unmatched, sorted(kept))
             save_result(workdir, index, result)
             keys = output_keys(job_id, index, lease.attempt)
             for key, name in zip(keys, (f"segment_{index}.npy", f"segment_{index}_mask.npy")):
@@ -182,10 +184,14 @@ def finalize(rt: Runtime, job_id: str) -> str:
         info = probe(_download_input(rt, job, workdir))
         results: dict[int, SegmentResult] = {}
         records = rt.store.segments(job_id, total)
+        again = _worth_again(rt, job_id)
         for seg, record in zip(segments, records):
-            keys = output_keys(job_id, seg.index, record["result_attempt"])
-            for key, name in zip(keys, (f"segment_{seg.index}.npy", f"segment_{seg.index}_mask.npy")):
-                rt.storage.get_file(key, workdir / name)
+            if seg.index in again:
+                _clean_again(rt, job_id, job, seg, again[seg.index], workdir)
+            else:
+                keys = output_keys(job_id, seg.index, record["result_attempt"])
+                for key, name in zip(keys, (f"segment_{seg.index}.npy", f"segment_{seg.index}_mask.npy")):
+                    rt.storage.get_file(key, workdir / name)
             results[seg.index] = load_result(workdir, seg.index)
         output = workdir / "result.mp4"
         written = composite_and_encode(info, segments, results, output, rt.settings, Reporter(rt, job_id, FINALIZE))
@@ -200,6 +206,36 @@ def finalize(rt: Runtime, job_id: str) -> str:
 
 def ended(rt: Runtime, job_id: str) -> bool:
     return rt.store.get(job_id)["state"] in TERMINAL
+
+
+def _worth_again(rt: Runtime, job_id: str) -> dict[int, MatteBook]:
+    """The segments that found no matte to use and saw little of the mark themselves (a still
+    picture), where a segment that ran later or alongside kept a matte that saw at least twice as
+    much: each with the book of every other segment's matte. The same rule as the CLI's second
+    look (`pipeline.run.extract_and_inpaint`); here segments run at once, so it waits for finalize."""
+    kept = rt.store.kept_mattes(job_id)
+    out = {}
+    for index, record in rt.store.unmatched(job_id).items():
+        others = {i: text for i, text in kept.items() if i != index}
+        later = MatteBook([Matte.from_text(text) for i, text in others.items() if i not in record["had"]])
+        if later.better_since(0, int(record["seen"])):
+            out[index] = MatteBook([Matte.from_text(text) for text in others.values()])
+    return out
+
+
+def _clean_again(rt: Runtime, job_id: str, job: dict, seg: Segment, mattes: MatteBook, workdir: Path) -> None:
+    """Clean segment `seg` once more with `mattes`, into `workdir` as its result."""
+    path = workdir / f"segment_{seg.index}_input.npz"
+    rt.storage.get_file(input_key(job_id, seg.index), path)
+    with np.load(path) as data:
+        crops, masks = data["crops"], data["masks"]
+    path.unlink()
+    options = json.loads(job.get("options") or "{}")
+    engine = inpainter(options.get("inpainter") or rt.settings.inpainter)
+    start = time.perf_counter()
+    save_result(workdir, seg.index, clean_segment(engine, seg, crops, masks, rt.settings.feather, mattes))
+    log.info("job %s: segment %d cleaned again with %d matte(s) of later segments, %.2fs", job_id, seg.index,
+             len(mattes.mattes), time.perf_counter() - start)  # fmt: skip
 
 
 def cleanup(rt: Runtime, job_id: str) -> None:

@@ -8,6 +8,10 @@ Keys (all under `waterz:job:<id>`):
   ``<id>:done``       set of finished segment indexes (idempotent: a redelivered task adds nothing)
   ``<id>:finalize``   set once (SET NX) by the call that completes the set: finalize runs once
   ``<id>:process``    set once by the first `POST /api/process`: one job per id
+  ``<id>:mattes``     hash: segment index -> the mark's matte it estimated (see `propainter.matte`)
+  ``<id>:unmatched``  hash: segment index -> JSON `{"seen", "had"}` for a segment that found no
+                      matte to use: how many pixels of the mark its own fit saw, and the segments
+                      whose mattes it had (finalize does it again if a later one saw much more)
 
 State moves PENDING -> STARTED -> PROGRESS -> SUCCESS | FAILURE; progress never goes down and a
 terminal state is never overwritten (both enforced inside Redis by one Lua script).
@@ -171,8 +175,28 @@ class JobStore:
 
     def mattes(self, job_id: str, but: int | None = None) -> list[str]:
         """The mattes the job's segments (other than `but`) have kept so far, in segment order."""
+        return list(self.kept_mattes(job_id, but).values())
+
+    def kept_mattes(self, job_id: str, but: int | None = None) -> dict[int, str]:
+        """The same, by the index of the segment that kept each."""
         kept = self.r.hgetall(self._key(job_id, "mattes"))
-        return [kept[k] for k in sorted(kept, key=int) if but is None or int(k) != but]
+        return {int(k): kept[k] for k in sorted(kept, key=int) if but is None or int(k) != but}
+
+    def note_unmatched(self, job_id: str, index: int, seen: int | None, had: list[int]) -> None:
+        """Record that segment `index` found none of the mattes of the segments `had` usable and
+        its own fit saw `seen` pixels of the mark; `seen` None: it found one (clears the record)."""
+        key = self._key(job_id, "unmatched")
+        if seen is None:
+            self.r.hdel(key, str(index))
+            return
+        pipe = self.r.pipeline()
+        pipe.hset(key, str(index), json.dumps({"seen": seen, "had": had}))
+        pipe.expire(key, self.retention_s)
+        pipe.execute()
+
+    def unmatched(self, job_id: str) -> dict[int, dict]:
+        """The segments recorded by `note_unmatched`, by index."""
+        return {int(k): json.loads(v) for k, v in self.r.hgetall(self._key(job_id, "unmatched")).items()}
 
     def is_done(self, job_id: str, index: int) -> bool:
         return bool(self.r.sismember(self._key(job_id, "done"), index))

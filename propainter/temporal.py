@@ -259,8 +259,8 @@ class _BlendModel:
                                _guide(pairs))  # fmt: skip
         # Where the pixel's own fit is good (many frames, good sources) it stays; the smoothed
         # alpha, whose own error is about `smooth_error`, takes over as the fit's error grows.
-        uncertain = np.where(fitted, alpha_error**2, np.inf)
-        share = np.where(np.isfinite(uncertain), uncertain / (uncertain + smooth_error**2), 1.0)
+        uncertain = np.where(fitted, alpha_error**2, 1e6)  # a pixel too few frames saw: smoothed only
+        share = uncertain / (uncertain + smooth_error**2)
         alpha = (1 - share) * np.nan_to_num(alpha) + share * smooth
         confident = fitted & (alpha > -0.05) & (alpha < max_alpha)
         if not confident.any():
