@@ -41,7 +41,7 @@ from pipeline.run import remove_watermark  # noqa: E402
 from propainter.auto import propainter_ready  # noqa: E402
 from synth import ClipSpec, MarkSpec, SyntheticClip, make_clip  # noqa: E402
 from synth.footage import footage_dir, mark_footage  # noqa: E402
-from video import iter_frames  # noqa: E402
+from video import iter_frames, probe  # noqa: E402
 
 SUITE = {
     "pan, jumping white 60%": ClipSpec(frames=72, motion="pan", mark=MarkSpec(positions=((0, 20, 20), (36, 180, 160)))),
@@ -132,6 +132,14 @@ def run_delogo(src: Path, dst: Path, ranges) -> None:
     subprocess.run(cmd, check=True)
 
 
+def kept_as_input(source: Path, result: Path) -> None:
+    """Raise unless `result` has every frame of `source`, its frame rate, and audio where it had."""
+    a, b = probe(source), probe(result)
+    if (b.frames, b.fps, b.has_audio) != (a.frames, a.fps, a.has_audio):
+        raise RuntimeError(f"{result.name}: {b.frames} frames at {b.fps} fps, audio {b.has_audio}; "
+                           f"the input: {a.frames} at {a.fps}, audio {a.has_audio}")  # fmt: skip
+
+
 def telea_exact(frames: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     out = frames.copy()
     for i, (f, a) in enumerate(zip(frames, alpha)):
@@ -179,7 +187,9 @@ def evaluate(name: str, clip: SyntheticClip, work: Path, engines: tuple[str, ...
         out = work / f"{label.replace(' (', '_').strip(')')}.mp4"
         t0 = time.perf_counter()
         remove_watermark(clip.path, out, **kwargs)
-        score(label, np.stack(list(iter_frames(out))), time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        kept_as_input(clip.path, out)
+        score(label, np.stack(list(iter_frames(out))), seconds)
 
     score("input (marked)", marked, 0.0)
     t0 = time.perf_counter()
