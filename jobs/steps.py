@@ -35,7 +35,7 @@ from pipeline.run import (
     segment_inputs,
 )
 from pipeline.stop import Stopped, stop_when
-from propainter.matte import Matte, MatteBook
+from propainter.matte import Matte, MatteBook, second_look
 from video import probe
 
 log = logging.getLogger(__name__)
@@ -126,14 +126,10 @@ def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
         return rt.store.finalize_due(job_id, rt.store.finished_count(job_id), total)
     with rt.leases.held(job_id, segment_step(index), worker) as lease:
         seg = Segment.from_dict(rt.store.segment_plan(job_id, index))
-        options = json.loads(job.get("options") or "{}")
-        engine = inpainter(options.get("inpainter") or rt.settings.inpainter)
+        engine = _engine(rt, job)
         with tempfile.TemporaryDirectory(prefix="waterz-segment-") as tmp:
             workdir = Path(tmp)
-            path = workdir / "input.npz"
-            rt.storage.get_file(input_key(job_id, index), path)
-            with np.load(path) as data:
-                crops, masks = data["crops"], data["masks"]
+            crops, masks = _segment_input(rt, job_id, index, workdir)
             # The mark's mattes other segments estimated so far (a jumping mark): used where they match.
             kept = rt.store.kept_mattes(job_id, but=index)
             mattes = MatteBook([Matte.from_text(text) for text in kept.values()])
@@ -208,32 +204,42 @@ def ended(rt: Runtime, job_id: str) -> bool:
     return rt.store.get(job_id)["state"] in TERMINAL
 
 
+def _engine(rt: Runtime, job: dict):
+    """The inpainter the job asked for, else the configured one."""
+    options = json.loads(job.get("options") or "{}")
+    return inpainter(options.get("inpainter") or rt.settings.inpainter)
+
+
+def _segment_input(rt: Runtime, job_id: str, index: int, workdir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Segment `index`'s context crops and masks, as `prepare` stored them."""
+    path = workdir / f"segment_{index}_input.npz"
+    rt.storage.get_file(input_key(job_id, index), path)
+    with np.load(path) as data:
+        crops, masks = data["crops"], data["masks"]
+    path.unlink()
+    return crops, masks
+
+
 def _worth_again(rt: Runtime, job_id: str) -> dict[int, MatteBook]:
-    """The segments that found no matte to use and saw little of the mark themselves (a still
-    picture), where a segment that ran later or alongside kept a matte that saw at least twice as
-    much: each with the book of every other segment's matte. The same rule as the CLI's second
-    look (`pipeline.run.extract_and_inpaint`); here segments run at once, so it waits for finalize."""
-    kept = rt.store.kept_mattes(job_id)
+    """The segments to clean again (`propainter.matte.second_look`), each with the book of every
+    other segment's matte. The same rule as the CLI's (`pipeline.run.extract_and_inpaint`); here
+    segments run at once, so it waits for finalize: "later" is every matte the segment did not
+    have when it ran."""
+    kept = {i: Matte.from_text(text) for i, text in rt.store.kept_mattes(job_id).items()}
     out = {}
     for index, record in rt.store.unmatched(job_id).items():
-        others = {i: text for i, text in kept.items() if i != index}
-        later = MatteBook([Matte.from_text(text) for i, text in others.items() if i not in record["had"]])
-        if later.sees_more(int(record["seen"])):
-            out[index] = MatteBook([Matte.from_text(text) for text in others.values()])
+        later = [m for i, m in kept.items() if i != index and i not in record["had"]]
+        book = second_look(int(record["seen"]), later, [m for i, m in kept.items() if i != index])
+        if book is not None:
+            out[index] = book
     return out
 
 
 def _clean_again(rt: Runtime, job_id: str, job: dict, seg: Segment, mattes: MatteBook, workdir: Path) -> None:
     """Clean segment `seg` once more with `mattes`, into `workdir` as its result."""
-    path = workdir / f"segment_{seg.index}_input.npz"
-    rt.storage.get_file(input_key(job_id, seg.index), path)
-    with np.load(path) as data:
-        crops, masks = data["crops"], data["masks"]
-    path.unlink()
-    options = json.loads(job.get("options") or "{}")
-    engine = inpainter(options.get("inpainter") or rt.settings.inpainter)
+    crops, masks = _segment_input(rt, job_id, seg.index, workdir)
     start = time.perf_counter()
-    save_result(workdir, seg.index, clean_segment(engine, seg, crops, masks, rt.settings.feather, mattes))
+    save_result(workdir, seg.index, clean_segment(_engine(rt, job), seg, crops, masks, rt.settings.feather, mattes))
     log.info("job %s: segment %d cleaned again with %d matte(s) of later segments, %.2fs", job_id, seg.index,
              len(mattes.mattes), time.perf_counter() - start)  # fmt: skip
 

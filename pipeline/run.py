@@ -20,7 +20,7 @@ from detector import FrameMarks, create_detector
 from pipeline.composite import blend, chunk_weight, feather_alpha, paste, paste_i420, segment_masks
 from pipeline.plan import PlanConfig, Segment, plan_segments
 from propainter import Inpainter, create_inpainter
-from propainter.matte import MatteBook
+from propainter.matte import MatteBook, second_look
 from video import VideoInfo, VideoWriter, iter_frames, mux_audio, probe
 from waterz.settings import Settings, get_settings
 
@@ -156,16 +156,15 @@ def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list
     # saw, and where its own matte (if any) lies in the book.
     unmatched: dict[int, tuple[int, int, int]] = {}
     for seg, crops, masks in segment_inputs(info, frame_marks, segments, progress, "inpaint"):
-        mattes.unmatched, before = None, len(mattes.mattes)
+        before = len(mattes.mattes)
         save_result(workdir, seg.index, clean_segment(inpainter, seg, crops, masks, settings.feather, mattes))
         if mattes.unmatched is not None:
             unmatched[seg.index] = (mattes.unmatched, before, len(mattes.mattes))
-    # Such a segment that saw little of the mark itself (a still picture) is done again when a
-    # later segment fitted much more of it, with every matte but its own.
     again: dict[int, MatteBook] = {}
     for index, (seen, before, after) in unmatched.items():
-        if MatteBook(mattes.mattes[after:]).sees_more(seen):
-            again[index] = MatteBook(mattes.mattes[:before] + mattes.mattes[after:])
+        book = second_look(seen, mattes.mattes[after:], mattes.mattes[:before] + mattes.mattes[after:])
+        if book is not None:
+            again[index] = book
     if again:
         log.info("segments %s again, with the mattes later segments estimated", sorted(again))
         redo = [s for s in segments if s.index in again]

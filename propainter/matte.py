@@ -24,6 +24,9 @@ import numpy as np
 UNKNOWN = 1.0
 """The standard error given to alpha where a matte does not know it: no weight beside any estimate."""
 
+MARKED = 0.1
+"""The alpha above which a matte's pixel counts as clearly part of the mark."""
+
 
 @dataclass
 class Matte:
@@ -50,6 +53,9 @@ class Matte:
     def edges(self) -> np.ndarray:
         return _edges(self.alpha)
 
+    def same_colour(self, colour: np.ndarray, max_gap: float = 40.0) -> bool:
+        return bool(np.abs(self.colour - colour).max() <= max_gap)
+
 
 class MatteBook:
     """The mattes the segments of one video estimated so far. `added` lists those added through
@@ -64,26 +70,23 @@ class MatteBook:
         self.added: list[Matte] = []
         self.min_score, self.min_inside = min_score, min_inside
         # Set by an engine whose segment found no matte here to use: how many pixels of the mark
-        # its own fit saw (see `sees_more`). None after a segment that found one.
+        # its own fit saw (see `second_look`). None after a segment that found one.
         self.unmatched: int | None = None
-
-    def sees_more(self, seen: int, factor: float = 2.0) -> bool:
-        """Whether a matte here covers at least `factor` times `seen` pixels of the mark: worth
-        another try for a segment that found none and whose own fit saw `seen` (over a still
-        picture a segment may fit little of the mark, and a later one all of it)."""
-        return any(int((m.alpha > 0.1).sum()) >= factor * max(seen, 1) for m in self.mattes)
 
     def add(self, matte: Matte) -> None:
         self.mattes.append(matte)
         self.added.append(matte)
 
-    def place(self, edges: np.ndarray, mask: np.ndarray, colour: np.ndarray | None = None,
+    def place(self, edges: np.ndarray, mask: np.ndarray, colour: np.ndarray | None = None, seen: int | None = None,
               max_colour_gap: float = 40.0) -> tuple[Matte, int, int] | None:  # fmt: skip
         """The matte that best matches a segment's mark, and its top-left corner `(x, y)` in the
         segment's crop; None when none does. `edges`: `(h, w)` the segment's persistent edge
         strength (e.g. the mean gradient magnitude over its frames); `mask`: `(h, w) bool` where
         its mark can be; `colour`: the segment's own estimate of the mark's colour, if any (a
-        matte of another colour is another mark)."""
+        matte of another colour is another mark), and `seen`: how many pixels of the mark that
+        own fit saw. A colour fitted on under half as many pixels as a matte covers is a guess
+        (over a still picture the sources are few): a matte of another colour is then placed
+        too, after any of the segment's own colour."""
         best = None
         h, w = edges.shape
         image = edges.astype(np.float32)
@@ -91,15 +94,32 @@ class MatteBook:
             mh, mw = matte.alpha.shape
             if mh > h or mw > w or mh < 4 or mw < 4:
                 continue
-            if colour is not None and np.abs(matte.colour - colour).max() > max_colour_gap:
+            same = colour is None or matte.same_colour(colour, max_colour_gap)
+            if not same and (seen is None or seen >= 0.5 * marked_pixels(matte.alpha)):
                 continue
             scores = cv2.matchTemplate(image, matte.edges(), cv2.TM_CCOEFF_NORMED)
             _, score, _, (x, y) = cv2.minMaxLoc(scores)
-            marked = matte.alpha > 0.1
+            marked = matte.alpha > MARKED
             inside = mask[y : y + mh, x : x + mw][marked].mean() if marked.any() else 0.0
-            if score >= self.min_score and inside >= self.min_inside and (best is None or score > best[0]):
-                best = (score, matte, x, y)
+            if score >= self.min_score and inside >= self.min_inside and (best is None or (same, score) > best[0]):
+                best = ((same, score), matte, x, y)
         return None if best is None else best[1:]
+
+
+def second_look(seen: int, later: list[Matte], others: list[Matte], factor: float = 2.0) -> MatteBook | None:
+    """For a segment that found no matte to use and whose own fit saw `seen` pixels of the mark:
+    the book to clean it again with (`others`, every matte but its own) when a matte estimated
+    after it (`later`) covers at least `factor` times as much; None when none does. Over a still
+    picture a segment may fit little of the mark, and a later one all of it."""
+    if any(marked_pixels(m.alpha) >= factor * max(seen, 1) for m in later):
+        return MatteBook(others)
+    return None
+
+
+def marked_pixels(alpha: np.ndarray, known: np.ndarray | None = None) -> int:
+    """How many pixels a matte says the mark clearly covers (of those `known`)."""
+    marked = alpha > MARKED
+    return int((marked if known is None else marked & known).sum())
 
 
 def persistent_edges(frames: np.ndarray, targets: list[int]) -> np.ndarray:

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from pipeline.stop import checkpoint
-from propainter.matte import UNKNOWN, Matte, MatteBook, persistent_edges
+from propainter.matte import UNKNOWN, Matte, MatteBook, marked_pixels, persistent_edges
 
 _IDENTITY = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
 
@@ -81,6 +81,8 @@ class TemporalInpainter:
                 fills[t], spreads[t] = fill.astype(np.float16), spread.astype(np.float16)
                 motion.forget(t)
         blend = _BlendModel.fit(frames, fills) if self.unblend and fills else None
+        if mattes is not None:
+            mattes.unmatched = None  # until `_with_book` finds otherwise
         if self.unblend and fills and mattes is not None:
             own = blend
             blend = _with_book(own, frames, masks, sorted(fills), mattes)
@@ -228,7 +230,8 @@ class _BlendModel:
         if len(fills) < min_frames:
             return None
         pairs = _Pairs(frames, fills)
-        colour = _mark_colour(pairs, min_frames)
+        guide = _guide(pairs)
+        colour = _mark_colour(pairs, min_frames, guide)
         if colour is None:
             return None
         alpha, n, den = _fit_alpha(pairs, colour, None)
@@ -255,8 +258,7 @@ class _BlendModel:
         # Standard error of alpha: the residual over the contrast, shrinking with the frames used.
         alpha_error = residual / np.maximum(contrast_rms, 1.0) / np.sqrt(safe)
         fitted = n >= min_frames
-        smooth = _smooth_alpha(alpha, np.where(fitted, 1.0 / np.maximum(alpha_error, 0.02) ** 2, 0.0),
-                               _guide(pairs))  # fmt: skip
+        smooth = _smooth_alpha(alpha, np.where(fitted, 1.0 / np.maximum(alpha_error, 0.02) ** 2, 0.0), guide)
         # Where the pixel's own fit is good (many frames, good sources) it stays; the smoothed
         # alpha, whose own error is about `smooth_error`, takes over as the fit's error grows.
         uncertain = np.where(fitted, alpha_error**2, 1e6)  # a pixel too few frames saw: smoothed only
@@ -298,26 +300,23 @@ def _with_book(own: _BlendModel | None, frames: np.ndarray, masks: np.ndarray, t
                book: MatteBook) -> _BlendModel | None:  # fmt: skip
     """The segment's blend combined with the book's matte for its mark (placed by the mark's
     edges), each pixel's alpha weighted by the inverse of its squared error; the own blend alone
-    when the book has no matching matte or the mark is opaque."""
+    when the book has no matching matte or the mark is opaque; the matte alone when it was placed
+    over an own colour fitted on too little of the mark. Leaves in `book.unmatched` how much of
+    the mark the own fit saw when no matte was placed."""
     if own is not None and own.opaque:
         return own  # nothing to combine with (and no edges to measure for nothing)
-    book.unmatched = 0 if own is None else _marked(own.alpha, own.confident)
+    seen = 0 if own is None else marked_pixels(own.alpha, own.confident)
+    book.unmatched = seen
     if not book.mattes:
         return own
     mask = masks[targets].any(axis=0)
-    edges = persistent_edges(frames, targets)
-    placed = book.place(edges, mask, None if own is None else own.colour)
-    if placed is None and own is not None:
-        # A matte of another colour whose edges match: the segment's own colour counts against it
-        # only where the own fit saw at least half as much of the mark (over a still picture the
-        # sources are few, and a colour fitted on them is a guess).
-        loose = book.place(edges, mask, None)
-        if loose is not None and _marked(own.alpha, own.confident) < 0.5 * _marked(loose[0].alpha):
-            placed, own = loose, None
+    placed = book.place(persistent_edges(frames, targets), mask, None if own is None else own.colour, seen)
     if placed is None:
         return own
     book.unmatched = None
     matte, x, y = placed
+    if own is not None and not matte.same_colour(own.colour):
+        own = None  # placed over an own colour fitted on too little of the mark (see `MatteBook.place`)
     mh, mw = matte.alpha.shape
     alpha_r = np.zeros(mask.shape, np.float32)
     error_r = np.full(mask.shape, UNKNOWN, np.float32)
@@ -336,12 +335,6 @@ def _with_book(own: _BlendModel | None, frames: np.ndarray, masks: np.ndarray, t
     error = 1.0 / np.sqrt(w_own + w_r)
     return _BlendModel(np.clip(alpha, 0.0, max_alpha).astype(np.float32), own.colour, own.confident | known_r,
                        max_alpha, alpha_error=error.astype(np.float32))  # fmt: skip
-
-
-def _marked(alpha: np.ndarray, known: np.ndarray | None = None, level: float = 0.1) -> int:
-    """How many pixels a matte says the mark clearly covers (of those `known`)."""
-    marked = alpha > level
-    return int((marked if known is None else marked & known).sum())
 
 
 def _guide(pairs, most: int = 25) -> np.ndarray:
@@ -421,11 +414,13 @@ def _blend_error(image: np.ndarray, fill: np.ndarray, alpha: np.ndarray, colour:
     return np.sqrt(((image - pred) ** 2).mean(axis=-1))
 
 
-def _mark_colour(pairs, min_frames: int, min_alpha: float = 0.15, min_fit: float = 0.6) -> np.ndarray | None:
+def _mark_colour(pairs, min_frames: int, guide: np.ndarray, min_alpha: float = 0.15,
+                 min_fit: float = 0.6) -> np.ndarray | None:  # fmt: skip
     """The mark's colour `(3,)`: from a per-pixel fit of `I - B = a C - a B` (unknowns `a C`, `a`),
     the median of `C` over the pixels where the mark is clearly there (`a` above `min_alpha`) and
     the fit explains most of the change (`min_fit` of its variance): where a source was wrong, the
-    fill error looks like a mark but does not follow the blend."""
+    fill error looks like a mark but does not follow the blend. Candidate colours are judged with
+    their alpha smoothed along `guide` (see `_guide`)."""
     h, w = pairs.shape
     n = np.zeros((h, w), np.float32)
     sum_b, sum_d = np.zeros((h, w, 3), np.float32), np.zeros((h, w, 3), np.float32)
@@ -456,7 +451,6 @@ def _mark_colour(pairs, min_frames: int, min_alpha: float = 0.15, min_fit: float
     # best (a truncated squared blend error, so a wrong source cannot dominate) is the colour.
     candidates = [np.median(samples, axis=0), *np.percentile(samples, (25, 75), axis=0),
                   np.full(3, 255.0), np.zeros(3)]  # fmt: skip
-    guide = _guide(pairs)
     scores = [_blend_fit_cost(pairs, c.astype(np.float32), guide) for c in candidates]
     return _snap_achromatic(candidates[int(np.argmin(scores))].astype(np.float32))
 
