@@ -3,6 +3,8 @@ per-frame Telea given the exact mask.
 
 Rows per clip:
   input (marked)        the watermarked clip itself
+  input re-encoded      the watermarked clip through waterz's encode with nothing pasted: the outside
+                        PSNR any tool that encodes the video again keeps at best
   delogo (box)          ffmpeg's delogo filter on the true boxes (grown by 4 px)
   telea (exact mask)    per-frame OpenCV Telea given the exact matte support, no re-encode (a reference)
   <engine> (box)        waterz with that engine on the true boxes (no detection)
@@ -37,11 +39,12 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pipeline.run import remove_watermark  # noqa: E402
+from pipeline.run import composite_and_encode, remove_watermark  # noqa: E402
 from propainter.auto import propainter_ready  # noqa: E402
 from synth import ClipSpec, MarkSpec, SyntheticClip, make_clip  # noqa: E402
 from synth.footage import footage_dir, mark_footage  # noqa: E402
 from video import iter_frames, probe  # noqa: E402
+from waterz.settings import get_settings  # noqa: E402
 
 SUITE = {
     "pan, jumping white 60%": ClipSpec(frames=72, motion="pan", mark=MarkSpec(positions=((0, 20, 20), (36, 180, 160)))),
@@ -192,6 +195,10 @@ def evaluate(name: str, clip: SyntheticClip, work: Path, engines: tuple[str, ...
         score(label, np.stack(list(iter_frames(out))), seconds)
 
     score("input (marked)", marked, 0.0)
+    # The same encode as waterz's with nothing pasted: what any tool that re-encodes keeps at best.
+    t0 = time.perf_counter()
+    composite_and_encode(probe(clip.path), [], {}, work / "reencoded.mp4", get_settings())
+    score("input re-encoded", np.stack(list(iter_frames(work / "reencoded.mp4"))), time.perf_counter() - t0)
     t0 = time.perf_counter()
     run_delogo(clip.path, work / "delogo.mp4", ranges)
     score("delogo (box)", np.stack(list(iter_frames(work / "delogo.mp4"))), time.perf_counter() - t0)

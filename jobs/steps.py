@@ -229,7 +229,7 @@ def _worth_again(rt: Runtime, job_id: str) -> dict[int, MatteBook]:
     out = {}
     for index, record in rt.store.unmatched(job_id).items():
         later = [m for i, m in kept.items() if i != index and i not in record["had"]]
-        book = second_look(int(record["seen"]), later, [m for i, m in kept.items() if i != index])
+        book = second_look(int(record["seen"]), later, [m for i, m in kept.items() if i != index], kept.get(index))
         if book is not None:
             out[index] = book
     return out

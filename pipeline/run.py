@@ -162,7 +162,8 @@ def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list
             unmatched[seg.index] = (mattes.unmatched, before, len(mattes.mattes))
     again: dict[int, MatteBook] = {}
     for index, (seen, before, after) in unmatched.items():
-        book = second_look(seen, mattes.mattes[after:], mattes.mattes[:before] + mattes.mattes[after:])
+        own = mattes.mattes[before] if after > before else None
+        book = second_look(seen, mattes.mattes[after:], mattes.mattes[:before] + mattes.mattes[after:], own)
         if book is not None:
             again[index] = book
     if again:

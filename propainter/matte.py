@@ -63,12 +63,15 @@ class MatteBook:
     matte's edges with a segment's persistent edges for it to be placed there; over a still
     picture the picture's own edges persist as well and lower it (0.40 where the matte sat right,
     on big buck bunny's still shot); `min_inside`: the share of the matte's marked pixels that must
-    lie inside the segment's mask."""
+    lie inside the segment's mask; `weak_share`: a segment's own colour fitted on under this share
+    of the pixels a matte of another colour covers is a guess (see `place`)."""
 
-    def __init__(self, mattes: list[Matte] | None = None, min_score: float = 0.35, min_inside: float = 0.9) -> None:
+    def __init__(self, mattes: list[Matte] | None = None, min_score: float = 0.35, min_inside: float = 0.9,
+                 weak_share: float = 0.5) -> None:  # fmt: skip
         self.mattes = list(mattes or [])
         self.added: list[Matte] = []
         self.min_score, self.min_inside = min_score, min_inside
+        self.weak_share = weak_share
         # Set by an engine whose segment found no matte here to use: how many pixels of the mark
         # its own fit saw (see `second_look`). None after a segment that found one.
         self.unmatched: int | None = None
@@ -84,7 +87,7 @@ class MatteBook:
         strength (e.g. the mean gradient magnitude over its frames); `mask`: `(h, w) bool` where
         its mark can be; `colour`: the segment's own estimate of the mark's colour, if any (a
         matte of another colour is another mark), and `seen`: how many pixels of the mark that
-        own fit saw. A colour fitted on under half as many pixels as a matte covers is a guess
+        own fit saw. A colour fitted on under `weak_share` of the pixels a matte covers is a guess
         (over a still picture the sources are few): a matte of another colour is then placed
         too, after any of the segment's own colour."""
         best = None
@@ -95,7 +98,7 @@ class MatteBook:
             if mh > h or mw > w or mh < 4 or mw < 4:
                 continue
             same = colour is None or matte.same_colour(colour, max_colour_gap)
-            if not same and (seen is None or seen >= 0.5 * marked_pixels(matte.alpha)):
+            if not same and (seen is None or seen >= self.weak_share * marked_pixels(matte.alpha)):
                 continue
             scores = cv2.matchTemplate(image, matte.edges(), cv2.TM_CCOEFF_NORMED)
             _, score, _, (x, y) = cv2.minMaxLoc(scores)
@@ -106,13 +109,22 @@ class MatteBook:
         return None if best is None else best[1:]
 
 
-def second_look(seen: int, later: list[Matte], others: list[Matte], factor: float = 2.0) -> MatteBook | None:
-    """For a segment that found no matte to use and whose own fit saw `seen` pixels of the mark:
-    the book to clean it again with (`others`, every matte but its own) when a matte estimated
-    after it (`later`) covers at least `factor` times as much; None when none does. Over a still
-    picture a segment may fit little of the mark, and a later one all of it."""
-    if any(marked_pixels(m.alpha) >= factor * max(seen, 1) for m in later):
-        return MatteBook(others)
+def second_look(seen: int, later: list[Matte], others: list[Matte], own: Matte | None = None,
+                factor: float = 2.0) -> MatteBook | None:  # fmt: skip
+    """For a segment that found no matte to use, whose own fit saw `seen` pixels of the mark (and
+    left the matte `own`, if any): the book to clean it again with (`others`, every matte but its
+    own) when a matte estimated after it (`later`) covers at least `factor` times as much, or
+    more than it and in another colour; None when none does. Over a still picture a segment may
+    fit little of the mark, and a later one all of it; and from scarce sources a segment may fit
+    much of the mark in the wrong colour, where a mark has one. In that book a matte that covers
+    more than the own fit saw outweighs the own colour (`MatteBook.weak_share` 1)."""
+
+    def better(m: Matte) -> bool:
+        covers = marked_pixels(m.alpha)
+        return covers >= factor * max(seen, 1) or (own is not None and not m.same_colour(own.colour) and covers > seen)
+
+    if any(better(m) for m in later):
+        return MatteBook(others, weak_share=1.0)
     return None
 
 

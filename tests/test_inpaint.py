@@ -121,14 +121,20 @@ def test_a_matte_travels_as_text_and_is_found_where_the_mark_sits():
 
 
 def test_a_segment_reuses_the_matte_another_position_estimated(clips):
-    """A faint mark (35 %) over a zoom: where it jumps to, its own fit is poorer than the one
-    the first position gave, and the first position's matte makes up for it."""
+    """A faint mark (35 %) over a zoom, boxed loosely by the user (8 px around it): where it
+    jumps to, its own fit over the wide box is poorer than the one the first position gave, and
+    the first position's matte makes up for it."""
     from pipeline.run import detect, plan, segment_inputs
     from propainter.matte import MatteBook
 
     clip = clips("zoom_faint")
     info = probe(clip.path)
-    marks = detect(info, "static")
+    boxes = clip.mark_boxes()
+    grow = 8
+    loose = [f"{x - grow},{y - grow},{w + 2 * grow},{h + 2 * grow}@{s}-{e}"
+             for (x, y, w, h), s, e in ((boxes[0][0], 0, 35), (boxes[-1][0], 36, info.frames - 1))]  # fmt: skip
+    assert boxes[35] == boxes[0] and boxes[36] == boxes[-1] != boxes[0]
+    marks = detect(info, boxes=loose)
     segments = plan(marks, info)
     engine = create_inpainter("unblend")
     book = MatteBook()
@@ -207,3 +213,36 @@ def test_a_matte_whose_edges_match_outweighs_an_own_fit_that_saw_little_of_the_m
     # An own fit that saw the whole mark keeps its colour: a white matte is another mark then.
     strong = _BlendModel(a[..., 0].copy(), np.zeros(3, np.float32), masks[0].copy(), 0.85)
     assert _with_book(strong, frames, masks, list(range(6)), MatteBook([white_matte()])) is strong
+
+
+def test_a_later_matte_of_another_colour_that_saw_more_of_the_mark_earns_a_second_look():
+    """A mark has one colour. A segment that fitted much of it in a wrong colour (grey from scarce
+    sources, for a white mark) is cleaned again once a later segment fitted more of it in
+    another colour, and then that matte outweighs the own colour; a later matte of the same
+    colour that saw about as much does not call for it."""
+    from propainter.matte import Matte, MatteBook, marked_pixels, persistent_edges, second_look
+    from synth import MarkSpec
+    from synth.clips import render_mark_matte
+
+    alpha = render_mark_matte(MarkSpec(scale=0.8)) * 0.5
+    error = np.full(alpha.shape, 0.02, np.float32)
+    white = Matte(alpha, error, np.full(3, 255.0, np.float32))
+    grey = Matte(alpha * 0.9, error, np.array([184.0, 172.0, 158.0], np.float32))
+    seen = int(0.7 * marked_pixels(white.alpha))
+    book = second_look(seen, [white], [white], own=grey)
+    assert book is not None and book.mattes == [white]
+    assert second_look(seen, [white], [white], own=Matte(alpha, error, np.full(3, 250.0, np.float32))) is None
+    assert second_look(marked_pixels(white.alpha) + 1, [white], [white], own=grey) is None  # it saw more
+    # Where the mark sits, the book of the second look places the other colour over the own one.
+    rng = np.random.default_rng(3)
+    h, w = alpha.shape
+    frames = []
+    for _ in range(8):
+        picture = cv2.GaussianBlur(rng.uniform(0, 255, (h + 30, w + 30, 3)).astype(np.float32), (0, 0), 3)
+        a = np.zeros((h + 30, w + 30, 1), np.float32)
+        a[12 : 12 + h, 9 : 9 + w, 0] = alpha
+        frames.append(np.clip(a * 255 + (1 - a) * picture, 0, 255).astype(np.uint8))
+    edges = persistent_edges(np.stack(frames), list(range(8)))
+    mask = np.ones(edges.shape, bool)
+    assert book.place(edges, mask, colour=grey.colour, seen=seen)[1:] == (9, 12)
+    assert MatteBook([white]).place(edges, mask, colour=grey.colour, seen=seen) is None  # the first look's book

@@ -123,8 +123,8 @@ def test_i420_paste_touches_only_masked_pixels():
 
 def test_a_still_logo_over_a_talking_head_beats_telea_given_the_exact_mask(tmp_path):
     """Over the first segment of the talking head the picture hardly changes, so its own blend
-    fit sees little of the mark and gets its colour wrong (its frames came out worse than
-    marked); it is done again with the matte the second segment fitted."""
+    fit sees less of the mark than the second segment's and gets its colour wrong (its frames
+    came out worse than Telea's); it is done again with the matte the second segment fitted."""
     from pipeline.run import remove_watermark
     from tests.conftest import still_logo_over_a_talking_head
 

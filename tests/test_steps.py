@@ -155,11 +155,11 @@ def test_segments_keep_the_mark_mattes_for_each_other(runtime, clips):
     assert len(runtime.store.mattes(job_id)) >= 2
 
 
-def test_finalize_cleans_again_a_segment_that_saw_little_of_the_mark(runtime, tmp_path):
+def test_finalize_cleans_again_a_segment_whose_own_fit_a_later_one_beat(runtime, tmp_path):
     """The talking head with a still logo through the service's steps. The first segment runs
-    before any other kept a matte, and over its near-still frames its own fit sees little of the
-    mark; finalize cleans it again with the matte a later segment kept, so it ends up better than
-    Telea given the exact mask."""
+    before any other kept a matte, and over its near-still frames its own fit sees less of the
+    mark than a later segment's, in the wrong colour; finalize cleans it again with the matte the
+    later segment kept, so it ends up better than Telea given the exact mask."""
     from tests.conftest import psnr, still_logo_over_a_talking_head
     from video import iter_frames
 
@@ -170,7 +170,7 @@ def test_finalize_cleans_again_a_segment_that_saw_little_of_the_mark(runtime, tm
     total = prepare(runtime, job_id, lambda i: None, online_workers=1)
     for i in range(total):
         process(runtime, job_id, i, "test@host")
-    assert 0 in runtime.store.unmatched(job_id)  # it had no matte to use, and saw little of the mark
+    assert 0 in runtime.store.unmatched(job_id)  # it had no matte to use
     runtime.storage.get_file(finalize(runtime, job_id), tmp_path / "out.mp4")
     out = np.stack(list(iter_frames(tmp_path / "out.mp4")))
     first = slice(0, runtime.store.segment_plan(job_id, 0)["end_frame"] + 1)
