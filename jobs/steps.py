@@ -35,7 +35,7 @@ from pipeline.run import (
     segment_inputs,
 )
 from pipeline.stop import Stopped, stop_when
-from propainter.matte import Matte, MatteBook, second_look
+from propainter.matte import Matte, MatteBook, second_looks
 from video import probe
 
 log = logging.getLogger(__name__)
@@ -221,18 +221,11 @@ def _segment_input(rt: Runtime, job_id: str, index: int, workdir: Path) -> tuple
 
 
 def _worth_again(rt: Runtime, job_id: str) -> dict[int, MatteBook]:
-    """The segments to clean again (`propainter.matte.second_look`), each with the book of every
-    other segment's matte. The same rule as the CLI's (`pipeline.run.extract_and_inpaint`); here
-    segments run at once, so it waits for finalize: "later" is every matte the segment did not
-    have when it ran."""
+    """The segments to clean again (`propainter.matte.second_looks`, the CLI's rule too), each
+    with its book. Here segments run at once, so it waits for finalize."""
     kept = {i: Matte.from_text(text) for i, text in rt.store.kept_mattes(job_id).items()}
-    out = {}
-    for index, record in rt.store.unmatched(job_id).items():
-        later = [m for i, m in kept.items() if i != index and i not in record["had"]]
-        book = second_look(int(record["seen"]), later, [m for i, m in kept.items() if i != index], kept.get(index))
-        if book is not None:
-            out[index] = book
-    return out
+    unmatched = {i: (int(r["seen"]), r["had"]) for i, r in rt.store.unmatched(job_id).items()}
+    return second_looks(kept, unmatched)
 
 
 def _clean_again(rt: Runtime, job_id: str, job: dict, seg: Segment, mattes: MatteBook, workdir: Path) -> None:

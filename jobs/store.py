@@ -173,12 +173,9 @@ class JobStore:
         pipe.expire(key, self.retention_s)
         pipe.execute()
 
-    def mattes(self, job_id: str, but: int | None = None) -> list[str]:
-        """The mattes the job's segments (other than `but`) have kept so far, in segment order."""
-        return list(self.kept_mattes(job_id, but).values())
-
     def kept_mattes(self, job_id: str, but: int | None = None) -> dict[int, str]:
-        """The same, by the index of the segment that kept each."""
+        """The mattes the job's segments (other than `but`) have kept so far, by the index of the
+        segment that kept each, in segment order."""
         kept = self.r.hgetall(self._key(job_id, "mattes"))
         return {int(k): kept[k] for k in sorted(kept, key=int) if but is None or int(k) != but}
 

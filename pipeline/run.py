@@ -20,7 +20,7 @@ from detector import FrameMarks, create_detector
 from pipeline.composite import blend, chunk_weight, feather_alpha, paste, paste_i420, segment_masks
 from pipeline.plan import PlanConfig, Segment, plan_segments
 from propainter import Inpainter, create_inpainter
-from propainter.matte import MatteBook, second_look
+from propainter.matte import Matte, MatteBook, second_looks
 from video import VideoInfo, VideoWriter, iter_frames, mux_audio, probe
 from waterz.settings import Settings, get_settings
 
@@ -152,20 +152,15 @@ def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list
     """Pass 2 in one process: inpaint each segment as soon as its crops are read, and save its
     pixels and masks (frames start..end) in `workdir`."""
     mattes = MatteBook()  # what one segment learns of the mark's blend, the next may use
-    # Segments that found no matte to use: index -> how much of the mark the segment's own fit
-    # saw, and where its own matte (if any) lies in the book.
-    unmatched: dict[int, tuple[int, int, int]] = {}
+    kept: dict[int, Matte] = {}  # the matte each segment left, by index
+    unmatched: dict[int, tuple[int, list[int]]] = {}  # see `propainter.matte.second_looks`
     for seg, crops, masks in segment_inputs(info, frame_marks, segments, progress, "inpaint"):
-        before = len(mattes.mattes)
+        had, before = list(kept), len(mattes.added)
         save_result(workdir, seg.index, clean_segment(inpainter, seg, crops, masks, settings.feather, mattes))
+        kept.update((seg.index, m) for m in mattes.added[before:])
         if mattes.unmatched is not None:
-            unmatched[seg.index] = (mattes.unmatched, before, len(mattes.mattes))
-    again: dict[int, MatteBook] = {}
-    for index, (seen, before, after) in unmatched.items():
-        own = mattes.mattes[before] if after > before else None
-        book = second_look(seen, mattes.mattes[after:], mattes.mattes[:before] + mattes.mattes[after:], own)
-        if book is not None:
-            again[index] = book
+            unmatched[seg.index] = (mattes.unmatched, had)
+    again = second_looks(kept, unmatched)
     if again:
         log.info("segments %s again, with the mattes later segments estimated", sorted(again))
         redo = [s for s in segments if s.index in again]

@@ -128,6 +128,21 @@ def second_look(seen: int, later: list[Matte], others: list[Matte], own: Matte |
     return None
 
 
+def second_looks(kept: dict[int, Matte], unmatched: dict[int, tuple[int, list[int]]]) -> dict[int, MatteBook]:
+    """The segments to clean again, each with its book (`second_look`). `kept`: the matte each
+    segment left, by segment index; `unmatched`: for each segment that found no matte to use,
+    how many pixels of the mark its own fit saw and the segments whose mattes it had when it ran
+    (those it did not have count as later)."""
+    again = {}
+    for index, (seen, had) in unmatched.items():
+        others = {i: m for i, m in kept.items() if i != index}
+        later = [m for i, m in others.items() if i not in had]
+        book = second_look(seen, later, list(others.values()), kept.get(index))
+        if book is not None:
+            again[index] = book
+    return again
+
+
 def marked_pixels(alpha: np.ndarray, known: np.ndarray | None = None) -> int:
     """How many pixels a matte says the mark clearly covers (of those `known`)."""
     marked = alpha > MARKED

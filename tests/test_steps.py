@@ -144,15 +144,15 @@ def test_segments_keep_the_mark_mattes_for_each_other(runtime, clips):
         job_id = store_upload(runtime, f, "clip.mp4")["task_id"]
     assert runtime.store.claim_processing(job_id, {"inpainter": "unblend"})
     total = prepare(runtime, job_id, lambda i: None, online_workers=1)
-    assert runtime.store.mattes(job_id) == []
+    assert runtime.store.kept_mattes(job_id) == {}
     process(runtime, job_id, 0, "test@host")
-    kept = runtime.store.mattes(job_id)
-    assert len(kept) == 1 and runtime.store.mattes(job_id, but=0) == []
+    kept = runtime.store.kept_mattes(job_id)
+    assert len(kept) == 1 and runtime.store.kept_mattes(job_id, but=0) == {}
     matte = Matte.from_text(kept[0])
     assert matte.alpha.max() > 0.2 and np.all(matte.colour == 255.0)  # the white 35 % mark
     for i in range(1, total):
         process(runtime, job_id, i, "test@host")
-    assert len(runtime.store.mattes(job_id)) >= 2
+    assert len(runtime.store.kept_mattes(job_id)) >= 2
 
 
 def test_finalize_cleans_again_a_segment_whose_own_fit_a_later_one_beat(runtime, tmp_path):
