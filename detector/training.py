@@ -233,9 +233,10 @@ def train(data: Path, output: Path, cfg: TrainConfig, weights: Path | None = Non
     model = YOLO(str(weights) if weights else "yolo11n.yaml")
     model.add_callback("on_train_epoch_end", lambda trainer: progress(trainer.epoch + 1, cfg.epochs))
     with tempfile.TemporaryDirectory(prefix="waterz-train-") as runs:
+        # seeded, deterministic kernels and no loader processes: the same data give the same weights on one machine
         model.train(data=str(data), epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, device="cpu", workers=0,
                     project=runs, name="run", exist_ok=True, plots=False, amp=False, seed=cfg.seed,
-                    verbose=False, pretrained=bool(weights), val=True, cache=False,
+                    deterministic=True, verbose=False, pretrained=bool(weights), val=True, cache=False,
                     # spelled out, not "auto": Ultralytics' automatic choice changes between releases
                     # (Ultralytics 8.4.190's starts the bias warm-up at zero; the tiny test run then found nothing)
                     optimizer="AdamW", lr0=0.002, momentum=0.9, warmup_bias_lr=0.1)  # fmt: skip
