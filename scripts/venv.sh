@@ -5,9 +5,9 @@
 install_locked() {
   local name=$1 lock=$2
   if [ ! -x .venv/bin/python ]; then
+    # a new venv holds only what venv itself put there (its pip and setuptools): the lock's install moves those
     "${PYTHON:-python3}" -m venv .venv
-  fi
-  if ! .venv/bin/python scripts/check_lock.py "$lock" 2>.venv/lock-check; then
+  elif ! .venv/bin/python scripts/check_lock.py "$lock" 2>.venv/lock-check; then
     echo "$name: $(cat .venv/lock-check)" >&2
     exit 2
   fi

@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
@@ -79,14 +78,32 @@ def test_a_lock_for_another_python_is_refused(tmp_path):
     assert f"resolved for Python 3.9 and this is Python {mine}" in done.stderr
 
 
-def test_test_sh_refuses_a_venv_from_before_a_lock_change(tmp_path):
-    # test.sh's own install step, on a copy: a .venv holding pip at another version than the lock's
-    for path in ("test.sh", "scripts/venv.sh", "scripts/check_lock.py"):
+def _pinned_block(lock: Path, name: str) -> str:
+    """The lines of `lock` that pin `name`, with their hashes."""
+    return re.search(rf"^{name}==.*?(?=^\S|\Z)", lock.read_text(), re.M | re.S)[0]
+
+
+def test_a_new_venv_gets_the_lock_and_one_from_before_a_lock_change_is_refused(tmp_path):
+    # the scripts' own install step, on a copy holding a one-package lock and a one-module project
+    for path in ("scripts/venv.sh", "scripts/check_lock.py"):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / path, tmp_path / path)
-    venv.create(tmp_path / ".venv", with_pip=True)
-    (tmp_path / "requirements.lock").write_text("pip==0.1 \\\n    --hash=sha256:00\n")
-    done = subprocess.run(["bash", "test.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "probe"\nversion = "0"\n'
+                                             '[tool.setuptools]\npy-modules = ["probe"]\n')  # fmt: skip
+    (tmp_path / "probe.py").write_text("")
+    six = _pinned_block(LOCKS["test"], "six")
+    # the lock's setuptools is newer than the one a new venv comes with: it is moved, not refused
+    (tmp_path / "requirements.lock").write_text(six + _pinned_block(LOCKS["test"], "setuptools"))
+    install = ["bash", "-c", ". scripts/venv.sh && install_locked ./test.sh requirements.lock"]
+    done = subprocess.run(install, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr  # venv's own pip and setuptools are no reason to refuse
+    version = subprocess.run([str(tmp_path / ".venv/bin/python"), "-c", "import six; print(six.__version__)"],
+                             capture_output=True, text=True).stdout.strip()  # fmt: skip
+    assert f"six=={version} " in six
+
+    (tmp_path / "requirements.lock").write_text("six==1.0.0 \\\n    --hash=sha256:00\n")  # the lock moved on
+    done = subprocess.run(install, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
-    assert done.stderr.startswith("./test.sh: The environment holds pip ")
-    assert "(the lock pins 0.1)" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.strip().splitlines() == [
+        f"./test.sh: The environment holds six {version} (the lock pins 1.0.0), not what requirements.lock "
+        "pins: remove .venv and run this again, which builds a new one from the lock."]
