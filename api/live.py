@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from api import metrics
+from api import fleet, metrics
 from api.views import job_status
 from jobs import TERMINAL
 
@@ -50,57 +50,18 @@ async def events(task_id: str, request: Request):
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
 
-def _inspect(celery, timeout: float = 1.0) -> list[dict]:
-    inspect = celery.control.inspect(timeout=timeout)
-    stats = inspect.stats() or {}
-    active = inspect.active() or {}
-    workers = []
-    for name in sorted(set(stats) | set(active)):
-        pool = stats.get(name, {}).get("pool", {})
-        segments = []
-        for task in active.get(name, []):
-            args = task.get("args") or []
-            entry = {"task": task.get("name"), "id": task.get("id"), "started": task.get("time_start")}
-            if task.get("name") == "watermark.process_segment" and len(args) == 2:
-                entry.update(task_id=args[0], segment=args[1])
-            elif args:
-                entry.update(task_id=args[0])
-            segments.append(entry)
-        workers.append({
-            "name": name,
-            "pool": pool.get("implementation", "").rsplit(":", 1)[0].rsplit(".", 1)[-1] or None,
-            "concurrency": pool.get("max-concurrency"),
-            "processed": stats.get(name, {}).get("total", {}),
-            "active": segments,
-        })  # fmt: skip
-    return workers
-
-
 @router.get("/api/workers")
 def workers(request: Request) -> dict:
-    """Online workers, their pool, and what each runs now (from `celery inspect`)."""
-    found = _inspect(request.app.state.celery)
-    return {"workers": found, "count": len(found)}
-
-
-def _queue_length(rt, celery) -> int | None:
-    """Tasks waiting in the queue: the list's length on Redis, a passive declare on RabbitMQ."""
-    broker_url, queue = celery.conf.broker_url, rt.settings.task_queue
-    if broker_url.startswith(("redis://", "rediss://", "unix://")):
-        client = rt.store.r if broker_url == rt.settings.redis_url else redis.Redis.from_url(broker_url)
-        return int(client.llen(queue))
-    try:
-        with celery.connection_for_read() as conn:
-            return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
-    except Exception:  # not declared yet, or the broker is away: the metric is left out
-        return None
+    """Online workers, their pool, and what each runs now (the fleet monitor's last reading).
+    Job ids are shown only where the API key guards this route; without one, anyone could read them."""
+    view = request.app.state.fleet.view()
+    found = view.workers if request.app.state.settings.api_key else fleet.without_ids(view.workers)
+    return {"workers": found, "count": len(found), "read_at": view.read_at}
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
 def prometheus(request: Request) -> PlainTextResponse:
     """Jobs by state, a histogram of segment seconds, the queue length, online workers."""
-    rt = request.app.state.runtime
-    celery = request.app.state.celery
-    online = len(celery.control.ping(timeout=0.5) or [])
-    text = metrics.render(rt.store, _queue_length(rt, celery), online)
+    view = request.app.state.fleet.view()
+    text = metrics.render(request.app.state.runtime.store, view.queue_length, view.online)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

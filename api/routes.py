@@ -69,6 +69,9 @@ def process(body: ProcessIn, request: Request) -> dict:
     """Start removing the watermark from an uploaded video. Calling it again for the same id changes nothing."""
     rt = _rt(request)
     job = rt.store.get(body.task_id)
+    if body.boxes and len(body.boxes) > rt.settings.max_boxes:
+        raise InvalidRequest(f"The request gives {len(body.boxes)} boxes; a job takes at most "
+                             f"{rt.settings.max_boxes} (MAX_BOXES).")  # fmt: skip
     options = body.model_dump(exclude_none=True, exclude={"task_id"})
     if body.detector:
         DETECTORS.get(body.detector)
@@ -164,13 +167,13 @@ def _send(rt: Runtime, key: str, media_type: str, download: str | None = None):
 
 @router.get("/api/health")
 def health(request: Request):
-    """Redis reachable, and how many workers answer a ping."""
+    """Redis reachable, and how many workers answered the fleet monitor's last reading."""
     rt = _rt(request)
     try:
         redis_ok = bool(rt.store.r.ping())
     except Exception:
         redis_ok = False
-    workers = len(request.app.state.celery.control.ping(timeout=1.0) or []) if redis_ok else 0
+    workers = request.app.state.fleet.view().online if redis_ok else 0
     body = {"status": "ok" if redis_ok else "degraded", "redis": redis_ok, "workers": workers, "time": time.time()}
     return JSONResponse(body, status_code=200 if redis_ok else 503)
 

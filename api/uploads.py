@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 import cv2
 
+from jobs.housekeeping import delete_job_files
 from jobs.runtime import Runtime
 from storage.base import copy_stream
 from video import iter_frames, probe
@@ -35,7 +36,21 @@ def storage_suffix(filename: str) -> str:
 
 
 def check_limits(info, settings, filename: str) -> None:
-    """Refuse (413, nothing stored) what exceeds MAX_DURATION_S, MAX_WIDTH or MAX_HEIGHT."""
+    """Refuse (413, nothing stored) what exceeds MAX_DURATION_S, MAX_WIDTH, MAX_HEIGHT, MAX_PIXELS,
+    MAX_FRAMES or MAX_PIXEL_RATE, judged from what the stream holds (packets counted, their
+    timestamps' span, the first frame decoded), not from its header."""
+    pixels = info.width * info.height
+    if pixels > settings.max_pixels:
+        raise UploadTooLarge(f"'{filename}' has frames of {info.width}x{info.height} ({pixels / 1e6:.1f} MP); "
+                             f"this service takes at most {settings.max_pixels / 1e6:.1f} MP a frame (MAX_PIXELS).")
+    if info.frames > settings.max_frames:
+        raise UploadTooLarge(f"'{filename}' has {info.frames} frames; this service takes at most "
+                             f"{settings.max_frames} (MAX_FRAMES).")  # fmt: skip
+    rate = pixels * info.frames / info.duration
+    if rate > settings.max_pixel_rate:
+        raise UploadTooLarge(f"'{filename}' carries {rate / 1e6:.0f} million pixels per second of video; this "
+                             f"service takes at most {settings.max_pixel_rate / 1e6:.0f} million (MAX_PIXEL_RATE, "
+                             "4K at 60 fps by default).")  # fmt: skip
     if info.duration > settings.max_duration_s:
         raise UploadTooLarge(f"'{filename}' lasts {info.duration:.0f} s; this service takes videos up to "
                              f"{settings.max_duration_s:.0f} s (MAX_DURATION_S).")  # fmt: skip
@@ -72,6 +87,10 @@ def store_upload(rt: Runtime, source: BinaryIO, filename: str) -> dict:
         cv2.imwrite(str(preview), next(iter_frames(local)), [cv2.IMWRITE_JPEG_QUALITY, 88])
         rt.storage.put_file(preview_key(job_id), preview)
     summary = info.summary()
-    rt.store.create(job_id, filename=filename, input_key=key, info=summary, deadline_s=rt.settings.job_deadline_s)
+    try:
+        rt.store.create(job_id, filename=filename, input_key=key, info=summary, deadline_s=rt.settings.job_deadline_s)
+    except Exception:  # Redis away: the files would belong to no job
+        delete_job_files(rt.storage, job_id)
+        raise
     return {"task_id": job_id, "filename": filename, "frames": info.frames, "fps": summary["fps"],
             "width": info.width, "height": info.height, "duration": summary["duration"]}  # fmt: skip

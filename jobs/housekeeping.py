@@ -12,9 +12,13 @@ Keys:
 from __future__ import annotations
 
 import logging
+import re
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from jobs.store import FILES, TERMINAL, JobStore
 from storage import Storage
@@ -45,6 +49,38 @@ def sweep(store: JobStore, storage: Storage, ttl_s: float, now: float | None = N
         log.info("job %s: %d files deleted after %.1f hours", job_id, removed, ttl_s / 3600)
         swept.append(job_id)
     return swept
+
+
+_OWNER = re.compile(r"^(?:uploads|jobs)/([0-9a-f]{32})/|^results/([0-9a-f]{32})\.mp4$")
+
+
+def sweep_orphans(store: JobStore, storage: Storage, ttl_s: float, now: float | None = None) -> list[str]:
+    """Delete the files, found by listing the storage, of every job that has no record in Redis
+    and whose newest file is older than `ttl_s` (an upload whose record was never written, a job
+    whose record expired or was lost with a Redis without AOF). Returns their ids."""
+    now = now or time.time()
+    newest: dict[str, float] = {}
+    for top in ("uploads/", "jobs/", "results/"):
+        for key, modified in storage.list(top):
+            if match := _OWNER.match(key):
+                owner = match[1] or match[2]
+                newest[owner] = max(modified, newest.get(owner, 0.0))
+    swept = []
+    for job_id, modified in sorted(newest.items()):
+        if modified < now - ttl_s and not store.exists(job_id):
+            removed = delete_job_files(storage, job_id)
+            log.info("job %s: no record; %d files left behind deleted", job_id, removed)
+            swept.append(job_id)
+    return swept
+
+
+def private_tmp(worker: str, base: Path | None = None) -> Path:
+    """A temp directory of this worker's own, emptied first: what an earlier run of the same worker
+    left when it was killed is deleted. Another worker's directory is never touched."""
+    path = Path(base or tempfile.gettempdir()) / f"waterz-{re.sub(r'[^A-Za-z0-9@._-]', '_', worker)}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 class Periodic:

@@ -38,10 +38,12 @@ def require_redis_url(settings: Settings) -> str:
 @lru_cache
 def get_runtime(role: str = "worker") -> Runtime:
     """The process's runtime. A worker's Redis calls ride out a Redis restart of up to
-    `REDIS_RIDE_OUT_S`; the API's fail at once (it answers 503 meanwhile)."""
+    `REDIS_RIDE_OUT_S`; the API's fail at once (it answers 503 meanwhile) and wait at most 5 s
+    for an answer, so that a stalled Redis cannot hold a request thread."""
     settings = get_settings()
-    ride_out = settings.redis_ride_out_s if role == "worker" else 0.0
-    store = JobStore.from_url(require_redis_url(settings), ride_out_s=ride_out, retention_s=settings.retention_s)
+    worker = role == "worker"
+    store = JobStore.from_url(require_redis_url(settings), ride_out_s=settings.redis_ride_out_s if worker else 0.0,
+                              socket_timeout=30.0 if worker else 5.0, retention_s=settings.retention_s)  # fmt: skip
     leases = Leases(store, settings.lease_s, requeue_grace_s=settings.visibility_timeout_s)
     return Runtime(settings, store, open_storage(settings.storage_url), leases)
 

@@ -34,7 +34,7 @@ from pipeline.run import (
     save_result,
     segment_inputs,
 )
-from pipeline.stop import Stopped, stop_when
+from pipeline.stop import Stopped, checkpoint, stop_when
 from propainter.matte import Matte, MatteBook, second_looks
 from video import probe
 
@@ -60,13 +60,15 @@ def result_key(job_id: str) -> str:
 
 
 class Reporter:
-    """Turns a stage's `done/total` into the job's progress, writing to Redis at most twice a second."""
+    """Turns a stage's `done/total` into the job's progress, writing to Redis at most twice a second.
+    Each call is also a checkpoint: under `stop_when`, a stage that reports stops at its next frame."""
 
     def __init__(self, rt: Runtime, job_id: str, band: tuple[int, int], every_s: float = 0.5):
         self.rt, self.job_id, self.band, self.every_s = rt, job_id, band, every_s
         self._last = 0.0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        checkpoint(done, total)
         now = time.monotonic()
         if now - self._last < self.every_s and done < total:
             return
@@ -193,10 +195,14 @@ def finalize(rt: Runtime, job_id: str) -> str:
         written = composite_and_encode(info, segments, results, output, rt.settings, Reporter(rt, job_id, FINALIZE))
         if written != info.frames:
             raise RuntimeError(f"the encoder wrote {written} frames of {info.frames}")
+        if ended(rt, job_id):
+            raise Stopped("the job ended before its result was stored")
         key = result_key(job_id)
         rt.storage.put_file(key, output)
     cleanup(rt, job_id)
-    rt.store.succeed(job_id, key)
+    if not rt.store.succeed(job_id, key):  # cancelled in the moment between: no result for an ended job
+        rt.storage.delete_prefix(key)
+        raise Stopped("the job ended while its result was stored")
     return key
 
 

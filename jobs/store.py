@@ -20,6 +20,7 @@ terminal state is never overwritten (both enforced inside Redis by one Lua scrip
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import redis
@@ -34,6 +35,7 @@ INDEX = "waterz:jobs"  # sorted set: job id -> created_at, for metrics
 FILES = "waterz:files"  # sorted set: job id -> created_at, while its files exist (see jobs.housekeeping)
 SEGMENT_SECONDS = "waterz:metrics:segment_seconds"  # hash: histogram buckets, sum, count
 BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
+JOB_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex, as the upload makes them
 STATES = ("PENDING", "STARTED", "PROGRESS", "SUCCESS", "FAILURE")
 TERMINAL = ("SUCCESS", "FAILURE")
 
@@ -72,18 +74,21 @@ class JobStore:
         self._finish = client.register_script(_FINISH)
 
     @classmethod
-    def from_url(cls, url: str, ride_out_s: float = 0.0, **kwargs) -> JobStore:
+    def from_url(cls, url: str, ride_out_s: float = 0.0, socket_timeout: float = 30.0, **kwargs) -> JobStore:
         """`ride_out_s`: how long a call keeps retrying while Redis is unreachable (a worker rides
-        out a restart; the API answers 503 at once instead)."""
+        out a restart; the API answers 503 at once instead); `socket_timeout`: the longest one
+        call may wait for Redis's answer."""
         patience = {}
         if ride_out_s:  # back-off 0.2, 0.4, 0.8, 1.6, then 2 s per try
             patience = {"retry": Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=int(ride_out_s / 2) + 4),
                         "retry_on_error": [ConnectionError, TimeoutError]}  # fmt: skip
-        client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5, socket_timeout=30,
-                                      health_check_interval=30, **patience)  # fmt: skip
+        client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5,
+                                      socket_timeout=socket_timeout, health_check_interval=30, **patience)  # fmt: skip
         return cls(client, **kwargs)
 
     def _key(self, job_id: str, *parts) -> str:
+        if not JOB_ID.fullmatch(job_id):  # nothing else reaches a key name: no `<id>:seg:0` as an id
+            raise JobNotFound(f"No job has the id '{job_id[:80]}': job ids are 32 hexadecimal digits.")
         return PREFIX + ":".join((job_id, *map(str, parts)))
 
     # --- creation and reading -------------------------------------------------

@@ -31,6 +31,9 @@ class Storage(Protocol):
     def delete_prefix(self, prefix: str) -> int:
         """Delete every key under `prefix`; returns how many."""
 
+    def list(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """Every key under `prefix` with its last modification (unix seconds)."""
+
 
 def missing(key: str) -> FileNotFoundError:
     """The error every backend raises for an absent key; `.filename` is the key, never a host path."""

@@ -66,3 +66,11 @@ class FileStorage:
         count = sum(1 for p in path.rglob("*") if p.is_file())
         shutil.rmtree(path, ignore_errors=True)
         return count
+
+    def list(self, prefix: str) -> Iterator[tuple[str, float]]:
+        top = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        if not top.is_dir():
+            return
+        for path in top.rglob("*"):
+            if path.is_file() and not path.name.startswith(".part-"):
+                yield path.relative_to(self.root).as_posix(), path.stat().st_mtime

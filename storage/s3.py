@@ -58,3 +58,9 @@ class S3Storage:
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
                 count += len(keys)
         return count
+
+    def list(self, prefix: str) -> Iterator[tuple[str, float]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            for item in page.get("Contents", []):
+                yield item["Key"][len(self.prefix) :], item["LastModified"].timestamp()

@@ -7,15 +7,18 @@ deleted; the Celery task itself then returns normally, so nothing is retried bli
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from contextlib import contextmanager
 
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
 from jobs import TERMINAL, steps
-from jobs.housekeeping import Periodic, sweep
+from jobs.housekeeping import Periodic, private_tmp, sweep, sweep_orphans
 from jobs.leases import reap
 from jobs.runtime import get_runtime
+from pipeline.stop import Stopped, stop_when
 from waterz.errors import WaterzError
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,8 @@ def failing_job(job_id: str, doing: str):
     rt = get_runtime()
     try:
         yield rt
+    except Stopped as stop:  # cancelled, past its deadline, or taken over by a newer attempt
+        log.info("job %s: stopped while %s (%s)", job_id, doing, stop)
     except Exception as exc:
         if _ended_meanwhile(rt, job_id):
             # Cancelled (its files deleted) or failed elsewhere while this step ran: not this step's error.
@@ -76,7 +81,7 @@ def prepare_video(self, task_id: str) -> None:
         if not _running(rt, task_id):
             return
         workers = len(self.app.control.ping(timeout=1.0) or []) if rt.settings.min_segments == "auto" else 1
-        with rt.leases.held(task_id, "prepare", self.request.hostname or "unknown"):
+        with rt.leases.held(task_id, "prepare", self.request.hostname or "unknown") as lease, stop_when(lease.stopped):
             count = steps.prepare(rt, task_id, lambda i: process_segment.apply_async((task_id, i)), workers)
         if count == 0 and rt.store.claim_finalize(task_id):
             finalize_video.apply_async((task_id,))
@@ -95,7 +100,8 @@ def process_segment(self, task_id: str, index: int) -> None:
 def finalize_video(self, task_id: str) -> None:
     with failing_job(task_id, "encoding the result") as rt:
         if _running(rt, task_id):
-            with rt.leases.held(task_id, "finalize", self.request.hostname or "unknown"):
+            host = self.request.hostname or "unknown"
+            with rt.leases.held(task_id, "finalize", host) as lease, stop_when(lease.stopped):
                 steps.finalize(rt, task_id)
 
 
@@ -113,17 +119,20 @@ _housekeeping: Periodic | None = None
 
 
 @worker_ready.connect
-def _start_housekeeping(**kwargs) -> None:
-    """Every worker also dispatches lost steps again and deletes old jobs' files (`jobs.housekeeping`)."""
+def _start_housekeeping(sender=None, **kwargs) -> None:
+    """Every worker also dispatches lost steps again and deletes old jobs' files (`jobs.housekeeping`);
+    its temp files go to a directory of its own, emptied at start."""
     global _housekeeping
     rt = get_runtime()
     s = rt.settings
+    tempfile.tempdir = str(private_tmp(getattr(sender, "hostname", None) or f"worker-{os.getpid()}"))
 
     def reap_lost_steps() -> None:
         reap(rt.leases, _dispatch_again, s.max_attempts, lambda job_id, error: _fail(rt, job_id, error))
 
     def delete_old_files() -> None:
         sweep(rt.store, rt.storage, s.result_ttl_hours * 3600)
+        sweep_orphans(rt.store, rt.storage, s.result_ttl_hours * 3600)
 
     log.info("job state in %s, files in %s; leases of %gs, at most %d attempts per step; files kept %g hours",
              s.redis_url, s.storage_url, s.lease_s, s.max_attempts, s.result_ttl_hours)  # fmt: skip

@@ -4,6 +4,7 @@ started by the same code as `waterz up`."""
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -77,6 +78,56 @@ class Service:
                     f.write(chunk)
         return dest
 
+    def api_temp_bytes(self) -> int:
+        """Bytes of temp files the API holds: those in its TMPDIR, and deleted ones it keeps open."""
+        named = sum(p.stat().st_size for p in (self.workdir / "tmp" / "api").rglob("*") if p.is_file())
+        held = 0
+        for fd in Path(f"/proc/{self.procs[-1].pid}/fd").iterdir():
+            try:
+                if os.readlink(fd).endswith("(deleted)"):
+                    held += fd.stat().st_size
+            except OSError:
+                continue
+        return named + held
+
     def close(self) -> None:
         self.http.close()
         stop(list(reversed(self.procs)))
+
+
+def chunked_upload(port: int, megabytes: int) -> tuple[bytes, int]:
+    """A multipart upload without Content-Length, sent in 64 KB chunks until the server answers;
+    returns the answer and how many bytes of the body were sent."""
+    boundary = "waterzboundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n"
+            "Content-Type: video/mp4\r\n\r\n").encode()  # fmt: skip
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall((f"POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nTransfer-Encoding: chunked\r\n"
+                  f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n").encode())  # fmt: skip
+    sent, chunk = 0, b"\0" * (64 << 10)
+    answer = b""
+    try:
+        for part in [head] + [chunk] * (megabytes * 16):
+            sock.sendall(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+            sent += len(part)
+            sock.setblocking(False)
+            try:
+                answer = sock.recv(65536)
+            except BlockingIOError:
+                pass
+            sock.setblocking(True)
+            if answer:
+                break
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    sock.settimeout(30)
+    try:
+        while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+            more = sock.recv(65536)
+            if not more:
+                break
+            answer += more
+    except (ConnectionResetError, TimeoutError):
+        pass
+    sock.close()
+    return answer, sent

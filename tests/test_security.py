@@ -44,18 +44,24 @@ def test_every_api_route_needs_the_key(service, clips):
         assert r.headers["www-authenticate"] == "Bearer"
     wrong = anonymous.get("/api/health", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
-    assert anonymous.get("/api/health", params={"api_key": "test-key-not-a-secret"}).status_code == 200
+    key = {"api_key": "test-key-not-a-secret"}
+    assert anonymous.get("/api/health", params=key).status_code == 401  # a header can be sent there
+    job = service.upload(clips("shake_opaque").path).raise_for_status().json()["task_id"]
+    assert anonymous.get(f"/api/preview/{job}", params=key).status_code == 200  # an <img> cannot send one
+    with anonymous.stream("GET", f"/api/events/{job}", params=key) as events:  # nor can EventSource
+        assert events.status_code == 200
     assert anonymous.get("/").status_code == 200  # the page itself loads, then asks for the key
     assert service.http.get("/api/health").status_code == 200
 
 
 def test_uploads_over_the_limits_get_413_and_nothing_is_stored(service, clips):
+    uploads = service.workdir / "storage" / "uploads"
+    before = set(uploads.iterdir()) if uploads.exists() else set()  # (jobs of the other tests)
     long_clip = clips("pan_jump")  # 72 frames at 25 fps = 2.88 s > MAX_DURATION_S 2.5
     r = service.upload(long_clip.path)
     assert r.status_code == 413
     assert r.json()["detail"] == "'pan_jump.mp4' lasts 3 s; this service takes videos up to 2 s (MAX_DURATION_S)."
-    uploads = service.workdir / "storage" / "uploads"
-    assert not uploads.exists() or not any(uploads.iterdir())
+    assert (set(uploads.iterdir()) if uploads.exists() else set()) == before
     short = clips("shake_opaque")  # 60 frames = 2.4 s
     assert service.upload(short.path).status_code == 200
 
@@ -90,11 +96,21 @@ def test_cors_answers_the_configured_origin_only(service):
     assert simple.headers["access-control-allow-origin"] == "https://app.example"
 
 
-def test_the_redis_password_is_in_no_log_line(service, clips):
-    status = service.run_job(clips("shake_opaque").path, timeout=180)
+def test_key_holders_see_which_job_a_worker_runs_and_no_log_line_holds_a_secret(service, clips):
+    task_id = service.upload(clips("shake_opaque").path).raise_for_status().json()["task_id"]
+    service.http.post("/api/process", json={"task_id": task_id}).raise_for_status()
+    shown = []
+    while not shown and service.http.get(f"/api/status/{task_id}").json()["state"] not in ("SUCCESS", "FAILURE"):
+        shown = [a for w in service.http.get("/api/workers").json()["workers"] for a in w["active"]
+                 if a.get("task_id") == task_id]  # fmt: skip
+    assert shown and shown[0]["task"].startswith("watermark.")
+    status = service.wait(task_id, timeout=180)
     assert status["state"] == "SUCCESS", status.get("error")
+    httpx.get(f"http://127.0.0.1:{service.port}/api/source/{task_id}", params={"api_key": "test-key-not-a-secret"})
     logs = {p.name: p.read_text(errors="replace") for p in service.workdir.glob("*.log") if p.name != "redis.log"}
     assert {"worker1.log", "api.log"} <= set(logs)
+    assert "api_key=***" in logs["api.log"]  # the access log has the request, not the key
+    assert "test-key-not-a-secret" not in logs["api.log"]
     masked = mask_secrets(service.redis_url)
     assert "***" in masked and REDIS_PASSWORD not in masked
     assert f"job state in {masked}," in logs["worker1.log"]  # the worker did log the URL, masked

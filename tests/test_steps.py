@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import numpy as np
 import pytest
 
 from api.uploads import store_upload
 from jobs import JobStore
-from jobs.housekeeping import sweep
+from jobs.housekeeping import private_tmp, sweep, sweep_orphans
 from jobs.leases import Leases, reap, segment_step
 from jobs.runtime import Runtime
 from jobs.steps import finalize, prepare, process
@@ -132,6 +133,31 @@ def test_old_files_are_swept_but_not_a_running_jobs(runtime, clips):
     runtime.store.fail(old, "cancelled by request")
     assert sweep(runtime.store, runtime.storage, ttl_s=60, now=later) == [old]
     assert sweep(runtime.store, runtime.storage, ttl_s=60, now=later) == []
+
+
+def test_files_that_belong_to_no_record_are_found_by_listing_and_swept(runtime, clips, tmp_path):
+    with open(clips("pan_jump").path, "rb") as f:
+        kept = store_upload(runtime, f, "clip.mp4")["task_id"]  # a job with a record
+    orphan = uuid.uuid4().hex  # files of a job whose record never was (or was lost with Redis)
+    for key in (f"uploads/{orphan}/source.mp4", f"jobs/{orphan}/segment_0_input.npz", f"results/{orphan}.mp4"):
+        runtime.storage.put_file(key, clips("pan_jump").path)
+    runtime.storage.put_file("notes/readme.txt", clips("pan_jump").path)  # not a job's: never touched
+    assert sweep_orphans(runtime.store, runtime.storage, ttl_s=60) == []  # too new yet
+    later = time.time() + 3600
+    assert orphan in sweep_orphans(runtime.store, runtime.storage, ttl_s=60, now=later)
+    left = {key for key, _ in runtime.storage.list("")}
+    assert not [key for key in left if orphan in key]
+    assert "notes/readme.txt" in left and runtime.storage.size(runtime.store.get(kept)["input_key"])
+
+
+def test_a_worker_empties_its_own_temp_directory_and_no_one_elses(tmp_path):
+    mine = private_tmp("worker1@host", tmp_path)
+    (mine / "waterz-prepare-x").mkdir()
+    (mine / "waterz-prepare-x" / "source.mp4").write_bytes(b"left by a killed run")
+    theirs = private_tmp("worker2@host", tmp_path)
+    (theirs / "busy.npz").write_bytes(b"in use")
+    assert private_tmp("worker1@host", tmp_path) == mine and list(mine.iterdir()) == []
+    assert (theirs / "busy.npz").exists()
 
 
 def test_segments_keep_the_mark_mattes_for_each_other(runtime, clips):

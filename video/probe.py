@@ -92,7 +92,8 @@ def _probe_open(container: av.container.InputContainer, path: Path, name: str) -
     pts = _demux_pts(container, stream, name)
     rotation, pix_fmt = _first_frame_facts(path, name)
     frames = len(pts)
-    duration = float(stream.duration * time_base) if stream.duration else frames / float(fps)
+    # what the packets span, not what the header claims (a header can say 3 s of a 5781 s stream)
+    duration = float((pts[-1] - pts[0]) * time_base) + 1 / float(fps) if frames > 1 else 1 / float(fps)
     return VideoInfo(
         path=str(path),
         width=width,

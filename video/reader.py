@@ -22,8 +22,13 @@ def iter_frames(path: str | Path, with_pts: bool = False, fmt: str = "bgr24") ->
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"  # frame + slice threads: decoding is the hot loop
-            last_pts = None
-            for frame in container.decode(stream):
+            last_pts, size = None, None
+            for index, frame in enumerate(container.decode(stream)):
+                size = size or (frame.width, frame.height)
+                if (frame.width, frame.height) != size:
+                    raise InvalidVideo(f"'{Path(path).name}' changes its frame size from {size[0]}x{size[1]} to "
+                                       f"{frame.width}x{frame.height} at frame {index}; waterz takes videos whose "
+                                       "frames all have one size.")  # fmt: skip
                 image: np.ndarray = frame.to_ndarray(format=fmt)
                 if not with_pts:
                     yield image

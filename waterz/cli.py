@@ -57,7 +57,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from waterz.settings import get_settings
 
     settings = get_settings()
-    return up(args.port or settings.port, args.workers or settings.workers, settings.redis_url, args.host)
+    return up(args.port or settings.port, args.workers or settings.workers, settings.redis_url, args.host,
+              settings.storage_url)  # fmt: skip
 
 
 def cmd_train_detector(args: argparse.Namespace) -> int:

@@ -26,11 +26,17 @@ class Settings(BaseSettings):
     cpu_threads: int | None = Field(default=None, ge=1)  # OpenCV threads per process; default: all cores
 
     # Service limits and timing.
-    max_upload_mb: int = Field(default=500, ge=1)
+    max_upload_mb: int = Field(default=500, ge=1)  # counted as the upload streams in, Content-Length or not
+    body_idle_s: float = Field(default=30.0, gt=0)  # a request body that stops arriving this long gets 408
+    max_boxes: int = Field(default=1000, ge=1)  # boxes one /api/process may give
     max_duration_s: float = Field(default=3600.0, gt=0)
     max_width: int = Field(default=4096, ge=16)
     max_height: int = Field(default=4096, ge=16)
+    max_pixels: int = Field(default=4096 * 2160, ge=256)  # per frame: DCI 4K
+    max_pixel_rate: float = Field(default=4096 * 2160 * 60.0, gt=0)  # pixels per second of video: 4K at 60 fps
+    max_frames: int = Field(default=216_000, ge=1)  # an hour at 60 fps
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser ("*": any)
+    allowed_hosts: str = ""  # comma-separated names the Host header may give; default: the bound address's
     api_key: str | None = None  # when set, every /api route needs `Authorization: Bearer <key>`
     job_deadline_s: int = Field(default=4 * 3600, ge=60)
     task_time_limit_s: int = Field(default=3600, ge=60)

@@ -1,0 +1,74 @@
+"""Work limits judged from what the stream holds, not from what its header claims."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import replace
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from api.uploads import check_limits
+from video import iter_frames, probe
+from waterz.errors import InvalidVideo, UploadTooLarge
+from waterz.settings import Settings
+
+
+def _write(path, sizes_and_pts, fmt=None, rate=25):
+    """Frames of the given `(w, h)` at the given pts (in 1/rate s), one colour each, H.264."""
+    with av.open(str(path), "w", format=fmt) as container:
+        w, h = sizes_and_pts[0][0]
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, rate)
+        for (w, h), pts in sizes_and_pts:
+            frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), 90, np.uint8), format="rgb24")
+            frame.pts = pts
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_the_duration_is_what_the_timestamps_span_not_what_the_header_says(tmp_path):
+    # four frames, the last 5781 s after the first: a long stream of almost nothing
+    mkv = _write(tmp_path / "long.mkv", [((64, 48), pts) for pts in (0, 1, 2, 5781 * 25)])
+    data = bytearray(mkv.read_bytes())
+    at = data.find(b"\x44\x89\x88")  # the Segment's Duration element (8-byte float, in milliseconds)
+    assert at > 0
+    data[at + 3 : at + 11] = struct.pack(">d", 3000.0)  # the header now claims 3 s
+    mkv.write_bytes(bytes(data))
+    with av.open(str(mkv)) as container:
+        assert abs(container.duration / 1e6 - 3.0) < 0.1  # what a reader of the header is told
+    info = probe(mkv)
+    assert abs(info.duration - 5781.04) < 0.1
+    with pytest.raises(UploadTooLarge, match=r"lasts 5781 s; this service takes videos up to 3600 s"):
+        check_limits(info, Settings(), "long.mkv")
+
+
+def test_the_defaults_admit_4k_at_60_fps_and_refuse_more(tmp_path):
+    clip = probe(_write(tmp_path / "c.mp4", [((64, 48), pts) for pts in range(3)], rate=60))
+    minute = replace(clip, frames=3600, duration=60.0)
+    check_limits(replace(minute, width=3840, height=2160), Settings(), "uhd.mp4")
+    check_limits(replace(minute, width=4096, height=2160), Settings(), "dci.mp4")
+    with pytest.raises(UploadTooLarge, match=r"4096x4096 \(16.8 MP\); this service takes at most 8.8 MP a frame"):
+        check_limits(replace(minute, width=4096, height=4096), Settings(), "square.mp4")
+    fast = replace(minute, width=3840, height=2160, frames=7200)  # 120 fps
+    with pytest.raises(UploadTooLarge, match=r"carries 995 million pixels per second of video; .* at most 531 million"):
+        check_limits(fast, Settings(), "fast.mp4")
+    with pytest.raises(UploadTooLarge, match=r"has 3600 frames; this service takes at most 1000 \(MAX_FRAMES\)"):
+        check_limits(minute, Settings(max_frames=1000), "many.mp4")
+
+
+def test_a_stream_that_changes_its_frame_size_is_refused_with_a_sentence(tmp_path):
+    first = _write(tmp_path / "a.h264", [((320, 240), pts) for pts in range(5)], fmt="h264")
+    second = _write(tmp_path / "b.h264", [((640, 480), pts) for pts in range(5)], fmt="h264")
+    both = tmp_path / "switch.h264"
+    both.write_bytes(first.read_bytes() + second.read_bytes())
+    info = probe(both)
+    assert (info.width, info.height, info.frames) == (320, 240, 10)
+    with pytest.raises(InvalidVideo, match=r"'switch.h264' changes its frame size from 320x240 to 640x480 at frame 5"):
+        list(iter_frames(both))
