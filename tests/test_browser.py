@@ -79,7 +79,7 @@ def test_errors_show_the_api_sentence(service, browser, tmp_path):
     assert "'notes.mp4' is not a video file that can be decoded" in alert.text_content()
     page.goto(f"http://127.0.0.1:{service.port}/?task=0123abcd")
     alert.wait_for(state="visible")
-    assert alert.text_content() == "No job has the id '0123abcd'."
+    assert alert.text_content() == "No job has the id '0123abcd': job ids are 32 hexadecimal digits."
     page.close()
 
 
