@@ -219,4 +219,5 @@ def test_cancel_drops_the_job_and_its_files(service, clips):
 
 def test_unknown_job_events_are_404(service):
     r = service.http.get("/api/events/0123abc")
-    assert r.status_code == 404 and r.json()["detail"] == "No job has the id '0123abc'."
+    assert r.status_code == 404
+    assert r.json()["detail"] == "No job has the id '0123abc': job ids are 32 hexadecimal digits."
