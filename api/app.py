@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from api.guard import HostAndOriginGuard, host_name
 from api.limits import JSON_BODY_LIMIT, BodyLimits
 from api.routes import router
 from api.uploads import too_large
+from jobs.housekeeping import private_tmp
 from jobs.runtime import get_runtime
 from waterz.settings import Settings
 
@@ -27,9 +30,14 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 def create_api(settings: Settings, celery: Celery) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # uploads in progress (multipart spools, copies being checked) go to a directory of this
+        # process's own; what an API killed mid-upload left is deleted here (jobs.housekeeping)
+        before, tempfile.tempdir = tempfile.tempdir, str(private_tmp("api"))
         app.state.fleet.start()
         yield
         app.state.fleet.stop()
+        shutil.rmtree(tempfile.tempdir, ignore_errors=True)
+        tempfile.tempdir = before
 
     app = FastAPI(title="waterz", description="Video watermark removal: upload, process, download.",
                   version="0.1.0", lifespan=lifespan)  # fmt: skip

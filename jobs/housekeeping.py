@@ -11,7 +11,9 @@ Keys:
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -74,13 +76,40 @@ def sweep_orphans(store: JobStore, storage: Storage, ttl_s: float, now: float | 
     return swept
 
 
-def private_tmp(worker: str, base: Path | None = None) -> Path:
-    """A temp directory of this worker's own, emptied first: what an earlier run of the same worker
-    left when it was killed is deleted. Another worker's directory is never touched."""
-    path = Path(base or tempfile.gettempdir()) / f"waterz-{re.sub(r'[^A-Za-z0-9@._-]', '_', worker)}"
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
+def private_tmp(name: str, base: Path | None = None) -> Path:
+    """A temp directory of this process's own, `waterz-tmp-<name>-<pid>` under `base` (the system
+    temp directory by default), held by a lock on its `.lock` file for as long as the process
+    lives. What dead processes left (their lock is free: killed, out of memory) is deleted first;
+    a living process's directory is never touched."""
+    base = Path(base or tempfile.gettempdir())
+    for left in base.glob("waterz-tmp-*"):
+        _delete_if_dead(left)
+    # locked before it gets the name others sweep, so no one can see it unlocked
+    staging = Path(tempfile.mkdtemp(prefix=".waterz-claim-", dir=base))
+    fd = os.open(staging / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _held.append(fd)
+    path = base / f"waterz-tmp-{re.sub(r'[^A-Za-z0-9@._-]', '_', name)}-{os.getpid()}"
+    staging.rename(path)
     return path
+
+
+_held: list[int] = []  # the locks of this process's temp directories, released when it dies
+
+
+def _delete_if_dead(path: Path) -> None:
+    try:
+        fd = os.open(path / ".lock", os.O_RDWR)
+    except OSError:
+        return  # no lock file: not a directory of ours
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # its owner is alive
+    finally:
+        os.close(fd)
+    shutil.rmtree(path, ignore_errors=True)
+    log.info("temp files of a process that died deleted: %s", path)
 
 
 class Periodic:

@@ -4,8 +4,12 @@ record is idempotent and exactly one call triggers finalize, whatever the order 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +24,8 @@ from storage import open_storage
 from video import probe
 from waterz.service import free_port, start_redis, stop
 from waterz.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -150,14 +156,30 @@ def test_files_that_belong_to_no_record_are_found_by_listing_and_swept(runtime, 
     assert "notes/readme.txt" in left and runtime.storage.size(runtime.store.get(kept)["input_key"])
 
 
-def test_a_worker_empties_its_own_temp_directory_and_no_one_elses(tmp_path):
-    mine = private_tmp("worker1@host", tmp_path)
-    (mine / "waterz-prepare-x").mkdir()
-    (mine / "waterz-prepare-x" / "source.mp4").write_bytes(b"left by a killed run")
-    theirs = private_tmp("worker2@host", tmp_path)
+def test_a_process_deletes_the_temp_files_of_dead_ones_and_no_one_elses(tmp_path):
+    """What a killed worker or API left is deleted by the next one to start on that machine; a
+    living one's directory (its lock held) is left alone."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from jobs.housekeeping import private_tmp; "
+                               f"print(private_tmp('worker2@host', {str(tmp_path)!r}), flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+    theirs = Path(holder.stdout.readline().strip())
     (theirs / "busy.npz").write_bytes(b"in use")
-    assert private_tmp("worker1@host", tmp_path) == mine and list(mine.iterdir()) == []
-    assert (theirs / "busy.npz").exists()
+    dead = tmp_path / "waterz-tmp-worker1@host-99999999"
+    dead.mkdir()
+    (dead / ".lock").touch()
+    (dead / "waterz-prepare-x").mkdir()
+    (dead / "waterz-prepare-x" / "source.mp4").write_bytes(b"left by a killed run")
+    (tmp_path / "someone-else").mkdir()
+    try:
+        mine = private_tmp("worker1@host", tmp_path)
+        assert mine.name == f"waterz-tmp-worker1@host-{os.getpid()}" and [p.name for p in mine.iterdir()] == [".lock"]
+        assert not dead.exists() and (theirs / "busy.npz").exists() and (tmp_path / "someone-else").exists()
+        assert private_tmp("worker3@host", tmp_path).exists() and mine.exists()  # this process's own stay too
+    finally:
+        holder.kill()
+        holder.wait()
+    private_tmp("worker4@host", tmp_path)
+    assert not theirs.exists()  # its owner is gone now
 
 
 def test_segments_keep_the_mark_mattes_for_each_other(runtime, clips):
