@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import redis
@@ -35,9 +36,9 @@ class FleetView:
 def inspect_workers(celery: Celery, timeout: float) -> list[dict]:
     """Every worker that answers `inspect stats`/`active` within `timeout` s: its name, pool,
     concurrency, tasks processed, and what it runs now (with the job id and segment of each task)."""
-    inspect = celery.control.inspect(timeout=timeout)
-    stats = inspect.stats() or {}
-    active = inspect.active() or {}
+    with ThreadPoolExecutor(2) as pool:  # each waits the whole timeout for replies: wait once, not twice
+        asked = [pool.submit(getattr(celery.control.inspect(timeout=timeout), what)) for what in ("stats", "active")]
+        stats, active = (a.result() or {} for a in asked)
     workers = []
     for name in sorted(set(stats) | set(active)):
         pool = stats.get(name, {}).get("pool", {})

@@ -47,9 +47,9 @@ class HostAndOriginGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        host = headers.get("host", "")
-        refusal = self._host_refusal(host, scope.get("server")) or self._origin_refusal(scope["method"], host, headers)
+        wanted = {k: v.decode("latin-1") for k, v in scope["headers"] if k in (b"host", b"origin")}
+        host, origin = wanted.get(b"host", ""), wanted.get(b"origin")
+        refusal = self._host_refusal(host, scope.get("server")) or self._origin_refusal(scope["method"], host, origin)
         if refusal:
             await JSONResponse({"detail": refusal[1]}, status_code=refusal[0])(scope, receive, send)
             return
@@ -63,8 +63,7 @@ class HostAndOriginGuard:
             return None
         return 400, f"This service does not answer to the host name '{host[:100]}'; add it to ALLOWED_HOSTS."
 
-    def _origin_refusal(self, method: str, host: str, headers: dict) -> tuple[int, str] | None:
-        origin = headers.get("origin")
+    def _origin_refusal(self, method: str, host: str, origin: str | None) -> tuple[int, str] | None:
         if method in SAFE_METHODS or not origin or "*" in self.origins or origin in self.origins:
             return None
         if urlsplit(origin).netloc.lower() == host.lower():  # the service's own page

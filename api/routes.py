@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
-from api.uploads import preview_key, safe_filename, store_upload, too_large
+from api.uploads import preview_key, safe_filename, store_upload
 from api.views import job_status
 from detector import DETECTORS
 from detector.box import BoxDetector
@@ -53,10 +53,6 @@ class ProcessIn(BaseModel):
 async def upload(request: Request) -> dict:
     """Store a video (multipart field `file`) and return its `task_id` and properties."""
     rt = _rt(request)
-    limit_mb = rt.settings.max_upload_mb
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > (limit_mb << 20) + (1 << 20):
-        raise too_large(limit_mb)
     async with request.form(max_files=1, max_fields=16) as form:
         file = form.get("file")
         if not isinstance(file, UploadFile):

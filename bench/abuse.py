@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -19,13 +18,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import av
 import httpx
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from synth import ClipSpec, make_clip  # noqa: E402
-from tests.service import Service, chunked_upload  # noqa: E402
+from synth.hostile import flat_video, long_mkv_claiming, looped, size_switching_stream  # noqa: E402
+from tests.service import Service, children, chunked_upload  # noqa: E402
 from waterz.service import free_port  # noqa: E402
 
 WATERZ = str(Path(sys.executable).with_name("waterz"))
@@ -80,17 +78,6 @@ def chunked_flood(svc: Service, megabytes: int) -> None:
         f"API temp files at most {peak[0] / 2**20:.1f} MB, {svc.api_temp_bytes() / 2**20:.1f} MB after")  # fmt: skip
 
 
-def _children(pid: int) -> dict[int, str]:
-    found = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().decode(errors="replace")
-        except (OSError, ValueError):
-            continue
-    return found
-
-
 def _up(env: dict, port: int) -> subprocess.Popen:
     proc = subprocess.Popen([WATERZ, "up", "--port", str(port), "--workers", "2"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
@@ -118,19 +105,19 @@ def supervisor(base: Path, clip: Path) -> None:
     try:
         while http.get("/api/health").json()["workers"] < 2:
             time.sleep(0.5)
-        others = {p: c for p, c in _children(up.pid).items() if "celery" not in c}
+        others = {p: c for p, c in children(up.pid).items() if "celery" not in c}
         with open(clip, "rb") as f:
             job = http.post("/api/upload", files={"file": ("clip.mp4", f)}).json()["task_id"]
         http.post("/api/process", json={"task_id": job}).raise_for_status()
         while http.get(f"/api/status/{job}").json()["state"] == "PENDING":
             time.sleep(0.1)
-        victim = min(p for p, c in _children(up.pid).items() if "celery" in c)
+        victim = min(p for p, c in children(up.pid).items() if "celery" in c)
         os.kill(victim, signal.SIGKILL)
         killed = time.monotonic()
-        while len([p for p, c in _children(up.pid).items() if "celery" in c and p != victim]) < 2:
+        while len([p for p, c in children(up.pid).items() if "celery" in c and p != victim]) < 2:
             time.sleep(0.1)
         back = time.monotonic() - killed
-        kept = {p: c for p, c in _children(up.pid).items() if "celery" not in c} == others
+        kept = {p: c for p, c in children(up.pid).items() if "celery" not in c} == others
         status = _wait(http, job)
     finally:
         up.send_signal(signal.SIGTERM)
@@ -165,63 +152,15 @@ def cancel_in_detection(svc: Service, clip: Path) -> None:
         f"detection stopped {stopped:.1f} s after the DELETE; result file written: {result}")
 
 
-def _one_colour(path: Path, size: int, fps: int, frames: int) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width = stream.height = size
-        stream.pix_fmt, stream.options = "yuv420p", {"preset": "ultrafast"}
-        image = av.VideoFrame.from_ndarray(np.full((size, size, 3), 60, np.uint8), format="rgb24")
-        for _ in range(frames):
-            for packet in stream.encode(image):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
-def _lying_mkv(path: Path) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for pts in (0, 1, 2, 5781 * 25):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 90, np.uint8), format="rgb24")
-            frame.pts = pts
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    data = bytearray(path.read_bytes())
-    at = data.find(b"\x44\x89\x88")
-    data[at + 3 : at + 11] = struct.pack(">d", 3000.0)  # the header says 3 s
-    path.write_bytes(bytes(data))
-    return path
-
-
-def _switching(base: Path) -> Path:
-    parts = []
-    for size in ((320, 240), (640, 480)):
-        part = base / f"part{size[0]}.h264"
-        with av.open(str(part), "w", format="h264") as container:
-            stream = container.add_stream("libx264", rate=25)
-            stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
-            for k in range(25):
-                frame = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), 40 + k, np.uint8), format="rgb24")
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        parts.append(part.read_bytes())
-    path = base / "switch.h264"
-    path.write_bytes(b"".join(parts))
-    return path
-
-
-def hostile_media(svc: Service, base: Path) -> None:
-    r = svc.upload(_one_colour(base / "square.mp4", 4096, 60, 120))
-    row("5", "4096x4096, 60 fps, one colour", f"{r.status_code} {r.json().get('detail')}")
-    r = svc.upload(_lying_mkv(base / "long.mkv"))
+def hostile_media(svc: Service, base: Path, seconds: int) -> None:
+    second = flat_video(base / "second.mp4", [((4096, 4096), k) for k in range(60)], rate=60, preset="ultrafast")
+    square = looped(second, base / "square.mp4", seconds)
+    r = svc.upload(square)
+    row("5", f"4096x4096, 60 fps, {seconds} s, one colour ({square.stat().st_size >> 10} KB)",
+        f"{r.status_code} {r.json().get('detail')}")
+    r = svc.upload(long_mkv_claiming(base / "long.mkv", span_s=5781, claimed_s=3.0))
     row("5", "mkv whose timestamps span 5781 s, header says 3 s", f"{r.status_code} {r.json().get('detail')}")
-    r = svc.upload(_switching(base))
+    r = svc.upload(size_switching_stream(base / "switch.h264", (320, 240), (640, 480), frames_each=25))
     got = f"upload {r.status_code}"
     if r.status_code == 200:
         status = svc.run_job(base / "switch.h264", timeout=120)
@@ -277,6 +216,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--upload-mb", type=int, default=600)
     parser.add_argument("--concurrent", type=int, default=100)
+    parser.add_argument("--square-s", type=int, default=60, help="length of the 4096x4096 60 fps clip")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -291,7 +231,7 @@ def main() -> None:
             monitoring_flood(open_svc, job, args.concurrent)
             chunked_flood(open_svc, args.upload_mb)
             cancel_in_detection(open_svc, long)
-            hostile_media(open_svc, base)
+            hostile_media(open_svc, base, args.square_s)
             keys_and_ids(keyed, keyed_job, open_svc, job)
             redis_down(open_svc, small)
         finally:

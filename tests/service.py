@@ -131,3 +131,33 @@ def chunked_upload(port: int, megabytes: int) -> tuple[bytes, int]:
         pass
     sock.close()
     return answer, sent
+
+
+def processes() -> dict[int, tuple[int, str]]:
+    """Every process on this machine: pid -> (parent pid, command line)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            found[int(stat.parent.name)] = ppid, (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return found
+
+
+def children(pid: int) -> dict[int, str]:
+    """The processes `pid` started: pid -> command line."""
+    return {child: cmd for child, (ppid, cmd) in processes().items() if ppid == pid}
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes `pid` started, and theirs, down to the last."""
+    table = processes()
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        for child, (ppid, _) in table.items():
+            if ppid == parent and child not in found:
+                found.add(child)
+                todo.append(child)
+    return found

@@ -73,6 +73,17 @@ def test_a_chunked_upload_past_the_limit_is_cut_off_with_413(service):
     assert _uploads(service) == before  # nothing stored
 
 
+def test_an_upload_that_declares_too_many_bytes_is_refused_before_its_body(service):
+    with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
+        sock.sendall(f"POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1:{service.port}\r\n".encode()
+                     + b"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 53687091200\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b"}") and (more := sock.recv(65536)):  # no byte of the body was sent
+            answer += more
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]  # not 408: it did not wait for the body
+    assert answer.endswith(b'"The file is larger than the 2 MB upload limit (MAX_UPLOAD_MB)."}')
+
+
 def test_a_stalled_body_gets_408(service):
     with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
         sock.sendall(f"POST /api/process HTTP/1.1\r\nHost: 127.0.0.1:{service.port}\r\n".encode()

@@ -2,45 +2,21 @@
 
 from __future__ import annotations
 
-import struct
 from dataclasses import replace
-from fractions import Fraction
 
 import av
-import numpy as np
 import pytest
 
 from api.uploads import check_limits
+from synth.hostile import flat_video, long_mkv_claiming, size_switching_stream
 from video import iter_frames, probe
 from waterz.errors import InvalidVideo, UploadTooLarge
 from waterz.settings import Settings
 
 
-def _write(path, sizes_and_pts, fmt=None, rate=25):
-    """Frames of the given `(w, h)` at the given pts (in 1/rate s), one colour each, H.264."""
-    with av.open(str(path), "w", format=fmt) as container:
-        w, h = sizes_and_pts[0][0]
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, rate)
-        for (w, h), pts in sizes_and_pts:
-            frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), 90, np.uint8), format="rgb24")
-            frame.pts = pts
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
 def test_the_duration_is_what_the_timestamps_span_not_what_the_header_says(tmp_path):
     # four frames, the last 5781 s after the first: a long stream of almost nothing
-    mkv = _write(tmp_path / "long.mkv", [((64, 48), pts) for pts in (0, 1, 2, 5781 * 25)])
-    data = bytearray(mkv.read_bytes())
-    at = data.find(b"\x44\x89\x88")  # the Segment's Duration element (8-byte float, in milliseconds)
-    assert at > 0
-    data[at + 3 : at + 11] = struct.pack(">d", 3000.0)  # the header now claims 3 s
-    mkv.write_bytes(bytes(data))
+    mkv = long_mkv_claiming(tmp_path / "long.mkv", span_s=5781, claimed_s=3.0)
     with av.open(str(mkv)) as container:
         assert abs(container.duration / 1e6 - 3.0) < 0.1  # what a reader of the header is told
     info = probe(mkv)
@@ -50,7 +26,7 @@ def test_the_duration_is_what_the_timestamps_span_not_what_the_header_says(tmp_p
 
 
 def test_the_defaults_admit_4k_at_60_fps_and_refuse_more(tmp_path):
-    clip = probe(_write(tmp_path / "c.mp4", [((64, 48), pts) for pts in range(3)], rate=60))
+    clip = probe(flat_video(tmp_path / "c.mp4", [((64, 48), pts) for pts in range(3)], rate=60))
     minute = replace(clip, frames=3600, duration=60.0)
     check_limits(replace(minute, width=3840, height=2160), Settings(), "uhd.mp4")
     check_limits(replace(minute, width=4096, height=2160), Settings(), "dci.mp4")
@@ -64,10 +40,7 @@ def test_the_defaults_admit_4k_at_60_fps_and_refuse_more(tmp_path):
 
 
 def test_a_stream_that_changes_its_frame_size_is_refused_with_a_sentence(tmp_path):
-    first = _write(tmp_path / "a.h264", [((320, 240), pts) for pts in range(5)], fmt="h264")
-    second = _write(tmp_path / "b.h264", [((640, 480), pts) for pts in range(5)], fmt="h264")
-    both = tmp_path / "switch.h264"
-    both.write_bytes(first.read_bytes() + second.read_bytes())
+    both = size_switching_stream(tmp_path / "switch.h264", (320, 240), (640, 480))
     info = probe(both)
     assert (info.width, info.height, info.frames) == (320, 240, 10)
     with pytest.raises(InvalidVideo, match=r"'switch.h264' changes its frame size from 320x240 to 640x480 at frame 5"):

@@ -12,26 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.service import descendants
 from waterz.service import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-
-
-def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -69,7 +54,7 @@ def test_run_sh_serves_a_job_and_stops_every_child(clips, tmp_path):
                 time.sleep(0.5)
             assert status["state"] == "SUCCESS", status.get("error")
             assert http.get(status["result"]["result_url"]).content[4:8] == b"ftyp"
-        children = _descendants(proc.pid)
+        children = descendants(proc.pid)
         assert len(children) >= 4  # redis, api, two workers (and their own children)
     finally:
         proc.send_signal(signal.SIGTERM)

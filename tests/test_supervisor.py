@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.service import children
 from waterz.service import Child, free_port
 
 WATERZ = str(Path(sys.executable).with_name("waterz"))
@@ -49,18 +50,6 @@ def test_a_child_that_dies_is_started_again_with_doubling_backoff():
             child.proc.kill()
 
 
-def _children(pid: int) -> dict[int, str]:
-    found = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            if ppid == pid:
-                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ValueError):
-            continue
-    return found
-
-
 def _start_up(env: dict, port: int) -> tuple[subprocess.Popen, list[str]]:
     proc = subprocess.Popen([WATERZ, "up", "--port", str(port), "--workers", "1"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
@@ -90,20 +79,20 @@ def test_a_worker_killed_mid_job_comes_back_and_the_jobs_outlive_a_restart(clips
         while http.get("/api/health").json()["workers"] < 1:
             assert time.monotonic() < deadline
             time.sleep(0.5)
-        others = {pid: cmd for pid, cmd in _children(up.pid).items() if "celery" not in cmd}
+        others = {pid: cmd for pid, cmd in children(up.pid).items() if "celery" not in cmd}
         assert any("redis-server" in c for c in others.values()) and any("uvicorn" in c for c in others.values())
         with open(clips("slow_pan").path, "rb") as f:
             job = http.post("/api/upload", files={"file": ("clip.mp4", f)}).json()["task_id"]
         http.post("/api/process", json={"task_id": job}).raise_for_status()
         while http.get(f"/api/status/{job}").json()["state"] == "PENDING":
             time.sleep(0.1)
-        [worker] = [pid for pid, cmd in _children(up.pid).items() if "celery" in cmd]
+        [worker] = [pid for pid, cmd in children(up.pid).items() if "celery" in cmd]
         os.kill(worker, signal.SIGKILL)
         killed = time.monotonic()
-        while not [pid for pid, cmd in _children(up.pid).items() if "celery" in cmd and pid != worker]:
+        while not [pid for pid, cmd in children(up.pid).items() if "celery" in cmd and pid != worker]:
             assert time.monotonic() - killed < 10, "the worker was not started again within 10 s"
             time.sleep(0.2)
-        assert {pid: cmd for pid, cmd in _children(up.pid).items() if "celery" not in cmd} == others  # never stopped
+        assert {pid: cmd for pid, cmd in children(up.pid).items() if "celery" not in cmd} == others  # never stopped
         deadline = time.monotonic() + 240
         while (status := http.get(f"/api/status/{job}").json())["state"] not in ("SUCCESS", "FAILURE"):
             assert time.monotonic() < deadline, status
