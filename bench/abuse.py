@@ -223,7 +223,8 @@ def main() -> None:
     parser.add_argument("--upload-mb", type=int, default=600)
     parser.add_argument("--concurrent", type=int, default=100)
     parser.add_argument("--square-s", type=int, default=60, help="length of the 4096x4096 60 fps clip")
-    parser.add_argument("--rows", default="1,2,3,4,5,6,7,8,9,10,11", help="which rows of the table to run (5 brings 10, 6 brings 7-9)")
+    parser.add_argument("--rows", default="1,2,3,4,5,6,7,8,9,10,11",
+                        help="which rows of the table to run (5 brings 10, 6 brings 7-9)")
     args = parser.parse_args()
     rows = set(args.rows.split(","))
     with tempfile.TemporaryDirectory() as tmp:
