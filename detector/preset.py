@@ -1,0 +1,311 @@
+"""Known marks: a mark whose look was measured on real footage (`detector/presets/<name>.png`, its
+alpha matte, and `.json`), found in every frame wherever it is.
+
+Why it works: a white mark of opacity a over a picture B shows a*255 + (1-a)*B, so its outline is
+an edge whose direction is fixed by the matte (brighter inside) wherever the picture under it is
+not white itself. Each frame's gradient field is correlated with the matte's (the sum of
+gx*tx + gy*ty over the window, divided by both fields' energy there): 1 where the frame's edges
+are exactly the mark's, near 0 on picture unrelated to it, whatever the picture's brightness.
+That alone can also favour picture with edges of a similar shape, so a candidate must also pass
+the blend's own test: where the matte is dense, the pixels are at least nearly as bright as the
+mark alone would make them (over black), because a*255 + (1-a)*B >= a*255 for any B.
+
+A frame's candidates are joined over the video: a place where the mark was clearly seen in
+several frames is a position; in every frame the mark is taken where a candidate near a position
+passes the weaker score, and short gaps between detections at one position (a fade, a frame where
+the picture behind is as bright as the mark) are filled. A frame without the mark (around a
+jump) stays empty.
+
+The search runs on a picture reduced so the matte is `match_width` px wide, at a few scales
+around the size the preset predicts from the picture's short side; the box is then the matte's
+extent at full resolution, grown by `margin` of its height for the icon's wiggle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from detector.base import FrameMarks
+from pipeline.geometry import Box, Mark
+
+PRESETS = Path(__file__).resolve().parent / "presets"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """`matte`: alpha in [0, 1] as measured; `short_side`: the picture short side the matte's size
+    belongs to (the mark scales with the video); `colour`: the mark's grey level."""
+
+    name: str
+    matte: np.ndarray
+    short_side: int
+    colour: float
+
+    @property
+    def first_part(self) -> np.ndarray | None:
+        """The matte's columns before its first gap (Sora's icon, which stays alone on screen for
+        a few frames around each jump while the word fades), or None for a mark in one piece."""
+        empty = self.matte.max(axis=0) < 0.05
+        gap = max(3, self.matte.shape[1] // 20)
+        for x in range(1, len(empty) - gap):
+            if not empty[x - 1] and empty[x : x + gap].all():
+                return self.matte[:, :x]
+        return None
+
+
+def load_preset(name: str) -> Preset:
+    meta = json.loads((PRESETS / f"{name}.json").read_text())
+    matte = cv2.imread(str(PRESETS / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
+    if matte is None:
+        raise FileNotFoundError(f"preset '{name}': {PRESETS / name}.png is missing or not an image")
+    return Preset(name, matte.astype(np.float32) / 255, int(meta["short_side"]), float(meta["colour"]))
+
+
+@dataclass(frozen=True)
+class PresetConfig:
+    match_width: int = 64  # px of the matte's width in the reduced picture searched
+    # narrower than this, the letters are under a pixel wide: what is left is a blob that chance
+    # patches of picture match as well as the mark does (a 19-px matte scored 0.55 on night-street
+    # lights, the mark itself 0.77 at 35 px); such sizes are not searched
+    min_width: int = 32
+    # around the size predicted from the frame's short side; the small ones for a picture inside
+    # black bars, whose own short side the mark may follow. Once `min_sightings` strong ones agree
+    # on a scale, only it and its neighbours are searched.
+    scales: tuple[float, ...] = (0.55, 0.65, 0.75, 0.87, 1.0, 1.12, 1.25)
+    strong: float = 0.5  # score of a clear sighting; positions need `min_sightings` of them
+    weak: float = 0.3  # score that places the mark at a known position
+    min_sightings: int = 3
+    bright_share: float = 0.7  # of the dense matte pixels that must be at least `bright_floor` of a*colour
+    bright_floor: float = 0.8
+    max_gap: int = 4  # frames filled between two detections at one position
+    part_frames: int = 8  # frames before and after a stay where the first part alone is looked for
+    candidates: int = 4  # peaks kept per frame
+    margin: float = 0.12  # of the mark's height, around its box
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    x: float  # top-left, in full-resolution px
+    y: float
+    scale: int  # index into the config's scales
+    score: float
+
+
+class PresetDetector:
+    needs_frames = True
+
+    def __init__(self, preset: str = "sora", mask_dilation: int = 0, config: PresetConfig | None = None):
+        self.preset = load_preset(preset)
+        self.cfg = config or PresetConfig()
+        self.mask_dilation = mask_dilation
+
+    def detect(self, frames: Iterable[np.ndarray], total: int, size: tuple[int, int]) -> FrameMarks:
+        search = self.start(size)
+        for frame in frames:
+            search.push(frame)
+        return search.finish(total)
+
+    def start(self, size: tuple[int, int]) -> PresetSearch:
+        """A search over frames of `size` pushed one by one (for callers that feed several detectors)."""
+        return PresetSearch(self, size)
+
+
+def sora(mask_dilation: int = 0, **_ignored) -> PresetDetector:
+    """The `sora` detector: the Sora mark's preset alone."""
+    return PresetDetector("sora", mask_dilation=mask_dilation)
+
+
+class PresetSearch:
+    """Stages: `push` reduces each frame and keeps its best candidates (`_candidates`); `finish`
+    finds the positions (`_positions`) and places the mark frame by frame (`_place`)."""
+
+    def __init__(self, detector: PresetDetector, size: tuple[int, int]):
+        self.det, self.cfg, self.size = detector, detector.cfg, size
+        preset = detector.preset
+        w, h = size
+        full = min(w, h) / preset.short_side  # the matte's predicted size at full resolution
+        self.reduce = min(1.0, self.cfg.match_width / (preset.matte.shape[1] * full))
+        self.sizes = [full * s for s in self.cfg.scales]
+        self.templates = [_Template(preset.matte, f * self.reduce, preset.colour) for f in self.sizes]
+        part = preset.first_part
+        self.parts = [_Template(part, f * self.reduce, preset.colour) for f in self.sizes] if part is not None else []
+        self.found: list[list[_Candidate]] = []
+        self.found_parts: list[list[_Candidate]] = []
+        self.strong_at = np.zeros(len(self.sizes), int)  # strong sightings per scale so far
+        self.searched = [k for k, t in enumerate(self.templates) if t.matte.shape[1] >= self.cfg.min_width]
+
+    def push(self, frame: np.ndarray) -> None:
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        if self.reduce < 1.0:
+            grey = cv2.resize(grey, None, fx=self.reduce, fy=self.reduce, interpolation=cv2.INTER_AREA)
+        grey = grey.astype(np.float32)
+        gx, gy = _gradients(grey)
+        energy = gx * gx + gy * gy
+        wanted, part_scales = self.searched, []
+        best = int(self.strong_at.argmax())
+        if self.strong_at[best] >= self.cfg.min_sightings:  # the mark's size is known: the icon is looked
+            wanted = [k for k in self.searched if abs(k - best) <= 1]  # for at it alone from now on
+            part_scales = [best]
+        found = self._candidates(self.templates, wanted, grey, gx, gy, energy)
+        for c in found:
+            self.strong_at[c.scale] += c.score >= self.cfg.strong
+        self.found.append(found)
+        self.found_parts.append(self._candidates(self.parts, part_scales, grey, gx, gy, energy))
+
+    def _candidates(self, templates: list[_Template], wanted: list[int], grey, gx, gy, energy) -> list[_Candidate]:
+        out = []
+        for k in wanted if templates else ():
+            t = templates[k]
+            if t.matte.shape[0] >= grey.shape[0] or t.matte.shape[1] >= grey.shape[1]:
+                continue
+            scores = t.scores(gx, gy, energy)
+            for _ in range(self.cfg.candidates):
+                _, best, _, (x, y) = cv2.minMaxLoc(scores)
+                if best < self.cfg.weak:
+                    break
+                if t.bright_enough(grey, x, y, self.cfg):
+                    out.append(_Candidate(x / self.reduce, y / self.reduce, k, float(best)))
+                th, tw = t.matte.shape
+                scores[max(0, y - th // 2) : y + th // 2 + 1, max(0, x - tw // 2) : x + tw // 2 + 1] = -1
+        out.sort(key=lambda c: -c.score)
+        return out[: self.cfg.candidates]
+
+    def finish(self, total: int) -> FrameMarks:
+        found = self.found + [[] for _ in range(total - len(self.found))]
+        self.found_parts += [[] for _ in range(total - len(self.found_parts))]
+        positions = self._positions(found)
+        return self._place(found[:total], positions)
+
+    def _near(self, c: _Candidate, p: _Candidate, dx: float = 0.2, dy: float = 0.3, matte=None) -> bool:
+        h, w = (self.det.preset.matte if matte is None else matte).shape
+        s = self.sizes[p.scale]
+        return abs(c.x - p.x) < dx * w * s and abs(c.y - p.y) < dy * h * s
+
+    def _positions(self, found: list[list[_Candidate]]) -> list[_Candidate]:
+        """Places with at least `min_sightings` strong candidates; each at its sightings' median."""
+        groups: list[list[_Candidate]] = []
+        for frame in found:
+            for c in frame:
+                if c.score < self.cfg.strong:
+                    continue
+                group = next((g for g in groups if self._near(c, g[0])), None)
+                if group is None:
+                    groups.append([c])
+                else:
+                    group.append(c)
+        out = []
+        for g in groups:
+            if len(g) >= self.cfg.min_sightings:
+                scale = int(np.bincount([c.scale for c in g]).argmax())
+                out.append(_Candidate(float(np.median([c.x for c in g])), float(np.median([c.y for c in g])),
+                                      scale, float(np.median([c.score for c in g]))))  # fmt: skip
+        return out
+
+    def _place(self, found: list[list[_Candidate]], positions: list[_Candidate]) -> FrameMarks:
+        """Hysteresis in time: at each position, runs of frames with a weak sighting (gaps of up to
+        `max_gap` frames filled: a fade, a frame as bright as the mark) that hold at least one
+        strong sighting; then the frames next to each run where the icon is seen alone."""
+        seen = np.zeros((len(positions), len(found)), bool)
+        for i, p in enumerate(positions):
+            weak = np.array([any(self._near(c, p) for c in frame) for frame in found], bool)
+            strong = np.array([any(self._near(c, p) and c.score >= self.cfg.strong for c in frame) for frame in found])
+            hits = np.flatnonzero(weak)
+            for a, b in zip(hits[:-1], hits[1:], strict=True):
+                if 1 < b - a <= self.cfg.max_gap + 1:
+                    weak[a:b] = True
+            for a, b in _runs(weak):
+                seen[i, a:b] = strong[a:b].any()
+            if self.parts:
+                self._first_part_alone(seen[i], p)
+        marks = [self._mark(p, self._parts_at(p, seen[i])) for i, p in enumerate(positions)]
+        return [[marks[i] for i in range(len(positions)) if seen[i, f]] for f in range(len(found))]
+
+    def _parts_at(self, p: _Candidate, row: np.ndarray) -> list[_Candidate]:
+        """Where the first part was seen near `p` in the stay's frames: the icon slides in and out
+        by a few px while the word fades, and the stay's box must hold it there too."""
+        part = self.det.preset.first_part
+        if part is None:
+            return []
+        return [c for f in np.flatnonzero(row) for c in self.found_parts[f] if self._near(c, p, 0.3, 0.5, part)]
+
+    def _first_part_alone(self, row: np.ndarray, p: _Candidate) -> None:
+        """Frames next to a stay at `p` where the first part (the icon) is seen alone at its place
+        there, sliding by up to half its height, join the stay."""
+        part = self.det.preset.first_part
+        hits = np.flatnonzero(row)
+        if not len(hits):
+            return
+        starts = hits[np.r_[True, np.diff(hits) > 1]]
+        ends = hits[np.r_[np.diff(hits) > 1, True]]
+        for edge, step in [(a, -1) for a in starts] + [(b, 1) for b in ends]:
+            f = edge + step
+            while 0 <= f < len(row) and abs(f - edge) <= self.cfg.part_frames and not row[f]:
+                if not any(self._near(c, p, 0.3, 0.5, part) for c in self.found_parts[f]):
+                    break
+                row[f] = True
+                f += step
+
+    def _mark(self, p: _Candidate, parts: list[_Candidate]) -> Mark:
+        """The whole matte at `p` and the first part at each of `parts`, in one box grown by `margin`."""
+        preset = self.det.preset
+        placed = [(preset.matte, p)] + [(preset.first_part, c) for c in parts]
+        shapes = []
+        for matte, c in placed:
+            s = self.sizes[c.scale]
+            size = (max(1, round(matte.shape[1] * s)), max(1, round(matte.shape[0] * s)))
+            shapes.append((cv2.resize(matte, size, interpolation=cv2.INTER_AREA) > 0.02, round(c.x), round(c.y)))
+        m = self.cfg.margin * preset.matte.shape[0] * self.sizes[p.scale]
+        W, H = self.size
+        x0 = max(0, int(np.floor(min(x for _, x, _ in shapes) - m)))
+        y0 = max(0, int(np.floor(min(y for _, _, y in shapes) - m)))
+        x1 = min(W, int(np.ceil(max(x + sh.shape[1] for sh, x, _ in shapes) + m)))
+        y1 = min(H, int(np.ceil(max(y + sh.shape[0] for sh, _, y in shapes) + m)))
+        box = Box(x0, y0, x1 - x0, y1 - y0)
+        mask = np.zeros((box.h, box.w), np.uint8)
+        for shape, x, y in shapes:
+            cut = shape[: max(0, y1 - y), : max(0, x1 - x)]
+            mask[y - y0 : y - y0 + cut.shape[0], x - x0 : x - x0 + cut.shape[1]] |= cut
+        grow = int(round(m)) + self.det.mask_dilation
+        if grow:
+            mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+        return Mark(box, mask.astype(bool))
+
+
+class _Template:
+    """The matte at one size of the reduced picture: its gradient field, and its dense pixels."""
+
+    def __init__(self, matte: np.ndarray, factor: float, colour: float):
+        size = (max(3, round(matte.shape[1] * factor)), max(3, round(matte.shape[0] * factor)))
+        self.matte = cv2.resize(matte, size, interpolation=cv2.INTER_AREA)
+        self.tx, self.ty = _gradients(self.matte * colour)
+        self.norm = float(np.sqrt((self.tx**2 + self.ty**2).sum())) or 1.0
+        self.dense = self.matte >= 0.5 * self.matte.max()
+        self.lift = self.matte[self.dense] * colour
+
+    def scores(self, gx: np.ndarray, gy: np.ndarray, energy: np.ndarray) -> np.ndarray:
+        num = cv2.matchTemplate(gx, self.tx, cv2.TM_CCORR) + cv2.matchTemplate(gy, self.ty, cv2.TM_CCORR)
+        th, tw = self.matte.shape
+        window = cv2.boxFilter(energy, -1, (tw, th), normalize=False, anchor=(0, 0),
+                               borderType=cv2.BORDER_CONSTANT)[: num.shape[0], : num.shape[1]]  # fmt: skip
+        return num / (np.sqrt(np.maximum(window, 1e-6)) * self.norm)
+
+    def bright_enough(self, grey: np.ndarray, x: int, y: int, cfg: PresetConfig) -> bool:
+        th, tw = self.matte.shape
+        under = grey[y : y + th, x : x + tw][self.dense]
+        return float(np.mean(under >= cfg.bright_floor * self.lift)) >= cfg.bright_share
+
+
+def _runs(row: np.ndarray) -> list[tuple[int, int]]:
+    """`(start, end)` (end excluded) of each run of True in `row`."""
+    edges = np.flatnonzero(np.diff(np.r_[0, row.astype(np.int8), 0]))
+    return list(zip(edges[::2], edges[1::2], strict=True))
+
+
+def _gradients(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
