@@ -104,12 +104,15 @@ class PresetDetector:
         self.preset = load_preset(preset)
         self.cfg = config or PresetConfig()
         self.mask_dilation = mask_dilation
+        self.matched: str | None = None  # the preset's name after a `detect` that found it
 
     def detect(self, frames: Iterable[np.ndarray], total: int, size: tuple[int, int]) -> FrameMarks:
         search = self.start(size)
         for frame in frames:
             search.push(frame)
-        return search.finish(total)
+        marks = search.finish(total)
+        self.matched = self.preset.name if any(marks) else None
+        return marks
 
     def start(self, size: tuple[int, int]) -> PresetSearch:
         """A search over frames of `size` pushed one by one (for callers that feed several detectors)."""

@@ -84,9 +84,10 @@ def plan_config(settings: Settings, online_workers: int = 1) -> PlanConfig:
 
 def detect(info: VideoInfo, detector: str | None = None, boxes: Iterable | None = None,
            progress: Progress = _no_progress, settings: Settings | None = None,
-           weights: str | None = None) -> FrameMarks:  # fmt: skip
+           weights: str | None = None, report: dict | None = None) -> FrameMarks:  # fmt: skip
     """Run the named detector (default: `DETECTOR`) over the video; `boxes` select the `box` detector;
-    `weights` go to detectors that take them (`yolo`)."""
+    `weights` go to detectors that take them (`yolo`). `report`, where given, gets `preset`: the
+    known mark that `auto` or a preset detector found (None where the generic detector answered)."""
     settings = settings or get_settings()
     detector = "box" if boxes else (detector or settings.detector)
     kwargs = {"boxes": list(boxes)} if detector == "box" else {"mask_dilation": settings.mask_dilation}
@@ -94,7 +95,10 @@ def detect(info: VideoInfo, detector: str | None = None, boxes: Iterable | None 
         kwargs["weights"] = weights
     engine = create_detector(detector, **kwargs)
     frames = _counted(iter_frames(info.path), "detect", info.frames, progress) if engine.needs_frames else None
-    return engine.detect(frames, info.frames, (info.width, info.height))
+    marks = engine.detect(frames, info.frames, (info.width, info.height))
+    if report is not None:
+        report["preset"] = getattr(engine, "matched", None)
+    return marks
 
 
 def plan(
@@ -235,8 +239,9 @@ def remove_watermark(input_path: str | Path, output_path: str | Path, *, detecto
     timings = Timings()
     with timings.stage("probe"):
         info = probe(input_path)
+    found: dict = {}
     with timings.stage("detect"):
-        frame_marks = detect(info, detector, boxes, progress, settings, weights)
+        frame_marks = detect(info, detector, boxes, progress, settings, weights, found)
     with timings.stage("plan"):
         segments = plan(frame_marks, info, settings)
     with tempfile.TemporaryDirectory(prefix="waterz-") as tmp:
@@ -254,6 +259,7 @@ def remove_watermark(input_path: str | Path, output_path: str | Path, *, detecto
         **info.summary(),
         "frames_written": written,
         "detector": "box" if boxes else (detector or settings.detector),
+        "preset": found["preset"],
         "inpainter": inpainter,
         "frames_with_mark": sum(1 for m in frame_marks if m),
         "segments": [s.as_dict() for s in segments],

@@ -47,7 +47,7 @@ def test_upload_start_progress_and_download(service, browser, clips, tmp_path):
     assert page.text_content("#info-fps") == "25 fps"
     assert page.text_content("#info-dims") == f"{clip.spec.width} × {clip.spec.height}"
     assert "task=" in page.url  # a reload resumes this job
-    assert page.get_by_label("Find the watermark with").input_value() == "static"
+    assert page.get_by_label("Find the watermark with").input_value() == "auto"
     assert page.get_by_label("Fill it in with").input_value() == "auto"
     page.get_by_role("button", name="Remove watermark").click()
     page.wait_for_selector("#progress-step:not([hidden])")

@@ -13,9 +13,11 @@ from bench.real import coverage
 from detector import create_detector
 from detector.preset import load_preset
 from pipeline.geometry import Box
+from pipeline.run import detect
 from synth import ClipSpec
 from synth.clips import render_clean, write_video
-from video import iter_frames
+from video import iter_frames, probe
+from waterz.settings import Settings
 
 # (first frame, x, y) of each stay, None: no mark (the blank frame around a jump)
 STAYS = ((0, 20, 40), (30, None, None), (31, 250, 300), (62, None, None), (63, 20, 560))
@@ -75,3 +77,11 @@ def test_other_marks_and_none_get_no_sora_box_and_auto_answers_as_static(clips, 
     static = create_detector("static").detect(iter_frames(clip.path), clip.spec.frames, size)
     assert auto.matched is None
     assert [[m.box for m in f] for f in found] == [[m.box for m in f] for f in static]
+
+
+def test_the_default_detector_says_it_found_the_sora_preset(tmp_path):
+    path, truth = sora_over(tmp_path, PORTRAIT)
+    found: dict = {}
+    marks = detect(probe(path), report=found, settings=Settings())
+    assert found == {"preset": "sora"}
+    assert sum(1 for m in marks if m) == sum(1 for t in truth if t)

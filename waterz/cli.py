@@ -44,11 +44,12 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from video import probe
 
     info = probe(args.input)
-    marks = detect(info, args.detector, args.box or None, _progress_bar(), weights=args.weights)
+    found: dict = {}
+    marks = detect(info, args.detector, args.box or None, _progress_bar(), weights=args.weights, report=found)
     segments = plan(marks, info)
     rows = [{"start_frame": s.start_frame, "end_frame": s.end_frame, "crop": s.crop.as_dict()} for s in segments]
     boxes = [[m.box.as_list() for m in frame] for frame in marks]
-    print(json.dumps({"total_frames": info.frames, "boxes": boxes, "segments": rows}))
+    print(json.dumps({"total_frames": info.frames, "preset": found["preset"], "boxes": boxes, "segments": rows}))
     return 0
 
 
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     remove = sub.add_parser("remove", help="remove the watermark from a video, in this process")
     remove.add_argument("input")
     remove.add_argument("-o", "--output", required=True)
-    remove.add_argument("--detector", help="detector name (default: static)")
+    remove.add_argument("--detector", help="detector name (default: DETECTOR, auto)")
     remove.add_argument("--inpainter", help="inpainter name (default: INPAINTER, else auto)")
     remove.add_argument("--weights", help="weights file for detectors that need one (yolo)")
     remove.add_argument("--box", action="append", metavar="x,y,w,h[@start-end]", help="skip detection: clean this box")
@@ -118,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     detect = sub.add_parser("detect", help="print the marks found in every frame, as JSON")
     detect.add_argument("input")
-    detect.add_argument("--detector", help="detector name (default: static)")
+    detect.add_argument("--detector", help="detector name (default: DETECTOR, auto)")
     detect.add_argument("--weights", help="weights file for detectors that need one")
     detect.add_argument("--box", action="append", metavar="x,y,w,h[@start-end]", help=argparse.SUPPRESS)
     detect.set_defaults(func=cmd_detect)

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     cleanup_interval_s: float = Field(default=300.0, gt=0)  # how often each worker looks for them
 
     # Engines.
-    detector: str = "static"
+    detector: str = "auto"
     inpainter: str = "auto"
     weights_dir: Path = Path("~/.cache/waterz")
     yolo_weights: Path | None = None  # the yolo detector's model; `auto` picks yolo when set
