@@ -132,7 +132,7 @@ def test_without_a_key_the_workers_view_shows_no_job_ids(service, clips):
         time.sleep(0.2)
     assert seen and all(set(a) == {"task", "started"} for a in seen), seen
     assert job not in service.http.get("/api/workers").text
-    assert service.wait(job)["state"] == "SUCCESS"
+    assert service.http.delete(f"/api/jobs/{job}").status_code == 200  # seen: no need to wait for its end
 
 
 def test_cancel_during_detection_stops_it_and_no_result_is_written(service, tmp_path):
