@@ -68,7 +68,7 @@ def cmd_train_detector(args: argparse.Namespace) -> int:
 
     from detector.training import TrainConfig, evaluate, load_logo, remember_logo, synthesise, train
 
-    cfg = TrainConfig(epochs=args.epochs, imgsz=args.imgsz, images=args.images)
+    cfg = TrainConfig(epochs=args.epochs, imgsz=args.imgsz, images=args.images, seed=args.seed)
     with tempfile.TemporaryDirectory(prefix="waterz-dataset-") as tmp:
         bar = _progress_bar()
         data = synthesise(Path(args.logo), [Path(v) for v in args.backgrounds], Path(tmp), cfg,
@@ -132,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--epochs", type=int, default=TRAIN_DEFAULTS.epochs)
     trainer.add_argument("--imgsz", type=int, default=TRAIN_DEFAULTS.imgsz)
     trainer.add_argument("--images", type=int, default=TRAIN_DEFAULTS.images, help="synthetic images to make")
+    trainer.add_argument("--seed", type=int, default=TRAIN_DEFAULTS.seed,
+                         help="seed of the synthetic images and of training")  # fmt: skip
     trainer.add_argument("--weights", help="fine-tune these YOLO weights instead of training from yolo11n.yaml")
     trainer.set_defaults(func=cmd_train_detector)
 
