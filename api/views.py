@@ -26,6 +26,7 @@ def job_status(rt: Runtime, task_id: str) -> dict:
             "detector": "box" if options.get("boxes") else options.get("detector") or rt.settings.detector,
             "inpainter": options.get("inpainter") or rt.settings.inpainter,
             "frames_with_mark": int(job["frames_with_mark"]) if job.get("frames_with_mark") else None,
+            "preset": job.get("preset") or None,
             "finalize_runs": int(job.get("finalize_runs") or 0),
             "created_at": float(job["created_at"]),
             "queued_at": _float(job.get("queued_at")),

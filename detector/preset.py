@@ -40,12 +40,15 @@ PRESETS = Path(__file__).resolve().parent / "presets"
 @dataclass(frozen=True)
 class Preset:
     """`matte`: alpha in [0, 1] as measured; `short_side`: the picture short side the matte's size
-    belongs to (the mark scales with the video); `colour`: the mark's grey level."""
+    belongs to (the mark scales with the video); `colour`: the mark's grey level; `animated`: the
+    mark changes shape from frame to frame, so `matte` is its mean look and no fixed matte
+    removes it (the inpainters are told, see `propainter.matte.MatteBook`)."""
 
     name: str
     matte: np.ndarray
     short_side: int
     colour: float
+    animated: bool = False
 
     @property
     def first_part(self) -> np.ndarray | None:
@@ -64,7 +67,13 @@ def load_preset(name: str) -> Preset:
     matte = cv2.imread(str(PRESETS / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
     if matte is None:
         raise FileNotFoundError(f"preset '{name}': {PRESETS / name}.png is missing or not an image")
-    return Preset(name, matte.astype(np.float32) / 255, int(meta["short_side"]), float(meta["colour"]))
+    return Preset(name, matte.astype(np.float32) / 255, int(meta["short_side"]), float(meta["colour"]),
+                  bool(meta.get("animated", False)))  # fmt: skip
+
+
+def animates(name: str | None) -> bool:
+    """Whether the preset `name` (None: no preset, the generic detector's mark) is known to animate."""
+    return name is not None and load_preset(name).animated
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from detector.preset import animates
 from jobs.leases import segment_step
 from jobs.runtime import Runtime, inpainter
 from jobs.store import TERMINAL
@@ -93,13 +94,14 @@ def prepare(rt: Runtime, job_id: str, dispatch: Callable[[int], None], online_wo
     with tempfile.TemporaryDirectory(prefix="waterz-prepare-") as tmp:
         workdir = Path(tmp)
         info = probe(_download_input(rt, job, workdir))
+        found: dict = {}
         with timings.stage("detect"):
             marks = detect(info, options.get("detector"), options.get("boxes"), Reporter(rt, job_id, DETECT),
-                           rt.settings)  # fmt: skip
+                           rt.settings, report=found)  # fmt: skip
         segments = plan(marks, info, rt.settings, online_workers)
         rt.store.set_plan(job_id, [s.as_dict() for s in segments])
         rt.store.advance(job_id, "PROGRESS", EXTRACT[0], "extracting",
-                         frames_with_mark=sum(1 for m in marks if m))  # fmt: skip
+                         frames_with_mark=sum(1 for m in marks if m), preset=found["preset"] or "")  # fmt: skip
         with timings.stage("extract"):
             for seg, crops, masks in segment_inputs(info, marks, segments, Reporter(rt, job_id, EXTRACT)):
                 if ended(rt, job_id):
@@ -134,7 +136,8 @@ def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
             crops, masks = _segment_input(rt, job_id, index, workdir)
             # The mark's mattes other segments estimated so far (a jumping mark): used where they match.
             kept = rt.store.kept_mattes(job_id, but=index)
-            mattes = MatteBook([Matte.from_text(text) for text in kept.values()])
+            animated = animates(job.get("preset") or None)  # a known mark that changes frame to frame
+            mattes = MatteBook([Matte.from_text(text) for text in kept.values()], animated=animated)
             log.info("segment %s/%d (attempt %d): %s on %d frames, %d matte(s) of the mark from other segments",
                      job_id, index, lease.attempt, type(engine).__name__, seg.length, len(mattes.mattes))  # fmt: skip
             start = time.perf_counter()
@@ -157,7 +160,7 @@ def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
             keys = output_keys(job_id, index, lease.attempt)
             for key, name in zip(keys, (f"segment_{index}.npy", f"segment_{index}_mask.npy")):
                 rt.storage.put_file(key, workdir / name)
-        accepted, finished, trigger = rt.store.segment_finished(job_id, index, total, lease.attempt)
+        accepted, finished, trigger = rt.store.segment_finished(job_id, index, total, lease.attempt, result.check())
     if not accepted:
         log.warning("job %s: segment %d attempt %d was superseded; its output is dropped", job_id, index,
                     lease.attempt)  # fmt: skip
@@ -238,7 +241,9 @@ def _clean_again(rt: Runtime, job_id: str, job: dict, seg: Segment, mattes: Matt
     """Clean segment `seg` once more with `mattes`, into `workdir` as its result."""
     crops, masks = _segment_input(rt, job_id, seg.index, workdir)
     start = time.perf_counter()
-    save_result(workdir, seg.index, clean_segment(_engine(rt, job), seg, crops, masks, rt.settings.feather, mattes))
+    result = clean_segment(_engine(rt, job), seg, crops, masks, rt.settings.feather, mattes)
+    save_result(workdir, seg.index, result)
+    rt.store.note_check(job_id, seg.index, result.check())
     log.info("job %s: segment %d cleaned again with %d matte(s) of later segments, %.2fs", job_id, seg.index,
              len(mattes.mattes), time.perf_counter() - start)  # fmt: skip
 

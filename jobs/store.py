@@ -61,7 +61,9 @@ if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') ~= tonumber(ARGV[2])
 end
 local added = redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
-if added == 1 then redis.call('HSET', KEYS[1], 'finished_at', ARGV[3], 'result_attempt', ARGV[2]) end
+if added == 1 then
+  redis.call('HSET', KEYS[1], 'finished_at', ARGV[3], 'result_attempt', ARGV[2], 'check', ARGV[5])
+end
 return {added, redis.call('SCARD', KEYS[2])}
 """
 
@@ -203,15 +205,17 @@ class JobStore:
     def is_done(self, job_id: str, index: int) -> bool:
         return bool(self.r.sismember(self._key(job_id, "done"), index))
 
-    def segment_finished(self, job_id: str, index: int, total: int, attempt: int) -> tuple[bool, int, bool]:
-        """Record attempt `attempt` of a segment as its result. Returns (accepted, how many
-        segments are finished, whether this call must start finalize). Refused for an attempt that
-        a newer one superseded (fencing); a repeat of the accepted one changes nothing; and only
-        one caller ever wins the finalize guard."""
+    def segment_finished(self, job_id: str, index: int, total: int, attempt: int,
+                         check: dict | None = None) -> tuple[bool, int, bool]:  # fmt: skip
+        """Record attempt `attempt` of a segment as its result, with its self-check (`residual`,
+        `cleaned_again`). Returns (accepted, how many segments are finished, whether this call
+        must start finalize). Refused for an attempt that a newer one superseded (fencing); a
+        repeat of the accepted one changes nothing; and only one caller ever wins the finalize
+        guard."""
         now = time.time()
         seg_key = self._key(job_id, "seg", index)
-        added, finished = self._finish(keys=[seg_key, self._key(job_id, "done")],
-                                       args=[index, attempt, now, self.retention_s])  # fmt: skip
+        args = [index, attempt, now, self.retention_s, json.dumps(check or {})]
+        added, finished = self._finish(keys=[seg_key, self._key(job_id, "done")], args=args)
         if added == 1:  # the first time only: a repeated run changes neither the record nor the metrics
             started = self.r.hget(seg_key, "started_at")
             if started:
@@ -219,6 +223,10 @@ class JobStore:
                 _observe(pipe, now - float(started))
                 pipe.execute()
         return added >= 0, int(finished), self.finalize_due(job_id, int(finished), total)
+
+    def note_check(self, job_id: str, index: int, check: dict) -> None:
+        """Replace segment `index`'s self-check (after finalize cleaned it again)."""
+        self.r.hset(self._key(job_id, "seg", index), "check", json.dumps(check))
 
     def finalize_due(self, job_id: str, finished: int, total: int) -> bool:
         return finished >= total and self.claim_finalize(job_id)
@@ -273,4 +281,7 @@ def _segment_record(raw: dict) -> dict:
     record["worker"] = raw.get("worker")
     for k in ("started_at", "finished_at"):
         record[k] = float(raw[k]) if raw.get(k) else None
+    check = json.loads(raw.get("check") or "{}")
+    record["residual"] = check.get("residual")
+    record["cleaned_again"] = bool(check.get("cleaned_again"))
     return record

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from detector import FrameMarks, create_detector
+from detector.preset import animates
+from pipeline import check
 from pipeline.composite import blend, chunk_weight, feather_alpha, paste, paste_i420, segment_masks
 from pipeline.plan import PlanConfig, Segment, plan_segments
 from propainter import Inpainter, create_inpainter
@@ -37,10 +39,19 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 @dataclass
 class SegmentResult:
     """A cleaned segment: `pixels` `(length, h, w, 3) uint8 BGR` and `masks` `(length, h, w) bool`
-    for its frames start..end, in crop coordinates."""
+    for its frames start..end, in crop coordinates; `residual`: the share of the mark its own
+    check found left (`pipeline.check`; None where not measured or the input showed no mark's
+    edges), and whether it was cleaned again for it."""
 
     pixels: np.ndarray
     masks: np.ndarray
+    residual: float | None = None
+    cleaned_again: bool = False
+
+    def check(self) -> dict:
+        """The self-check's figures, for the summary and the job's segment records."""
+        residual = None if self.residual is None else round(self.residual, 3)
+        return {"residual": residual, "cleaned_again": self.cleaned_again}
 
 
 def save_result(workdir: Path, index: int, result: SegmentResult) -> None:
@@ -145,22 +156,41 @@ def segment_inputs(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segm
 
 def clean_segment(inpainter, seg: Segment, crops: np.ndarray, masks: np.ndarray, feather: int,
                   mattes: MatteBook | None = None) -> SegmentResult:  # fmt: skip
-    """Inpaint one segment's context crops; keep the frames start..end."""
+    """Inpaint one segment's context crops; keep the frames start..end. Where the check finds
+    more than `check.LIMIT` of the mark left, the segment is cleaned once more with grown masks
+    and without a fitted matte (a blend inverted with a matte that does not hold leaves the
+    mark's ghost), and the result with less left is kept."""
+    window = slice(seg.start_frame - seg.context_start, seg.end_frame - seg.context_start + 1)
     pixels = inpaint_segment(inpainter, crops, masks, seg, feather, mattes)
-    first = seg.start_frame - seg.context_start
-    return SegmentResult(pixels, masks[first : first + seg.length])
+    result = SegmentResult(pixels, masks[window], check.mark_left(crops[window], pixels, masks[window]))
+    if result.residual is None or result.residual <= check.LIMIT:
+        return result
+    wider = check.grown(masks)
+    pixels = inpaint_segment(inpainter, crops, wider, seg, feather, MatteBook(animated=True))
+    left = check.mark_left(crops[window], pixels, masks[window])
+    log.info("segment %d: %.0f%% of the mark left, cleaned again with grown masks: %s", seg.index,
+             100 * result.residual, "no better" if left is None or left >= result.residual else f"{left:.0%}")
+    if left is not None and left < result.residual:
+        return SegmentResult(pixels, wider[window], left, cleaned_again=True)
+    result.cleaned_again = True
+    return result
 
 
 def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segment], inpainter: Inpainter,
-                        workdir: Path, settings: Settings, progress: Progress = _no_progress) -> None:  # fmt: skip
+                        workdir: Path, settings: Settings, progress: Progress = _no_progress,
+                        animated: bool = False) -> dict[int, dict]:  # fmt: skip
     """Pass 2 in one process: inpaint each segment as soon as its crops are read, and save its
-    pixels and masks (frames start..end) in `workdir`."""
-    mattes = MatteBook()  # what one segment learns of the mark's blend, the next may use
+    pixels and masks (frames start..end) in `workdir`. `animated`: the mark is known to change
+    from frame to frame (see `MatteBook`). Returns each segment's check (`SegmentResult.check`)."""
+    checks: dict[int, dict] = {}
+    mattes = MatteBook(animated=animated)  # what one segment learns of the mark's blend, the next may use
     kept: dict[int, Matte] = {}  # the matte each segment left, by index
     unmatched: dict[int, tuple[int, list[int]]] = {}  # see `propainter.matte.second_looks`
     for seg, crops, masks in segment_inputs(info, frame_marks, segments, progress, "inpaint"):
         had, before = list(kept), len(mattes.added)
-        save_result(workdir, seg.index, clean_segment(inpainter, seg, crops, masks, settings.feather, mattes))
+        result = clean_segment(inpainter, seg, crops, masks, settings.feather, mattes)
+        save_result(workdir, seg.index, result)
+        checks[seg.index] = result.check()
         kept.update((seg.index, m) for m in mattes.added[before:])
         if mattes.unmatched is not None:
             unmatched[seg.index] = (mattes.unmatched, had)
@@ -171,6 +201,8 @@ def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list
         for seg, crops, masks in segment_inputs(info, frame_marks, redo, progress, "inpaint again"):
             result = clean_segment(inpainter, seg, crops, masks, settings.feather, again[seg.index])
             save_result(workdir, seg.index, result)
+            checks[seg.index] = result.check()
+    return checks
 
 
 def composite_and_encode(info: VideoInfo, segments: list[Segment], results: dict[int, SegmentResult], output: Path,
@@ -246,9 +278,11 @@ def remove_watermark(input_path: str | Path, output_path: str | Path, *, detecto
         segments = plan(frame_marks, info, settings)
     with tempfile.TemporaryDirectory(prefix="waterz-") as tmp:
         workdir = Path(tmp)
+        checks: dict[int, dict] = {}
         with timings.stage("inpaint"):
             if segments:
-                extract_and_inpaint(info, frame_marks, segments, engine, workdir, settings, progress)
+                checks = extract_and_inpaint(info, frame_marks, segments, engine, workdir, settings, progress,
+                                    animates(found["preset"]))  # fmt: skip
             results = {s.index: load_result(workdir, s.index) for s in segments}
         with timings.stage("encode"):
             output.parent.mkdir(parents=True, exist_ok=True)
@@ -262,7 +296,7 @@ def remove_watermark(input_path: str | Path, output_path: str | Path, *, detecto
         "preset": found["preset"],
         "inpainter": inpainter,
         "frames_with_mark": sum(1 for m in frame_marks if m),
-        "segments": [s.as_dict() for s in segments],
+        "segments": [{**s.as_dict(), **checks.get(s.index, {})} for s in segments],
         "seconds": timings.seconds,
     }
 

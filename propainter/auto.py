@@ -1,7 +1,7 @@
 """`auto`, the default: chooses per segment. `unblend` for a semi-transparent mark (the picture is
-still there under it); for an opaque one, `propainter` where it can run well (CUDA and its weights
-present), else `unblend`, which then keeps the temporal fill and only the mask's pixels the mark
-does not touch."""
+still there under it); for an opaque one, or one known to animate (no fixed matte holds for it),
+`propainter` where it can run well (CUDA and its weights present), else `unblend`, which then
+keeps the temporal fill and only the mask's pixels the mark does not touch."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class AutoInpainter:
     def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int,
                 mattes: MatteBook | None = None) -> np.ndarray:  # fmt: skip
         analysis = self.unblend.analyse(frames, masks, first, last, mattes)
-        if analysis.opaque and self.propainter is not None:
+        if (analysis.opaque or (mattes is not None and mattes.animated)) and self.propainter is not None:
             self.last_choice = "propainter"
             return self.propainter.inpaint(frames, masks, first, last)
         self.last_choice = "unblend"

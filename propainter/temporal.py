@@ -80,10 +80,11 @@ class TemporalInpainter:
                 fill, spread = self._sources(frames, masks, motion, t)
                 fills[t], spreads[t] = fill.astype(np.float16), spread.astype(np.float16)
                 motion.forget(t)
-        blend = _BlendModel.fit(frames, fills) if self.unblend and fills else None
+        unblend = self.unblend and fills and not (mattes is not None and mattes.animated)
+        blend = _BlendModel.fit(frames, fills) if unblend else None
         if mattes is not None:
             mattes.unmatched = None  # until `_with_book` finds otherwise
-        if self.unblend and fills and mattes is not None:
+        if unblend and mattes is not None:
             own = blend
             blend = _with_book(own, frames, masks, sorted(fills), mattes)
             exported = own.export() if own is not None else None

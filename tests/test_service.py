@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.check import LIMIT
 from tests.conftest import psnr
 from tests.service import Service
+from tests.test_preset import PORTRAIT, sora_over
 from video import iter_frames, probe
 from waterz.service import bin_of
 
@@ -50,6 +52,8 @@ def test_segments_run_on_both_workers_at_overlapping_times(jumping_job):
     for seg in segments:
         assert seg["attempts"] == 1
         assert seg["started_at"] <= seg["finished_at"]
+        assert isinstance(seg["residual"], float) and 0 <= seg["residual"] <= 1  # its own check after cleaning
+        assert seg["residual"] <= LIMIT or seg["cleaned_again"]  # left above the limit: a second cleaning
         by_worker.setdefault(seg["worker"].split("@")[0], []).append(seg)
     assert set(by_worker) == {"worker1", "worker2"}
     assert any(_overlap(a, b) for a in by_worker["worker1"] for b in by_worker["worker2"])
@@ -90,6 +94,20 @@ def test_a_second_process_call_and_a_redelivered_segment_change_nothing(service,
     assert after["metadata"]["segments"][0]["attempts"] == 1
     redownloaded = service.download(after, out.with_name("again.mp4"))
     assert hashlib.sha256(redownloaded.read_bytes()).hexdigest() == digest
+
+
+def test_a_sora_download_is_cleaned_as_the_preset_it_matched(service, tmp_path):
+    """The job says which known mark it found; the segments, told the mark animates, fill the
+    picture instead of inverting one matte, and each reports what is left."""
+    path, truth = sora_over(tmp_path, PORTRAIT)
+    status = service.run_job(path)
+    assert status["state"] == "SUCCESS", status.get("error")
+    meta = status["metadata"]
+    assert meta["preset"] == "sora" and meta["frames_with_mark"] == sum(1 for t in truth if t)
+    out = service.download(status, tmp_path / "clean.mp4")
+    assert probe(out).frames == PORTRAIT.frames
+    for seg in meta["segments"]:
+        assert 0 <= seg["residual"] <= 1 and (seg["residual"] <= LIMIT or seg["cleaned_again"]), seg
 
 
 def test_a_video_without_a_mark_comes_back_whole(service, clips, tmp_path):
