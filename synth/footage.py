@@ -10,6 +10,7 @@ files are read; the package itself is never imported.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +28,11 @@ def footage_dir() -> Path | None:
     return data if (data / "bikes.mp4").is_file() else None
 
 
-def mark_footage(source: str | Path, path: str | Path, mark: MarkSpec, crf: int = 18,
-                 frames: int | None = None) -> SyntheticClip:  # fmt: skip
+def mark_footage(source: str | Path, path: str | Path, mark: MarkSpec, crf: int = 18, frames: int | None = None,
+                 alpha_of: Callable[[ClipSpec], np.ndarray] = mark_alpha) -> SyntheticClip:  # fmt: skip
     """Composite `mark` over the first `frames` frames (all by default) of the real video `source`
-    and encode the result to `path` (H.264 at `crf`, the source's audio copied)."""
+    and encode the result to `path` (H.264 at `crf`, the source's audio copied). `alpha_of`: the
+    mark's matte in every frame, from the clip's spec (default: `mark`'s own, see `mark_alpha`)."""
     source, path = Path(source), Path(path)
     info = probe(source)
     clean = []
@@ -41,7 +43,7 @@ def mark_footage(source: str | Path, path: str | Path, mark: MarkSpec, crf: int 
     clean = np.stack(clean)
     spec = ClipSpec(width=info.width, height=info.height, frames=len(clean), fps=info.fps, motion="footage",
                     source=source.name, mark=mark, crf=crf, audio=info.has_audio)  # fmt: skip
-    alpha = mark_alpha(spec)
+    alpha = alpha_of(spec)
     color = np.array(mark.color, np.float32)
     marked = clean.astype(np.float32) * (1 - alpha[..., None]) + color * alpha[..., None]
     write_video(path, np.clip(marked + 0.5, 0, 255).astype(np.uint8), spec.fps, crf, audio_from=source)
