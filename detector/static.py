@@ -31,7 +31,8 @@ against the tracks seen near it (how much of the template its own gradient conta
 the appearance and disappearance of a jumping mark to the frame; a run of frames before that whose
 gradient holds the template leads up to the mark (there from the start of a shot too slow for the
 first windows to see it). The mask follows the mark's edges
-plus its solid parts (pixels near the edges whose picture changes much less than around the mark).
+plus its solid parts (pixels near the edges whose picture changes much less than around the mark)
+and the insides of its thick strokes (`_fill_stroke_insides`).
 
 Known limits: a mark that never moves over a picture that does not change (a locked-off shot) is
 not found, and a long picture edge sliding along itself right beside the mark can join it.
