@@ -95,6 +95,9 @@ class PresetConfig:
     max_gap: int = 4  # frames filled between two detections at one position
     part_frames: int = 8  # frames before and after a stay where the first part alone is looked for
     candidates: int = 4  # peaks kept per frame
+    # the icon alone is a small round blob that round things anywhere match about as well (0.69 on
+    # a toy plane's windows, the icon itself 0.67): only those near a stay are used, so keep more
+    part_candidates: int = 16
     margin: float = 0.12  # of the mark's height, around its box
 
 
@@ -168,16 +171,20 @@ class PresetSearch:
         for c in found:
             self.strong_at[c.scale] += c.score >= self.cfg.strong
         self.found.append(found)
-        self.found_parts.append(self._candidates(self.parts, part_scales, grey, gx, gy, energy))
+        self.found_parts.append(self._candidates(self.parts, part_scales, grey, gx, gy, energy,
+                                                 self.cfg.part_candidates))  # fmt: skip
 
-    def _candidates(self, templates: list[_Template], wanted: list[int], grey, gx, gy, energy) -> list[_Candidate]:
+    def _candidates(self, templates: list[_Template], wanted: list[int], grey, gx, gy, energy,
+                    keep: int | None = None) -> list[_Candidate]:  # fmt: skip
+        """The best `keep` (default `candidates`) peaks of the templates `wanted` in one frame."""
+        keep = keep or self.cfg.candidates
         out = []
         for k in wanted if templates else ():
             t = templates[k]
             if t.matte.shape[0] >= grey.shape[0] or t.matte.shape[1] >= grey.shape[1]:
                 continue
             scores = t.scores(gx, gy, energy)
-            for _ in range(self.cfg.candidates):
+            for _ in range(keep):
                 _, best, _, (x, y) = cv2.minMaxLoc(scores)
                 if best < self.cfg.weak:
                     break
@@ -186,7 +193,7 @@ class PresetSearch:
                 th, tw = t.matte.shape
                 scores[max(0, y - th // 2) : y + th // 2 + 1, max(0, x - tw // 2) : x + tw // 2 + 1] = -1
         out.sort(key=lambda c: -c.score)
-        return out[: self.cfg.candidates]
+        return out[:keep]
 
     def finish(self, total: int) -> FrameMarks:
         found = self.found + [[] for _ in range(total - len(self.found))]
