@@ -39,6 +39,7 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pipeline.geometry import Box  # noqa: E402
 from pipeline.run import composite_and_encode, remove_watermark  # noqa: E402
 from propainter.auto import propainter_ready  # noqa: E402
 from synth import ClipSpec, MarkSpec, SyntheticClip, make_clip  # noqa: E402
@@ -107,24 +108,23 @@ def flicker(frames: np.ndarray, where: np.ndarray) -> float:
 
 
 def true_ranges(clip, grow: int = 4):
-    """(x, y, w, h, start, end) per mark position, boxes grown by `grow` pixels."""
-    boxes = clip.mark_boxes()
-    out, cur = [], None
-    for i, b in enumerate(boxes):
-        key = tuple(b[0]) if b else None
-        if cur and key == cur[0]:
-            cur[2] = i
+    """(x, y, w, h, start, end) per stay of the mark: runs of consecutive frames whose true boxes
+    overlap (a still mark's are one box, an animated one's wiggle), their union grown by `grow`
+    pixels and kept one pixel off the frame's edge (as `delogo` needs)."""
+    runs: list[list] = []  # [union box, first frame, last frame]
+    for i, boxes in enumerate(clip.mark_boxes()):
+        if not boxes:
+            continue
+        b = Box(*boxes[0])
+        if runs and runs[-1][2] == i - 1 and runs[-1][0].intersection(b):
+            runs[-1][0], runs[-1][2] = runs[-1][0].union(b), i
         else:
-            if cur and cur[0]:
-                out.append(cur)
-            cur = [key, i, i]
-    if cur and cur[0]:
-        out.append(cur)
+            runs.append([b, i, i])
     W, H = clip.spec.width, clip.spec.height
     ranges = []
-    for (x, y, w, h), s, e in out:
-        x0, y0 = max(1, x - grow), max(1, y - grow)
-        ranges.append((x0, y0, min(W - 2, x + w + grow) - x0, min(H - 2, y + h + grow) - y0, s, e))
+    for b, s, e in runs:
+        x0, y0 = max(1, b.x - grow), max(1, b.y - grow)
+        ranges.append((x0, y0, min(W - 2, b.x1 + grow) - x0, min(H - 2, b.y1 + grow) - y0, s, e))
     return ranges
 
 

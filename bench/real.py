@@ -45,7 +45,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from pipeline.check import edges  # noqa: E402
+from pipeline.check import MIN_EXTRA, edges  # noqa: E402
 from pipeline.geometry import Box  # noqa: E402
 from pipeline.run import detect, remove_watermark  # noqa: E402
 from synth.clips import MarkSpec, mark_alpha, render_mark_matte, write_video  # noqa: E402
@@ -136,7 +136,7 @@ def mark_left(source: Path, output: Path, truth: list[list[Box]]) -> list[float]
         e_in, e_out = edges(before), edges(after)
         for box in boxes:
             place = id(_place(ledger, box))
-            if (base := _extra(e_in, box)) >= 2.0:
+            if (base := _extra(e_in, box)) >= MIN_EXTRA:
                 shares.setdefault(place, []).append(_extra(e_out, box) / base)
     return [float(np.mean(shares.get(id(c), [np.nan]))) for c in ledger.positions.values()]
 
@@ -230,40 +230,9 @@ COMPOSITES = {  # name -> (footage file, mark colour BGR, the mark's alpha per f
 }  # fmt: skip
 
 
-def truth_of(alpha: np.ndarray) -> list[list[Box]]:
-    """The mark's box in each frame of a known matte (empty where it is absent)."""
-    out = []
-    for a in alpha:
-        ys, xs = np.nonzero(a > 0.05)
-        out.append([Box(int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)] if len(xs) else [])
-    return out
-
-
-def stays(truth: list[list[Box]], width: int, height: int, grow: int = 4) -> list[tuple[Box, int, int]]:
-    """`(box, first, last)` per stay: runs of frames whose boxes overlap, their union grown by
-    `grow` px and kept one pixel off the frame's edge (as `delogo` needs)."""
-    runs: list[list] = []
-    for f, boxes in enumerate(truth):
-        if not boxes:
-            continue
-        b = boxes[0]
-        if runs and runs[-1][2] == f - 1 and runs[-1][0].intersection(b):
-            u = runs[-1][0]
-            x0, y0, x1, y1 = min(u.x, b.x), min(u.y, b.y), max(u.x1, b.x1), max(u.y1, b.y1)
-            runs[-1] = [Box(x0, y0, x1 - x0, y1 - y0), runs[-1][1], f]
-        else:
-            runs.append([b, f, f])
-    out = []
-    for b, first, last in runs:
-        x0, y0 = max(1, b.x - grow), max(1, b.y - grow)
-        x1, y1 = min(width - 2, b.x1 + grow), min(height - 2, b.y1 + grow)
-        out.append((Box(x0, y0, x1 - x0, y1 - y0), first, last))
-    return out
-
-
 def composites(args) -> None:
     """The composite table (`--composites`)."""
-    from bench.quality import psnr, run_delogo, telea_exact
+    from bench.quality import psnr, run_delogo, telea_exact, true_ranges
 
     folder = footage_dir()
     if folder is None:
@@ -276,13 +245,12 @@ def composites(args) -> None:
         work = args.out / f"composite{i}"
         work.mkdir(parents=True, exist_ok=True)
         clip = mark_footage(folder / file, work / "marked.mp4", MarkSpec(color=colour), alpha_of=alpha_of)
-        truth, inside = truth_of(clip.alpha), clip.alpha > 0.05
+        truth, inside = [[Box(*b) for b in boxes] for boxes in clip.mark_boxes()], clip.alpha > 0.05
         marked = np.stack(list(iter_frames(clip.path)))
         found = detect(probe(clip.path), detector=args.detector)
         s = score(truth, [[m.box for m in frame] for frame in found])
         summary = remove_watermark(clip.path, work / "waterz.mp4")
-        size = (clip.spec.width, clip.spec.height)
-        run_delogo(clip.path, work / "delogo.mp4", [(b.x, b.y, b.w, b.h, a, z) for b, a, z in stays(truth, *size)])
+        run_delogo(clip.path, work / "delogo.mp4", true_ranges(clip))
         figures = [psnr(np.stack(list(iter_frames(work / f))), clip.clean, inside)
                    for f in ("waterz.mp4", "delogo.mp4")]  # fmt: skip
         telea = psnr(telea_exact(marked, clip.alpha), clip.clean, inside)

@@ -23,6 +23,7 @@ extent at full resolution, grown by `margin` of its height for the icon's wiggle
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,6 +51,15 @@ class Preset:
     colour: float
     animated: bool = False
 
+    def scale_for(self, width: int, height: int) -> float:
+        """How much larger than `matte` the mark is in a picture of `width` x `height`."""
+        return min(width, height) / self.short_side
+
+    def matte_for(self, width: int, height: int) -> np.ndarray:
+        """The matte at the size the mark has in a picture of `width` x `height`."""
+        scale = self.scale_for(width, height)
+        return cv2.resize(self.matte, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
     @property
     def first_part(self) -> np.ndarray | None:
         """The matte's columns before its first gap (Sora's icon, which stays alone on screen for
@@ -62,13 +72,16 @@ class Preset:
         return None
 
 
+@functools.cache
 def load_preset(name: str) -> Preset:
+    """The preset `name`, read once per process (a service worker asks for it per segment)."""
     meta = json.loads((PRESETS / f"{name}.json").read_text())
     matte = cv2.imread(str(PRESETS / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
     if matte is None:
         raise FileNotFoundError(f"preset '{name}': {PRESETS / name}.png is missing or not an image")
-    return Preset(name, matte.astype(np.float32) / 255, int(meta["short_side"]), float(meta["colour"]),
-                  bool(meta.get("animated", False)))  # fmt: skip
+    matte = matte.astype(np.float32) / 255
+    matte.setflags(write=False)  # shared by every caller
+    return Preset(name, matte, int(meta["short_side"]), float(meta["colour"]), bool(meta.get("animated", False)))
 
 
 def animates(name: str | None) -> bool:
@@ -144,7 +157,7 @@ class PresetSearch:
         self.det, self.cfg, self.size = detector, detector.cfg, size
         preset = detector.preset
         w, h = size
-        full = min(w, h) / preset.short_side  # the matte's predicted size at full resolution
+        full = preset.scale_for(w, h)  # the matte's predicted size at full resolution
         self.reduce = min(1.0, self.cfg.match_width / (preset.matte.shape[1] * full))
         self.sizes = [full * s for s in self.cfg.scales]
         self.templates = [_Template(preset.matte, f * self.reduce, preset.colour) for f in self.sizes]

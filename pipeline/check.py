@@ -27,10 +27,15 @@ def edges(frame: np.ndarray) -> np.ndarray:
     return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 4
 
 
+def _height(mask: np.ndarray) -> int:
+    """Rows from the mask's first to its last."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    return int(ys[-1] - ys[0] + 1)
+
+
 def _ring(mask: np.ndarray) -> np.ndarray:
     """The picture around a mask: as wide as a quarter of its height (at least 4 px), one pixel off it."""
-    ys = np.flatnonzero(mask.any(axis=1))
-    width = max(4, (ys[-1] - ys[0] + 1) // 4)
+    width = max(4, _height(mask) // 4)
     outer = cv2.dilate(mask.astype(np.uint8), np.ones((2 * width + 3, 2 * width + 3), np.uint8))
     near = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8))
     return (outer > 0) & (near == 0)
@@ -64,7 +69,6 @@ def grown(masks: np.ndarray) -> np.ndarray:
     out = masks.copy()
     for k, m in enumerate(masks):
         if m.any():
-            ys = np.flatnonzero(m.any(axis=1))
-            r = max(2, (ys[-1] - ys[0] + 1) // 8)
+            r = max(2, _height(m) // 8)
             out[k] = cv2.dilate(m.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
     return out

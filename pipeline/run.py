@@ -281,8 +281,8 @@ def remove_watermark(input_path: str | Path, output_path: str | Path, *, detecto
         checks: dict[int, dict] = {}
         with timings.stage("inpaint"):
             if segments:
-                checks = extract_and_inpaint(info, frame_marks, segments, engine, workdir, settings, progress,
-                                    animates(found["preset"]))  # fmt: skip
+                animated = animates(found["preset"])
+                checks = extract_and_inpaint(info, frame_marks, segments, engine, workdir, settings, progress, animated)
             results = {s.index: load_result(workdir, s.index) for s in segments}
         with timings.stage("encode"):
             output.parent.mkdir(parents=True, exist_ok=True)

@@ -48,10 +48,15 @@ class AutoInpainter:
 
     def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int,
                 mattes: MatteBook | None = None) -> np.ndarray:  # fmt: skip
+        animated = mattes is not None and mattes.animated
+        if animated and self.propainter is not None:  # no matte to fit: no analysis needed either
+            return self._propainter(frames, masks, first, last)
         analysis = self.unblend.analyse(frames, masks, first, last, mattes)
-        if (analysis.opaque or (mattes is not None and mattes.animated)) and self.propainter is not None:
-            self.last_choice = "propainter"
-            return self.propainter.inpaint(frames, masks, first, last)
+        if analysis.opaque and self.propainter is not None:
+            return self._propainter(frames, masks, first, last)
         self.last_choice = "unblend"
         return self.unblend.render(frames, masks, first, last, analysis)
 
+    def _propainter(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int) -> np.ndarray:
+        self.last_choice = "propainter"
+        return self.propainter.inpaint(frames, masks, first, last)

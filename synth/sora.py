@@ -25,8 +25,7 @@ def sora_alpha(width: int, height: int, frames: int, fps: float, seed: int = 0) 
     """The mark's alpha `(frames, height, width) float32` in every frame (0 where absent)."""
     preset = load_preset("sora")
     rng = np.random.default_rng(seed)
-    scale = min(width, height) / preset.short_side
-    matte = cv2.resize(preset.matte, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    scale, matte = preset.scale_for(width, height), preset.matte_for(width, height)
     split = round(preset.first_part.shape[1] * scale)
     icon, word = matte[:, :split], matte[:, split:]
     h, w = matte.shape

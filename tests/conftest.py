@@ -7,7 +7,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from detector.preset import load_preset
+from pipeline.geometry import Box
 from synth import ClipSpec, MarkSpec, make_clip
+from synth.clips import render_clean, write_video
 
 CLIPS = {
     # camera motion, white semi-transparent mark that jumps twice
@@ -42,6 +45,32 @@ CLIPS = {
     # locked-off camera, objects moving, no mark at all
     "locked_nomark": ClipSpec(frames=60, motion="locked", source="rocket", movers=2, mark=None),
 }  # fmt: skip
+
+
+# (first frame, x, y) of each stay of the Sora mark, None: no mark (the blank frame around a jump)
+SORA_STAYS = ((0, 20, 40), (30, None, None), (31, 250, 300), (62, None, None), (63, 20, 560))
+PORTRAIT = ClipSpec(width=352, height=640, frames=90, fps=Fraction(30), motion="pan", mark=None, crf=23)
+
+
+def sora_over(tmp_path, spec: ClipSpec, stays=SORA_STAYS):
+    """`spec`'s clean clip with the real Sora matte at the preset's size for it, wiggling 1 px
+    frame to frame as the animated icon does. Returns the path and the true box per frame."""
+    matte = load_preset("sora").matte_for(spec.width, spec.height)
+    h, w = matte.shape
+    frames = render_clean(spec).astype(np.float32)
+    truth: list[list[Box]] = []
+    for f in range(spec.frames):
+        _, x, y = max(s for s in stays if s[0] <= f)
+        if x is None:
+            truth.append([])
+            continue
+        x, y = x + (f % 3 == 1), y + (f % 4 == 2)  # the wiggle
+        alpha = matte[..., None]
+        frames[f, y : y + h, x : x + w] = frames[f, y : y + h, x : x + w] * (1 - alpha) + 255 * alpha
+        truth.append([Box(x, y, w, h)])
+    path = tmp_path / "sora.mp4"
+    write_video(path, np.clip(frames + 0.5, 0, 255).astype(np.uint8), spec.fps, spec.crf, audio=False)
+    return path, truth
 
 
 @pytest.fixture(scope="session")

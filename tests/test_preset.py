@@ -3,51 +3,16 @@ made here, jumping as Sora's mark does, found frame by frame; unmarked clips get
 
 from __future__ import annotations
 
-from fractions import Fraction
-
-import cv2
-import numpy as np
 import pytest
 
 from bench.real import coverage, mark_left
 from detector import create_detector
-from detector.preset import load_preset
 from pipeline.check import LIMIT
-from pipeline.geometry import Box
 from pipeline.run import detect, remove_watermark
-from synth import ClipSpec
 from synth.clips import render_clean, write_video
+from tests.conftest import PORTRAIT, sora_over
 from video import iter_frames, probe
 from waterz.settings import Settings
-
-# (first frame, x, y) of each stay, None: no mark (the blank frame around a jump)
-STAYS = ((0, 20, 40), (30, None, None), (31, 250, 300), (62, None, None), (63, 20, 560))
-
-
-def sora_over(tmp_path, spec: ClipSpec, stays=STAYS):
-    """`spec`'s clean clip with the real Sora matte at the preset's size for it, wiggling 1 px
-    frame to frame as the animated icon does. Returns the path and the true box per frame."""
-    preset = load_preset("sora")
-    scale = min(spec.width, spec.height) / preset.short_side
-    matte = cv2.resize(preset.matte, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    h, w = matte.shape
-    frames = render_clean(spec).astype(np.float32)
-    truth: list[list[Box]] = []
-    for f in range(spec.frames):
-        _, x, y = max(s for s in stays if s[0] <= f)
-        if x is None:
-            truth.append([])
-            continue
-        x, y = x + (f % 3 == 1), y + (f % 4 == 2)  # the wiggle
-        alpha = matte[..., None]
-        frames[f, y : y + h, x : x + w] = frames[f, y : y + h, x : x + w] * (1 - alpha) + 255 * alpha
-        truth.append([Box(x, y, w, h)])
-    path = tmp_path / "sora.mp4"
-    write_video(path, np.clip(frames + 0.5, 0, 255).astype(np.uint8), spec.fps, spec.crf, audio=False)
-    return path, truth
-
-
-PORTRAIT = ClipSpec(width=352, height=640, frames=90, fps=Fraction(30), motion="pan", mark=None, crf=23)
 
 
 @pytest.mark.parametrize("detector", ["sora", "auto"])

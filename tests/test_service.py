@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 
 from pipeline.check import LIMIT
-from tests.conftest import psnr
+from tests.conftest import PORTRAIT, psnr, sora_over
 from tests.service import Service
-from tests.test_preset import PORTRAIT, sora_over
 from video import iter_frames, probe
 from waterz.service import bin_of
 
