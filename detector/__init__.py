@@ -12,6 +12,7 @@ DETECTORS = LazyRegistry(
         "box": "detector.box:BoxDetector",
         "yolo": "detector.yolo:YoloDetector",
         "sora": "detector.preset:sora",
+        "tiktok": "detector.preset:tiktok",
         "auto": "detector.auto:AutoDetector",
     },
 )

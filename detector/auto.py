@@ -15,7 +15,7 @@ from detector.base import FrameMarks
 from detector.preset import PresetDetector
 from waterz.settings import get_settings
 
-PRESET_NAMES = ("sora",)
+PRESET_NAMES = ("sora", "tiktok")
 
 
 class AutoDetector:

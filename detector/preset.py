@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -50,6 +50,7 @@ class Preset:
     short_side: int
     colour: float
     animated: bool = False
+    line: tuple[float, float] | None = None  # under the mark, a text line's gap and height over its height
 
     def scale_for(self, width: int, height: int) -> float:
         """How much larger than `matte` the mark is in a picture of `width` x `height`."""
@@ -81,7 +82,8 @@ def load_preset(name: str) -> Preset:
         raise FileNotFoundError(f"preset '{name}': {PRESETS / name}.png is missing or not an image")
     matte = matte.astype(np.float32) / 255
     matte.setflags(write=False)  # shared by every caller
-    return Preset(name, matte, int(meta["short_side"]), float(meta["colour"]), bool(meta.get("animated", False)))
+    line = (float(meta["line"]["gap"]), float(meta["line"]["height"])) if "line" in meta else None
+    return Preset(name, matte, int(meta["short_side"]), float(meta["colour"]), bool(meta.get("animated", False)), line)
 
 
 def animates(name: str | None) -> bool:
@@ -112,6 +114,13 @@ class PresetConfig:
     # a toy plane's windows, the icon itself 0.67): only those near a stay are used, so keep more
     part_candidates: int = 16
     margin: float = 0.12  # of the mark's height, around its box
+    # a line of text of its own content under the mark (TikTok's `@username`, newer Sora's): looked
+    # for in the `line_below` x (1 + 2 `line_side`) mark-sized region under each clear sighting
+    line_below: float = 1.0
+    line_side: float = 3.0
+    line_bright: float = 0.7  # of the mark's colour: a pixel of the line's letters
+    line_share: float = 0.5  # of a stay's sightings in which a pixel is that bright, to be the line's
+    line_sightings: int = 3
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,20 @@ class _Candidate:
     y: float
     scale: int  # index into the config's scales
     score: float
+    under: _Under | None = field(default=None, compare=False)  # the region under it, for the line
+
+
+@dataclass(frozen=True)
+class _Under:
+    """Which pixels of the region under a sighting were as bright as the mark's letters (packed
+    bits, a few hundred bytes a frame), in the reduced picture."""
+
+    bits: np.ndarray
+    shape: tuple[int, int]
+    x0: int  # the region's left, relative to the sighting's, in reduced px
+
+    def bright(self) -> np.ndarray:
+        return np.unpackbits(self.bits, count=self.shape[0] * self.shape[1]).reshape(self.shape).astype(bool)
 
 
 class PresetDetector:
@@ -147,6 +170,11 @@ class PresetDetector:
 def sora(mask_dilation: int = 0, **_ignored) -> PresetDetector:
     """The `sora` detector: the Sora mark's preset alone."""
     return PresetDetector("sora", mask_dilation=mask_dilation)
+
+
+def tiktok(mask_dilation: int = 0, **_ignored) -> PresetDetector:
+    """The `tiktok` detector: the TikTok mark's preset alone."""
+    return PresetDetector("tiktok", mask_dilation=mask_dilation)
 
 
 class PresetSearch:
@@ -197,16 +225,69 @@ class PresetSearch:
             if t.matte.shape[0] >= grey.shape[0] or t.matte.shape[1] >= grey.shape[1]:
                 continue
             scores = t.scores(gx, gy, energy)
+            th, tw = t.matte.shape
             for _ in range(keep):
                 _, best, _, (x, y) = cv2.minMaxLoc(scores)
                 if best < self.cfg.weak:
                     break
-                if t.bright_enough(grey, x, y, self.cfg):
-                    out.append(_Candidate(x / self.reduce, y / self.reduce, k, float(best)))
-                th, tw = t.matte.shape
                 scores[max(0, y - th // 2) : y + th // 2 + 1, max(0, x - tw // 2) : x + tw // 2 + 1] = -1
+                if t.bright_enough(grey, x, y, self.cfg):
+                    clear = best >= self.cfg.strong and templates is self.templates
+                    under = self._under(t, grey, x, y) if clear else None
+                    out.append(_Candidate(x / self.reduce, y / self.reduce, k, float(best), under))
         out.sort(key=lambda c: -c.score)
         return out[:keep]
+
+    def _under(self, t: _Template, grey: np.ndarray, x: int, y: int) -> _Under:
+        """The bright pixels of the region under the mark at `(x, y)` (reduced px), off-picture ones dark."""
+        th, tw = t.matte.shape
+        side = int(np.ceil(self.cfg.line_side * tw))
+        rows, cols = int(np.ceil(self.cfg.line_below * th)), tw + 2 * side
+        region = np.zeros((rows, cols), bool)
+        H, W = grey.shape
+        y0, x0 = y + th, x - side
+        ya, xa, yb, xb = max(0, y0), max(0, x0), min(H, y0 + rows), min(W, x0 + cols)
+        if ya < yb and xa < xb:
+            region[ya - y0 : yb - y0, xa - x0 : xb - x0] = grey[ya:yb, xa:xb] >= self.cfg.line_bright * t.colour
+        return _Under(np.packbits(region), region.shape, -side)
+
+    def _line(self, p: _Candidate, found: list[list[_Candidate]], row: np.ndarray) -> Box | None:
+        """The text line under the mark at `p` over the frames of `row`, as a full-resolution box,
+        or None where there is none: pixels bright in at least `line_share` of the stay's clear
+        sightings (letters stay where they are while the picture behind them changes); the first
+        run of such rows under the mark holding some of them within the mark's columns, and along
+        it the runs of such columns chained to those by gaps of at most the line's height."""
+        unders = [c.under for f in np.flatnonzero(row) for c in found[f]
+                  if c.under is not None and c.scale == p.scale and self._near(c, p)]  # fmt: skip
+        if len(unders) < self.cfg.line_sightings:
+            return None
+        share = np.mean([u.bright() for u in unders], axis=0)
+        text = share >= self.cfg.line_share
+        t = self.templates[p.scale]
+        th, tw = t.matte.shape
+        left = -unders[0].x0
+        if (known := self.det.preset.line) is not None:  # the line's rows, as measured on real footage
+            r0, r1 = int(known[0] * th), int(np.ceil((known[0] + known[1]) * th)) + 1
+        else:
+            rows = _runs(text[:, left : left + tw].any(axis=1))
+            if not rows:
+                return None
+            r0, r1 = rows[0]
+            if r0 > 0.5 * th or not 0.1 * th <= r1 - r0 <= 0.6 * th:
+                return None  # not a line of text that belongs to the mark
+        cols = _runs(text[r0:r1].any(axis=0))
+        start = [i for i, (a, b) in enumerate(cols) if a < left + tw and b > left]
+        if not start:
+            return None
+        i, j = start[0], start[-1]
+        while i > 0 and cols[i][0] - cols[i - 1][1] <= r1 - r0:
+            i -= 1
+        while j < len(cols) - 1 and cols[j + 1][0] - cols[j][1] <= r1 - r0:
+            j += 1
+        c0, c1 = cols[i][0] - left, cols[j][1] - left  # reduced px from the mark's left
+        k = 1 / self.reduce
+        box = Box(round(p.x + c0 * k), round(p.y + (th + r0) * k), round((c1 - c0) * k), round((r1 - r0) * k))
+        return box.intersection(Box(0, 0, *self.size))
 
     def finish(self, total: int) -> FrameMarks:
         found = self.found + [[] for _ in range(total - len(self.found))]
@@ -255,7 +336,8 @@ class PresetSearch:
                 seen[i, a:b] = strong[a:b].any()
             if self.parts:
                 self._first_part_alone(seen[i], p)
-        marks = [self._mark(p, self._parts_at(p, seen[i])) for i, p in enumerate(positions)]
+        marks = [self._mark(p, self._parts_at(p, seen[i]), self._line(p, found, seen[i]))
+                 for i, p in enumerate(positions)]  # fmt: skip
         return [[marks[i] for i in range(len(positions)) if seen[i, f]] for f in range(len(found))]
 
     def _parts_at(self, p: _Candidate, row: np.ndarray) -> list[_Candidate]:
@@ -283,8 +365,9 @@ class PresetSearch:
                 row[f] = True
                 f += step
 
-    def _mark(self, p: _Candidate, parts: list[_Candidate]) -> Mark:
-        """The whole matte at `p` and the first part at each of `parts`, in one box grown by `margin`."""
+    def _mark(self, p: _Candidate, parts: list[_Candidate], line: Box | None = None) -> Mark:
+        """The whole matte at `p`, the first part at each of `parts` and the text `line` under it
+        (whole), in one box grown by `margin`."""
         preset = self.det.preset
         placed = [(preset.matte, p)] + [(preset.first_part, c) for c in parts]
         shapes = []
@@ -292,6 +375,8 @@ class PresetSearch:
             s = self.sizes[c.scale]
             size = (max(1, round(matte.shape[1] * s)), max(1, round(matte.shape[0] * s)))
             shapes.append((cv2.resize(matte, size, interpolation=cv2.INTER_AREA) > 0.02, round(c.x), round(c.y)))
+        if line is not None:
+            shapes.append((np.ones((line.h, line.w), bool), line.x, line.y))
         m = self.cfg.margin * preset.matte.shape[0] * self.sizes[p.scale]
         W, H = self.size
         x0 = max(0, int(np.floor(min(x for _, x, _ in shapes) - m)))
@@ -315,6 +400,7 @@ class _Template:
     def __init__(self, matte: np.ndarray, factor: float, colour: float):
         size = (max(3, round(matte.shape[1] * factor)), max(3, round(matte.shape[0] * factor)))
         self.matte = cv2.resize(matte, size, interpolation=cv2.INTER_AREA)
+        self.colour = colour
         self.tx, self.ty = _gradients(self.matte * colour)
         self.norm = float(np.sqrt((self.tx**2 + self.ty**2).sum())) or 1.0
         self.dense = self.matte >= 0.5 * self.matte.max()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import cv2
 import numpy as np
 import pytest
 
@@ -69,6 +70,55 @@ def sora_over(tmp_path, spec: ClipSpec, stays=SORA_STAYS):
         frames[f, y : y + h, x : x + w] = frames[f, y : y + h, x : x + w] * (1 - alpha) + 255 * alpha
         truth.append([Box(x, y, w, h)])
     path = tmp_path / "sora.mp4"
+    write_video(path, np.clip(frames + 0.5, 0, 255).astype(np.uint8), spec.fps, spec.crf, audio=False)
+    return path, truth
+
+
+# the TikTok mark: left middle, then lower right from frame 40, then the end card from frame 72
+TIKTOK = ClipSpec(width=360, height=640, frames=84, fps=Fraction(30), motion="pan", source="coffee", mark=None, crf=20)
+TIKTOK_MOVE, TIKTOK_END = 40, 72
+
+
+def tiktok_over(tmp_path, spec: ClipSpec = TIKTOK, user: str = "@ waterz_tester"):
+    """`spec`'s clean clip with the real TikTok matte (opaque white) at the preset's size and a
+    `user` line in white under it where the preset says it goes, left-aligned at the left place
+    and right-aligned at the right one, then TikTok's end card: a flat dark frame with the mark
+    2.5 times as large in the middle and a search bar under it. Returns the path and the true box
+    (mark and line) per frame."""
+    preset = load_preset("tiktok")
+    matte = preset.matte_for(spec.width, spec.height)
+    h, w = matte.shape
+    gap, height = (round(v * h) for v in preset.line)
+    scale = height / 22  # Hershey simplex capitals are about 22 px high at scale 1
+    (tw, _), _ = cv2.getTextSize(user, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    clean = render_clean(spec)
+    frames = clean.astype(np.float32)
+    truth: list[list[Box]] = []
+    for f in range(spec.frames):
+        if f >= TIKTOK_END:
+            card = np.full((spec.height, spec.width, 3), (24, 18, 16), np.float32)
+            big = cv2.resize(matte, None, fx=2.5, fy=2.5)
+            y, x = spec.height // 3, (spec.width - big.shape[1]) // 2
+            under = card[y : y + big.shape[0], x : x + big.shape[1]]
+            under += big[..., None] * (255 - under)
+            bar_y = y + big.shape[0] + 20
+            cv2.rectangle(card, (spec.width // 8, bar_y), (spec.width * 7 // 8, bar_y + 24), (255, 255, 255), -1)
+            frames[f] = card
+            truth.append([])
+            continue
+        left = f < TIKTOK_MOVE
+        x, y = (8, spec.height // 2 - h // 2) if left else (spec.width - 8 - w, int(spec.height * 0.76))
+        alpha = matte[..., None]
+        frames[f, y : y + h, x : x + w] = frames[f, y : y + h, x : x + w] * (1 - alpha) + 255 * alpha
+        lx = x if left else x + w - tw
+        base = y + h + gap + height
+        line = np.zeros((spec.height, spec.width), np.uint8)
+        cv2.putText(line, user, (lx, base), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 2, cv2.LINE_AA)
+        a = line[..., None] / 255.0
+        frames[f] = frames[f] * (1 - a) + 255 * a
+        x0, x1 = min(x, lx), max(x + w, lx + tw)
+        truth.append([Box(x0, y, x1 - x0, base + 2 - y) if user else Box(x, y, w, h)])
+    path = tmp_path / "tiktok.mp4"
     write_video(path, np.clip(frames + 0.5, 0, 255).astype(np.uint8), spec.fps, spec.crf, audio=False)
     return path, truth
 

@@ -1,16 +1,18 @@
-"""Known marks: the Sora preset's matte (measured on real Sora downloads) composited over clips
-made here, jumping as Sora's mark does, found frame by frame; unmarked clips get no box."""
+"""Known marks: the Sora and TikTok presets' mattes (measured on real downloads) composited over
+clips made here, placed as the real marks are, found frame by frame; unmarked clips get no box."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bench.real import coverage, mark_left
 from detector import create_detector
+from detector.preset import PresetConfig, load_preset
 from pipeline.check import LIMIT
 from pipeline.run import detect, remove_watermark
 from synth.clips import render_clean, write_video
-from tests.conftest import PORTRAIT, sora_over
+from tests.conftest import PORTRAIT, TIKTOK, TIKTOK_END, sora_over, tiktok_over
 from video import iter_frames, probe
 from waterz.settings import Settings
 
@@ -69,3 +71,50 @@ def test_the_animated_sora_mark_is_removed_and_each_segment_says_how_much_is_lef
     for seg in summary["segments"]:
         assert 0 <= seg["residual"] <= 1
         assert seg["residual"] <= LIMIT or seg["cleaned_again"], seg  # left above the limit: a second cleaning
+
+
+def test_the_tiktok_mark_and_its_username_line_are_found_and_the_end_card_is_left_alone(tmp_path):
+    """The real TikTok matte with a `@username` line under it, at the left middle and then lower
+    right, then TikTok's end card (the same mark 2.5 times as large on a flat frame): every frame
+    with the mark gets one box over at least 80 % of mark and line (bench/real.py's rule), none
+    of the end card's frames gets one, and `auto` says it found `tiktok`."""
+    path, truth = tiktok_over(tmp_path)
+    size = (TIKTOK.width, TIKTOK.height)
+    auto = create_detector("auto")
+    found = auto.detect(iter_frames(path), TIKTOK.frames, size)
+    assert auto.matched == "tiktok"
+    for f, (want, got) in enumerate(zip(truth, found, strict=True)):
+        if not want:
+            assert got == [], f"end card frame {f} got {[m.box for m in got]}"
+            continue
+        assert len(got) == 1 and coverage([got[0].box], want[0]) >= 0.8, (f, want, [m.box for m in got])
+        assert got[0].box.area < 2 * want[0].area
+    alone = create_detector("tiktok").detect(iter_frames(path), TIKTOK.frames, size)
+    assert [[m.box for m in f] for f in alone] == [[m.box for m in f] for f in found]
+    assert not any(create_detector("sora").detect(iter_frames(path), TIKTOK.frames, size))
+
+
+def test_without_the_line_only_the_mark_is_boxed(tmp_path):
+    """No text under the mark: nothing under it stays bright while the picture moves, so the box
+    is the mark's own (the line is found, not assumed)."""
+    path, truth = tiktok_over(tmp_path, user="")
+    found = create_detector("tiktok").detect(iter_frames(path), TIKTOK.frames, (TIKTOK.width, TIKTOK.height))
+    preset = load_preset("tiktok")
+    h = preset.matte_for(TIKTOK.width, TIKTOK.height).shape[0]
+    for want, got in zip(truth, found, strict=True):
+        if want:
+            assert len(got) == 1 and coverage([got[0].box], want[0]) >= 0.95
+            assert got[0].box.h < h * (1 + 2 * PresetConfig().margin) + 2, (want, got[0].box)
+
+
+def test_the_tiktok_mark_is_removed_and_the_end_card_comes_through(tmp_path):
+    path, truth = tiktok_over(tmp_path)
+    out = tmp_path / "clean.mp4"
+    summary = remove_watermark(path, out, settings=Settings())
+    assert summary["preset"] == "tiktok"
+    left = mark_left(path, out, truth)
+    assert len(left) == 2 and max(left) <= 0.1, left
+    before, after = list(iter_frames(path)), list(iter_frames(out))
+    for f in range(TIKTOK_END, TIKTOK.frames):
+        mse = np.mean((before[f].astype(float) - after[f]) ** 2)
+        assert 10 * np.log10(255**2 / max(mse, 1e-9)) >= 38, f
