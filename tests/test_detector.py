@@ -115,7 +115,7 @@ def test_box_outside_the_frame_is_refused_with_a_sentence():
 
 
 def test_unknown_detector_lists_the_known_ones():
-    with pytest.raises(UnknownEngine, match="Known detectors: auto, box, sora, static, yolo."):
+    with pytest.raises(UnknownEngine, match="Known detectors: auto, box, sora, static, tiktok, yolo."):
         create_detector("nope")
 
 
