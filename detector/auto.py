@@ -2,7 +2,10 @@
 generic detector: `yolo` when YOLO weights are configured, else the weights-free `static`.
 
 Both look at every frame of one decoding pass: each frame goes to the preset searches on its way
-to the generic detector, so a video is decoded once whichever answer is taken.
+to the generic detector, so a video is decoded once whichever answer is taken. Where, after the
+first `DECIDE_FRAMES`, one preset's mark was seen clearly in at least half of them, that preset is
+the answer: the other searches and the generic detector stop there (their answers would be set
+aside anyway), and only its search sees the rest of the video.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from detector.preset import PresetDetector
 from waterz.settings import get_settings
 
 PRESET_NAMES = ("sora", "tiktok")
+DECIDE_FRAMES = 60
 
 
 class AutoDetector:
@@ -34,15 +38,27 @@ class AutoDetector:
         self.matched: str | None = None  # the preset found, after `detect`; None: the generic answer
 
     def detect(self, frames: Iterable[np.ndarray], total: int, size: tuple[int, int]) -> FrameMarks:
+        frames = iter(frames)
         searches = [p.start(size) for p in self.presets]
+        decided: list[int] = []
 
         def shared() -> Iterator[np.ndarray]:
-            for frame in frames:
+            for index, frame in enumerate(frames):
                 for search in searches:
                     search.push(frame)
                 yield frame
+                if index + 1 == DECIDE_FRAMES:
+                    decided.extend(i for i, s in enumerate(searches) if s.clearly_present())
+                    if decided:
+                        return
 
         generic = self.generic.detect(shared(), total, size)
+        if decided:
+            k = decided[0]
+            for frame in frames:
+                searches[k].push(frame)
+            self.matched = PRESET_NAMES[k]
+            return searches[k].finish(total)
         known = [(sum(map(bool, marks)), name, marks) for name, marks in
                  zip(PRESET_NAMES, (s.finish(total) for s in searches), strict=True)]  # fmt: skip
         frames_marked, name, marks = max(known, key=lambda k: k[0])

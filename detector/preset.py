@@ -215,6 +215,14 @@ class PresetSearch:
         self.found_parts.append(self._candidates(self.parts, part_scales, grey, gx, gy, energy,
                                                  self.cfg.part_candidates))  # fmt: skip
 
+    def clearly_present(self) -> bool:
+        """Whether, over the frames pushed so far, the mark was seen clearly at some position
+        (`_positions`) in at least half of them: it will be placed in those frames, whatever follows."""
+        positions = self._positions(self.found)
+        clear = sum(any(c.score >= self.cfg.strong and any(self._near(c, p) for p in positions) for c in frame)
+                    for frame in self.found)  # fmt: skip
+        return bool(positions) and clear >= len(self.found) / 2
+
     def _candidates(self, templates: list[_Template], wanted: list[int], grey, gx, gy, energy,
                     keep: int | None = None) -> list[_Candidate]:  # fmt: skip
         """The best `keep` (default `candidates`) peaks of the templates `wanted` in one frame."""

@@ -8,6 +8,7 @@ import pytest
 
 from bench.real import coverage, mark_left
 from detector import create_detector
+from detector.auto import DECIDE_FRAMES
 from detector.preset import PresetConfig, load_preset
 from pipeline.check import LIMIT
 from pipeline.run import detect, remove_watermark
@@ -77,12 +78,19 @@ def test_the_tiktok_mark_and_its_username_line_are_found_and_the_end_card_is_lef
     """The real TikTok matte with a `@username` line under it, at the left middle and then lower
     right, then TikTok's end card (the same mark 2.5 times as large on a flat frame): every frame
     with the mark gets one box over at least 80 % of mark and line (bench/real.py's rule), none
-    of the end card's frames gets one, and `auto` says it found `tiktok`."""
+    of the end card's frames gets one, and `auto` says it found `tiktok`, as soon as it is clear."""
     path, truth = tiktok_over(tmp_path)
     size = (TIKTOK.width, TIKTOK.height)
     auto = create_detector("auto")
+    generic, seen = auto.generic.detect, []
+
+    def counted(frames, total, size):
+        return generic((seen.append(f) or f for f in frames), total, size)
+
+    auto.generic.detect = counted
     found = auto.detect(iter_frames(path), TIKTOK.frames, size)
     assert auto.matched == "tiktok"
+    assert len(seen) == DECIDE_FRAMES < TIKTOK.frames  # clearly TikTok's: the generic search stopped there
     for f, (want, got) in enumerate(zip(truth, found, strict=True)):
         if not want:
             assert got == [], f"end card frame {f} got {[m.box for m in got]}"
