@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -129,20 +129,19 @@ class _Candidate:
     y: float
     scale: int  # index into the config's scales
     score: float
-    under: _Under | None = field(default=None, compare=False)  # the region under it, for the line
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Under:
-    """Which pixels of the region under a sighting were as bright as the mark's letters (packed
-    bits, a few hundred bytes a frame), in the reduced picture."""
+    """Over the clear sightings at one place (one cell of a few px, at one size): how often each
+    pixel of the region under them was as bright as the mark's letters. A running count, so its
+    memory is per place, not per frame."""
 
-    bits: np.ndarray
-    shape: tuple[int, int]
+    bright: np.ndarray  # (rows, cols) uint32, the region relative to each sighting
     x0: int  # the region's left, relative to the sighting's, in reduced px
-
-    def bright(self) -> np.ndarray:
-        return np.unpackbits(self.bits, count=self.shape[0] * self.shape[1]).reshape(self.shape).astype(bool)
+    sightings: int = 0
+    x: float = 0.0  # sums of the sightings' full-resolution places
+    y: float = 0.0
 
 
 class PresetDetector:
@@ -194,6 +193,7 @@ class PresetSearch:
         self.found: list[list[_Candidate]] = []
         self.found_parts: list[list[_Candidate]] = []
         self.strong_at = np.zeros(len(self.sizes), int)  # strong sightings per scale so far
+        self.unders: dict[tuple[int, int, int], _Under] = {}  # what lay under the clear sightings, by place
         self.searched = [k for k, t in enumerate(self.templates) if t.matte.shape[1] >= self.cfg.min_width]
 
     def push(self, frame: np.ndarray) -> None:
@@ -240,36 +240,44 @@ class PresetSearch:
                     break
                 scores[max(0, y - th // 2) : y + th // 2 + 1, max(0, x - tw // 2) : x + tw // 2 + 1] = -1
                 if t.bright_enough(grey, x, y, self.cfg):
-                    clear = best >= self.cfg.strong and templates is self.templates
-                    under = self._under(t, grey, x, y) if clear else None
-                    out.append(_Candidate(x / self.reduce, y / self.reduce, k, float(best), under))
+                    if best >= self.cfg.strong and templates is self.templates:
+                        self._count_under(t, k, grey, x, y)
+                    out.append(_Candidate(x / self.reduce, y / self.reduce, k, float(best)))
         out.sort(key=lambda c: -c.score)
         return out[:keep]
 
-    def _under(self, t: _Template, grey: np.ndarray, x: int, y: int) -> _Under:
-        """The bright pixels of the region under the mark at `(x, y)` (reduced px), off-picture ones dark."""
+    def _count_under(self, t: _Template, k: int, grey: np.ndarray, x: int, y: int) -> None:
+        """Count the bright pixels of the region under the mark seen clearly at `(x, y)` (reduced
+        px, template `k`) into its place's `_Under`; off-picture pixels count as dark."""
         th, tw = t.matte.shape
         side = int(np.ceil(self.cfg.line_side * tw))
         rows, cols = int(np.ceil(self.cfg.line_below * th)), tw + 2 * side
-        region = np.zeros((rows, cols), bool)
+        cell = max(2, th // 4)
+        under = self.unders.get((k, x // cell, y // cell))
+        if under is None:
+            under = self.unders[k, x // cell, y // cell] = _Under(np.zeros((rows, cols), np.uint32), -side)
         H, W = grey.shape
         y0, x0 = y + th, x - side
         ya, xa, yb, xb = max(0, y0), max(0, x0), min(H, y0 + rows), min(W, x0 + cols)
         if ya < yb and xa < xb:
-            region[ya - y0 : yb - y0, xa - x0 : xb - x0] = grey[ya:yb, xa:xb] >= self.cfg.line_bright * t.colour
-        return _Under(np.packbits(region), region.shape, -side)
+            under.bright[ya - y0 : yb - y0, xa - x0 : xb - x0] += grey[ya:yb, xa:xb] >= self.cfg.line_bright * t.colour
+        under.sightings += 1
+        under.x += x / self.reduce
+        under.y += y / self.reduce
 
-    def _line(self, p: _Candidate, found: list[list[_Candidate]], row: np.ndarray) -> Box | None:
-        """The text line under the mark at `p` over the frames of `row`, as a full-resolution box,
-        or None where there is none: pixels bright in at least `line_share` of the stay's clear
-        sightings (letters stay where they are while the picture behind them changes); the first
-        run of such rows under the mark holding some of them within the mark's columns, and along
-        it the runs of such columns chained to those by gaps of at most the line's height."""
-        unders = [c.under for f in np.flatnonzero(row) for c in found[f]
-                  if c.under is not None and c.scale == p.scale and self._near(c, p)]  # fmt: skip
-        if len(unders) < self.cfg.line_sightings:
+    def _line(self, p: _Candidate) -> Box | None:
+        """The text line under the mark at `p`, as a full-resolution box, or None where there is
+        none: pixels bright in at least `line_share` of the clear sightings there (letters stay
+        where they are while the picture behind them changes); the preset's rows of the line, or
+        else the first run of such rows under the mark that holds some of them within the mark's
+        columns and is as high as a line of text; along it the runs of such columns chained to
+        those by gaps of at most the line's height."""
+        unders = [u for (k, _, _), u in self.unders.items() if k == p.scale
+                  and self._near(_Candidate(u.x / u.sightings, u.y / u.sightings, k, 0.0), p)]  # fmt: skip
+        sightings = sum(u.sightings for u in unders)
+        if sightings < self.cfg.line_sightings:
             return None
-        share = np.mean([u.bright() for u in unders], axis=0)
+        share = np.sum([u.bright for u in unders], axis=0) / sightings
         text = share >= self.cfg.line_share
         t = self.templates[p.scale]
         th, tw = t.matte.shape
@@ -277,12 +285,11 @@ class PresetSearch:
         if (known := self.det.preset.line) is not None:  # the line's rows, as measured on real footage
             r0, r1 = int(known[0] * th), int(np.ceil((known[0] + known[1]) * th)) + 1
         else:
-            rows = _runs(text[:, left : left + tw].any(axis=1))
+            rows = [(a, b) for a, b in _runs(text[:, left : left + tw].any(axis=1))
+                    if a <= 0.5 * th and 0.1 * th <= b - a <= 0.6 * th]  # fmt: skip
             if not rows:
-                return None
+                return None  # no line of text that belongs to the mark
             r0, r1 = rows[0]
-            if r0 > 0.5 * th or not 0.1 * th <= r1 - r0 <= 0.6 * th:
-                return None  # not a line of text that belongs to the mark
         cols = _runs(text[r0:r1].any(axis=0))
         start = [i for i, (a, b) in enumerate(cols) if a < left + tw and b > left]
         if not start:
@@ -344,8 +351,7 @@ class PresetSearch:
                 seen[i, a:b] = strong[a:b].any()
             if self.parts:
                 self._first_part_alone(seen[i], p)
-        marks = [self._mark(p, self._parts_at(p, seen[i]), self._line(p, found, seen[i]))
-                 for i, p in enumerate(positions)]  # fmt: skip
+        marks = [self._mark(p, self._parts_at(p, seen[i]), self._line(p)) for i, p in enumerate(positions)]
         return [[marks[i] for i in range(len(positions)) if seen[i, f]] for f in range(len(found))]
 
     def _parts_at(self, p: _Candidate, row: np.ndarray) -> list[_Candidate]:

@@ -137,11 +137,11 @@ def tiktok(footage: Path) -> None:
     floor = float(np.percentile(np.r_[block[0], block[-1], block[:, 0], block[:, -1]], 90))
     matte = np.clip((block - floor) / (255 - floor), 0, 1)
     cv2.imwrite(str(OUT / "tiktok.png"), np.round(matte * 255).astype(np.uint8))
-    height = wy1 - iy0
+    height = block.shape[0]
     meta = {"name": "tiktok", "colour": 255, "short_side": 576, "source": "tiktok_frames, half 0",
             "frames": len(stack), "peak_alpha": round(float(matte.max()), 3), "size": list(matte.shape[::-1]),
-            # measured on the reference, as a share of the icon-and-word block's height
-            "line": {"gap": round((ly0 - wy1) / height, 3), "height": round((ly1 - ly0) / height, 3)},
+            # measured on the reference: from the matte's bottom, as a share of the matte's height
+            "line": {"gap": round((ly0 - (wy1 + edge)) / height, 3), "height": round((ly1 - ly0) / height, 3)},
             "animated": False}  # fmt: skip
     (OUT / "tiktok.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(f"tiktok: matte {matte.shape[1]}x{matte.shape[0]} from {len(stack)} videos, peak alpha {matte.max():.2f}")

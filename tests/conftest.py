@@ -53,13 +53,17 @@ SORA_STAYS = ((0, 20, 40), (30, None, None), (31, 250, 300), (62, None, None), (
 PORTRAIT = ClipSpec(width=352, height=640, frames=90, fps=Fraction(30), motion="pan", mark=None, crf=23)
 
 
-def sora_over(tmp_path, spec: ClipSpec, stays=SORA_STAYS):
+def sora_over(tmp_path, spec: ClipSpec, stays=SORA_STAYS, user: str = ""):
     """`spec`'s clean clip with the real Sora matte at the preset's size for it, wiggling 1 px
-    frame to frame as the animated icon does. Returns the path and the true box per frame."""
+    frame to frame as the animated icon does, and with `user` (where given) in white under it,
+    as newer Sora videos show the `@username` (its size and place are a guess: no Sora download
+    here has one). Returns the path and the true box (mark and line) per frame."""
     matte = load_preset("sora").matte_for(spec.width, spec.height)
     h, w = matte.shape
     frames = render_clean(spec).astype(np.float32)
     truth: list[list[Box]] = []
+    scale = 0.4 * h / 22  # Hershey simplex capitals are about 22 px high at scale 1
+    (tw, _), _ = cv2.getTextSize(user, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     for f in range(spec.frames):
         _, x, y = max(s for s in stays if s[0] <= f)
         if x is None:
@@ -68,7 +72,15 @@ def sora_over(tmp_path, spec: ClipSpec, stays=SORA_STAYS):
         x, y = x + (f % 3 == 1), y + (f % 4 == 2)  # the wiggle
         alpha = matte[..., None]
         frames[f, y : y + h, x : x + w] = frames[f, y : y + h, x : x + w] * (1 - alpha) + 255 * alpha
-        truth.append([Box(x, y, w, h)])
+        if not user:
+            truth.append([Box(x, y, w, h)])
+            continue
+        base = y + h + round(0.2 * h) + round(0.4 * h)
+        line = np.zeros((spec.height, spec.width), np.uint8)
+        cv2.putText(line, user, (x + 2, base), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 1, cv2.LINE_AA)
+        a = line[..., None] / 255.0
+        frames[f] = frames[f] * (1 - a) + 255 * a
+        truth.append([Box(x, y, max(w, tw + 2), base + 2 - y)])
     path = tmp_path / "sora.mp4"
     write_video(path, np.clip(frames + 0.5, 0, 255).astype(np.uint8), spec.fps, spec.crf, audio=False)
     return path, truth

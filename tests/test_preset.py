@@ -34,6 +34,16 @@ def test_the_sora_mark_is_found_in_every_frame_it_is_in_and_nowhere_else(tmp_pat
         assert engine.matched == "sora"
 
 
+def test_a_username_line_under_the_sora_mark_is_taken_in(tmp_path):
+    """The Sora preset gives no line geometry: the line's rows are found as the first run of
+    rows under the mark that stays bright while the picture moves, as high as a line of text."""
+    path, truth = sora_over(tmp_path, PORTRAIT, user="@waterz_qa")  # wider than the mark, inside the picture
+    found = create_detector("sora").detect(iter_frames(path), PORTRAIT.frames, (PORTRAIT.width, PORTRAIT.height))
+    for f, (want, got) in enumerate(zip(truth, found, strict=True)):
+        if want:
+            assert len(got) == 1 and coverage([got[0].box], want[0]) >= 0.8, (f, want, [m.box for m in got])
+
+
 @pytest.mark.parametrize("name", ["locked_nomark", "sora_jumps"])
 def test_other_marks_and_none_get_no_sora_box_and_auto_answers_as_static(clips, name):
     """Our synthetic mark that spells "Sora" in another font, without the icon, is not Sora's, and
