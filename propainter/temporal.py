@@ -164,9 +164,9 @@ class TemporalInpainter:
                 a = motion.between(t, s)
                 if a is None:
                     continue
-                error, disagreement = motion.check(t, s, a)
-                if error > self.max_align_error:
+                if motion.check(t, s, a) > self.max_align_error:
                     continue
+                disagreement = motion.disagreement(t, s)
                 qx, qy, inside, qxi, qyi = _project(a, xs, ys, mask.shape)
                 cost = disagreement[ys, xs]
                 take = inside & ~masks[s][qyi, qxi] & (counts[side] < k) & (cost < self.max_pixel_error)
@@ -526,7 +526,7 @@ class _Motion:
         if key not in self.models:
             model = self._composed(t, s)
             # Composed steps drift over long spans: refine directly only when they misalign.
-            if model is not None and abs(t - s) > 1 and self.check(t, s, model)[0] > self.refine_above:
+            if model is not None and abs(t - s) > 1 and self.check(t, s, model) > self.refine_above:
                 refined = self._track(t, s, model)
                 if refined is not None:
                     self.checks.pop(key, None)
@@ -576,14 +576,9 @@ class _Motion:
         for key in [k for k in self.models if k[0] == t]:
             del self.models[key]
 
-    def check(self, t: int, s: int, a: np.ndarray) -> tuple[float, np.ndarray]:
-        """How far frame s, brought onto frame t by `a`, can be trusted as a source for t.
-
-        Returns the median grey-level difference in the ring around the mark (misalignment), and
-        an `(h, w)` map of the mean difference near each pixel, measured where both frames are
-        visible and carried into the masks from their border: an object that stood next to the
-        mark in one of the two frames makes that source suspect there.
-        """
+    def check(self, t: int, s: int, a: np.ndarray) -> float:
+        """How far frame s, brought onto frame t by `a`, can be trusted as a source for t: the
+        median grey-level difference in the ring around the mark (misalignment)."""
         key = (t, s)
         if key not in self.checks:
             h, w = self.gray[t].shape
@@ -594,8 +589,19 @@ class _Motion:
             diff = np.abs(warped.astype(np.float32) - self.gray[t].astype(np.float32)) * known
             ring = self.ring[t] & known
             error = float(np.median(diff[ring])) if ring.sum() >= 20 else float("inf")
-            self.checks[key] = (error, _carry_in(diff, known, error))
-        return self.checks[key]
+            self.checks[key] = (error, diff, known)
+        return self.checks[key][0]
+
+    def disagreement(self, t: int, s: int) -> np.ndarray:
+        """After `check(t, s, a)`: an `(h, w)` map of the mean difference near each pixel, measured
+        where both frames are visible and carried into the masks from their border: an object that
+        stood next to the mark in one of the two frames makes that source suspect there. Made only
+        for the sources `check` lets through."""
+        error, diff, known = self.checks[(t, s)]
+        if known is not None:
+            diff = _carry_in(diff, known, error)
+            self.checks[(t, s)] = (error, diff, None)
+        return diff
 
 
 def _project(a: np.ndarray, xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int]):
