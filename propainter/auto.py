@@ -5,6 +5,8 @@ keeps the temporal fill and only the mask's pixels the mark does not touch."""
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
 import logging
 
 import numpy as np
@@ -17,12 +19,24 @@ from waterz.settings import get_settings
 log = logging.getLogger(__name__)
 
 
+def nvidia_driver() -> bool:
+    """Whether an NVIDIA driver is installed (its `libcuda` loads). Without one no CUDA device can
+    be there, and torch, about 470 MB of memory once imported, need not be imported to ask."""
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
+
+
 def propainter_ready() -> tuple[bool, str]:
     """Whether ProPainter can run on a GPU here, and if not, why."""
-    try:
-        import torch
-    except ImportError:
+    if importlib.util.find_spec("torch") is None:
         return False, "torch is not installed"
+    if not nvidia_driver():
+        return False, "no CUDA device"
+    import torch
+
     if not torch.cuda.is_available():
         return False, "no CUDA device"
     try:

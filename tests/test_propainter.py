@@ -17,6 +17,7 @@ from propainter.weights import PROPAINTER_MODELS, WeightStore, fresh_weights, pu
 from waterz.errors import WeightsMissing  # noqa: E402
 
 WATERZ = str(Path(sys.executable).with_name("waterz"))
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +81,19 @@ def test_auto_unblends_every_segment_without_cuda(clips):
     frames, masks = _crop_problem(clips("shake_opaque"), 8)
     auto.inpaint(frames, masks, 0, len(frames) - 1)
     assert auto.last_choice == "unblend"
+
+
+def test_auto_does_not_import_torch_where_no_nvidia_driver_is(tmp_path):
+    """Importing torch costs about 470 MB of memory; on a machine without an NVIDIA driver the
+    `auto` inpainter knows without it that ProPainter cannot run."""
+    from propainter.auto import nvidia_driver
+
+    if nvidia_driver():
+        pytest.skip("this machine has an NVIDIA driver: auto asks torch")
+    code = ("import sys; from propainter import create_inpainter; e = create_inpainter('auto'); "
+            "print(e.propainter is None, 'torch' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.split() == ["True", "False"], out
 
 
 def test_auto_sends_opaque_marks_to_propainter_and_the_rest_to_unblend(local_weights, clips):
