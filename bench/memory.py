@@ -21,7 +21,8 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 from synth.clips import MarkSpec, load_source, render_mark_matte  # noqa: E402
 
 W, H, FPS = 1920, 1080, 30
@@ -30,6 +31,19 @@ _WRAPPER = (
     "import resource, sys; from waterz.cli import main; rc = main(sys.argv[1:]); "
     "print('maxrss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)"
 )
+
+
+def run_remove(clip: Path, out: Path) -> tuple[float, float, dict]:
+    """`waterz remove clip -o out` in a child process: its wall seconds, its own peak RSS in MB and
+    its JSON summary."""
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", _WRAPPER, "remove", str(clip), "-o", str(out)],
+                            capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"waterz remove failed: {result.stderr[-2000:]}")
+    peak_mb = int(result.stderr.strip().splitlines()[-1].split()[-1]) / 1024
+    return wall, peak_mb, json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def generate(path: Path, seconds: float) -> int:
@@ -71,14 +85,7 @@ def main() -> None:
         t0 = time.perf_counter()
         frames = generate(clip, args.seconds)
         gen_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        result = subprocess.run([sys.executable, "-c", _WRAPPER, "remove", str(clip), "-o", str(out)],
-                                capture_output=True, text=True)  # fmt: skip
-        wall = time.perf_counter() - t0
-        if result.returncode != 0:
-            raise SystemExit(result.stderr)
-        peak_mb = int(result.stderr.strip().splitlines()[-1].split()[-1]) / 1024
-        summary = json.loads(result.stdout.strip().splitlines()[-1])
+        wall, peak_mb, summary = run_remove(clip, out)
         print(f"clip: {W}x{H}, {frames} frames, {args.seconds:.0f} s (generated in {gen_s:.0f} s)")
         print(f"waterz remove: {wall:.1f} s wall, stages {summary['seconds']}")
         print(f"segments: {len(summary['segments'])}, frames written: {summary['frames_written']}")

@@ -17,7 +17,6 @@ waterz reports in its summary.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -30,27 +29,13 @@ import imageio_ffmpeg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.memory import run_remove  # noqa: E402
 from bench.real import COMPOSITES  # noqa: E402
 from synth.clips import MarkSpec  # noqa: E402
 from synth.footage import footage_dir, mark_footage  # noqa: E402
 
 WORDMARK = "stock wordmark 35 % over big buck bunny"
 SIZES = {"720p": None, "1080p": (1920, 1080)}
-
-
-def run_waterz(clip: Path, out: Path) -> tuple[float, float, dict]:
-    """`waterz remove` in a child that prints its own peak RSS (KiB) as it exits."""
-    wrapper = ("import resource, sys; from waterz.cli import main; rc = main(sys.argv[1:]); "
-               "print('maxrss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
-               "sys.exit(rc)")  # fmt: skip
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", wrapper, "remove", str(clip), "-o", str(out)],
-                            capture_output=True, text=True, cwd=ROOT)  # fmt: skip
-    wall = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"waterz remove failed: {result.stderr[-2000:]}")
-    peak = int(result.stderr.strip().splitlines()[-1].split()[-1]) / 1024
-    return wall, peak, json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def run_transcode(clip: Path, out: Path) -> tuple[float, float]:
@@ -116,7 +101,7 @@ def main() -> None:
                 wall, peak = run_transcode(clip, work / f"plain_{name}.mp4")
                 plain.append(wall)
                 plain_mb.append(peak)
-                wall, peak, summary = run_waterz(clip, work / f"clean_{name}.mp4")
+                wall, peak, summary = run_remove(clip, work / f"clean_{name}.mp4")
                 waterz.append(wall)
                 waterz_mb.append(peak)
                 stages.append(summary["seconds"])

@@ -40,7 +40,7 @@ class AutoDetector:
     def detect(self, frames: Iterable[np.ndarray], total: int, size: tuple[int, int]) -> FrameMarks:
         frames = iter(frames)
         searches = [p.start(size) for p in self.presets]
-        decided: list[int] = []
+        decided: list = []  # the searches clearly present after DECIDE_FRAMES, in PRESET_NAMES order
 
         def shared() -> Iterator[np.ndarray]:
             for index, frame in enumerate(frames):
@@ -48,17 +48,17 @@ class AutoDetector:
                     search.push(frame)
                 yield frame
                 if index + 1 == DECIDE_FRAMES:
-                    decided.extend(i for i, s in enumerate(searches) if s.clearly_present())
+                    decided.extend(s for s in searches if s.clearly_present())
                     if decided:
                         return
 
         generic = self.generic.detect(shared(), total, size)
         if decided:
-            k = decided[0]
+            search = decided[0]
             for frame in frames:
-                searches[k].push(frame)
-            self.matched = PRESET_NAMES[k]
-            return searches[k].finish(total)
+                search.push(frame)
+            self.matched = search.det.preset.name
+            return search.finish(total)
         known = [(sum(map(bool, marks)), name, marks) for name, marks in
                  zip(PRESET_NAMES, (s.finish(total) for s in searches), strict=True)]  # fmt: skip
         frames_marked, name, marks = max(known, key=lambda k: k[0])

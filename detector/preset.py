@@ -137,8 +137,7 @@ class _Under:
     pixel of the region under them was as bright as the mark's letters. A running count, so its
     memory is per place, not per frame."""
 
-    bright: np.ndarray  # (rows, cols) uint32, the region relative to each sighting
-    x0: int  # the region's left, relative to the sighting's, in reduced px
+    bright: np.ndarray  # (rows, cols) uint32, the region (`PresetSearch._region`) relative to each sighting
     sightings: int = 0
     x: float = 0.0  # sums of the sightings' full-resolution places
     y: float = 0.0
@@ -246,16 +245,22 @@ class PresetSearch:
         out.sort(key=lambda c: -c.score)
         return out[:keep]
 
+    def _region(self, t: _Template) -> tuple[int, int, int]:
+        """The region under a sighting of template `t` where a text line is looked for: how far it
+        reaches out on either side of the mark, its rows and its columns, in reduced px."""
+        th, tw = t.matte.shape
+        side = int(np.ceil(self.cfg.line_side * tw))
+        return side, int(np.ceil(self.cfg.line_below * th)), tw + 2 * side
+
     def _count_under(self, t: _Template, k: int, grey: np.ndarray, x: int, y: int) -> None:
         """Count the bright pixels of the region under the mark seen clearly at `(x, y)` (reduced
         px, template `k`) into its place's `_Under`; off-picture pixels count as dark."""
-        th, tw = t.matte.shape
-        side = int(np.ceil(self.cfg.line_side * tw))
-        rows, cols = int(np.ceil(self.cfg.line_below * th)), tw + 2 * side
+        th, _ = t.matte.shape
+        side, rows, cols = self._region(t)
         cell = max(2, th // 4)
         under = self.unders.get((k, x // cell, y // cell))
         if under is None:
-            under = self.unders[k, x // cell, y // cell] = _Under(np.zeros((rows, cols), np.uint32), -side)
+            under = self.unders[k, x // cell, y // cell] = _Under(np.zeros((rows, cols), np.uint32))
         H, W = grey.shape
         y0, x0 = y + th, x - side
         ya, xa, yb, xb = max(0, y0), max(0, x0), min(H, y0 + rows), min(W, x0 + cols)
@@ -281,16 +286,16 @@ class PresetSearch:
         text = share >= self.cfg.line_share
         t = self.templates[p.scale]
         th, tw = t.matte.shape
-        left = -unders[0].x0
+        left, _, _ = self._region(t)
         if (known := self.det.preset.line) is not None:  # the line's rows, as measured on real footage
             r0, r1 = int(known[0] * th), int(np.ceil((known[0] + known[1]) * th)) + 1
         else:
-            rows = [(a, b) for a, b in _runs(text[:, left : left + tw].any(axis=1))
+            rows = [(a, b) for a, b in runs(text[:, left : left + tw].any(axis=1))
                     if a <= 0.5 * th and 0.1 * th <= b - a <= 0.6 * th]  # fmt: skip
             if not rows:
                 return None  # no line of text that belongs to the mark
             r0, r1 = rows[0]
-        cols = _runs(text[r0:r1].any(axis=0))
+        cols = runs(text[r0:r1].any(axis=0))
         start = [i for i, (a, b) in enumerate(cols) if a < left + tw and b > left]
         if not start:
             return None
@@ -347,7 +352,7 @@ class PresetSearch:
             for a, b in zip(hits[:-1], hits[1:], strict=True):
                 if 1 < b - a <= self.cfg.max_gap + 1:
                     weak[a:b] = True
-            for a, b in _runs(weak):
+            for a, b in runs(weak):
                 seen[i, a:b] = strong[a:b].any()
             if self.parts:
                 self._first_part_alone(seen[i], p)
@@ -433,7 +438,7 @@ class _Template:
         return float(np.mean(under >= cfg.bright_floor * self.lift)) >= cfg.bright_share
 
 
-def _runs(row: np.ndarray) -> list[tuple[int, int]]:
+def runs(row: np.ndarray) -> list[tuple[int, int]]:
     """`(start, end)` (end excluded) of each run of True in `row`."""
     edges = np.flatnonzero(np.diff(np.r_[0, row.astype(np.int8), 0]))
     return list(zip(edges[::2], edges[1::2], strict=True))

@@ -74,11 +74,6 @@ def sora(footage: Path) -> None:
     print(f"sora: matte {matte.shape[1]}x{matte.shape[0]}, peak alpha {matte.max():.2f}")
 
 
-def _runs(row: np.ndarray) -> list[tuple[int, int]]:
-    edges = np.flatnonzero(np.diff(np.r_[0, row.astype(np.int8), 0]))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
-
-
 def _ncc(region: np.ndarray, template: np.ndarray) -> np.ndarray:
     """Normalised correlation, with windows of nearly flat picture (whose score is noise) at -1."""
     score = cv2.matchTemplate(region, template, cv2.TM_CCOEFF_NORMED)
@@ -91,6 +86,7 @@ def _ncc(region: np.ndarray, template: np.ndarray) -> np.ndarray:
 
 
 def tiktok(footage: Path) -> None:
+    from detector.preset import runs
     from synth.tiktok_frames import half, tiktok_videos
 
     pad, bright, frames = 16, 110, 10
@@ -109,9 +105,9 @@ def tiktok(footage: Path) -> None:
     picks.sort(key=lambda o: o[0])
     _, grey, box = picks[0]
     ref = grey[box.y - pad : box.y + box.h + pad, box.x - pad : box.x + box.w + pad]
-    rows = _runs((ref > bright).sum(axis=1) > 0)
+    rows = runs((ref > bright).sum(axis=1) > 0)
     (wy0, wy1), (ly0, ly1) = rows[-2], rows[-1]  # the word, the username line
-    cols = _runs((ref[wy0:wy1] > bright).sum(axis=0) > 0)
+    cols = runs((ref[wy0:wy1] > bright).sum(axis=0) > 0)
     wx0, wx1 = cols[0][0], cols[-1][1]
     word = ref[wy0 - 3 : wy1 + 3, wx0 - 3 : wx1 + 3]
     stack = []
@@ -130,7 +126,7 @@ def tiktok(footage: Path) -> None:
         shift = np.float32([[1, 0, -dx], [0, 1, -dy]])
         stack.append(cv2.warpAffine(scaled, shift, ref.shape[::-1], borderValue=0))
     look = np.percentile(np.array(stack), 30, axis=0)
-    (iy0, _), = _runs((look[:wy0, wx0:wx1] > bright).sum(axis=1) > 0)[-1:]  # the icon, over the word
+    (iy0, _), = runs((look[:wy0, wx0:wx1] > bright).sum(axis=1) > 0)[-1:]  # the icon, over the word
     edge = 3
     block = look[iy0 - edge : wy1 + edge, wx0 - edge : wx1 + edge]
     # what of the picture is left in the percentile around the mark: its border's 90th percentile

@@ -53,6 +53,28 @@ SORA_STAYS = ((0, 20, 40), (30, None, None), (31, 250, 300), (62, None, None), (
 PORTRAIT = ClipSpec(width=352, height=640, frames=90, fps=Fraction(30), motion="pan", mark=None, crf=23)
 
 
+def _white_over(frame: np.ndarray, alpha: np.ndarray, x: int, y: int) -> None:
+    """Blend white into `frame` (float32) with opacity `alpha` at `(x, y)`, in place."""
+    h, w = alpha.shape
+    region = frame[y : y + h, x : x + w]
+    region[:] = region * (1 - alpha[..., None]) + 255 * alpha[..., None]
+
+
+def _text_size(text: str, height: int, thickness: int) -> tuple[float, int]:
+    """The Hershey simplex scale that draws capitals `height` px high (about 22 px at scale 1),
+    and the width of `text` at it."""
+    scale = height / 22
+    (width, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    return scale, width
+
+
+def _text_over(frame: np.ndarray, text: str, origin: tuple[int, int], scale: float, thickness: int) -> None:
+    """Write `text` in white into `frame` (float32), anti-aliased, its baseline's left at `origin`."""
+    ink = np.zeros(frame.shape[:2], np.uint8)
+    cv2.putText(ink, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA)
+    _white_over(frame, ink / 255.0, 0, 0)
+
+
 def sora_over(tmp_path, spec: ClipSpec, stays=SORA_STAYS, user: str = ""):
     """`spec`'s clean clip with the real Sora matte at the preset's size for it, wiggling 1 px
     frame to frame as the animated icon does, and with `user` (where given) in white under it,
@@ -62,24 +84,19 @@ def sora_over(tmp_path, spec: ClipSpec, stays=SORA_STAYS, user: str = ""):
     h, w = matte.shape
     frames = render_clean(spec).astype(np.float32)
     truth: list[list[Box]] = []
-    scale = 0.4 * h / 22  # Hershey simplex capitals are about 22 px high at scale 1
-    (tw, _), _ = cv2.getTextSize(user, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    scale, tw = _text_size(user, 0.4 * h, 1)
     for f in range(spec.frames):
         _, x, y = max(s for s in stays if s[0] <= f)
         if x is None:
             truth.append([])
             continue
         x, y = x + (f % 3 == 1), y + (f % 4 == 2)  # the wiggle
-        alpha = matte[..., None]
-        frames[f, y : y + h, x : x + w] = frames[f, y : y + h, x : x + w] * (1 - alpha) + 255 * alpha
+        _white_over(frames[f], matte, x, y)
         if not user:
             truth.append([Box(x, y, w, h)])
             continue
         base = y + h + round(0.2 * h) + round(0.4 * h)
-        line = np.zeros((spec.height, spec.width), np.uint8)
-        cv2.putText(line, user, (x + 2, base), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 1, cv2.LINE_AA)
-        a = line[..., None] / 255.0
-        frames[f] = frames[f] * (1 - a) + 255 * a
+        _text_over(frames[f], user, (x + 2, base), scale, 1)
         truth.append([Box(x, y, max(w, tw + 2), base + 2 - y)])
     path = tmp_path / "sora.mp4"
     write_video(path, np.clip(frames + 0.5, 0, 255).astype(np.uint8), spec.fps, spec.crf, audio=False)
@@ -101,18 +118,15 @@ def tiktok_over(tmp_path, spec: ClipSpec = TIKTOK, user: str = "@ waterz_tester"
     matte = preset.matte_for(spec.width, spec.height)
     h, w = matte.shape
     gap, height = (round(v * h) for v in preset.line)
-    scale = height / 22  # Hershey simplex capitals are about 22 px high at scale 1
-    (tw, _), _ = cv2.getTextSize(user, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
-    clean = render_clean(spec)
-    frames = clean.astype(np.float32)
+    scale, tw = _text_size(user, height, 2)
+    frames = render_clean(spec).astype(np.float32)
     truth: list[list[Box]] = []
     for f in range(spec.frames):
         if f >= TIKTOK_END:
             card = np.full((spec.height, spec.width, 3), (24, 18, 16), np.float32)
             big = cv2.resize(matte, None, fx=2.5, fy=2.5)
-            y, x = spec.height // 3, (spec.width - big.shape[1]) // 2
-            under = card[y : y + big.shape[0], x : x + big.shape[1]]
-            under += big[..., None] * (255 - under)
+            y = spec.height // 3
+            _white_over(card, big, (spec.width - big.shape[1]) // 2, y)
             bar_y = y + big.shape[0] + 20
             cv2.rectangle(card, (spec.width // 8, bar_y), (spec.width * 7 // 8, bar_y + 24), (255, 255, 255), -1)
             frames[f] = card
@@ -120,14 +134,10 @@ def tiktok_over(tmp_path, spec: ClipSpec = TIKTOK, user: str = "@ waterz_tester"
             continue
         left = f < TIKTOK_MOVE
         x, y = (8, spec.height // 2 - h // 2) if left else (spec.width - 8 - w, int(spec.height * 0.76))
-        alpha = matte[..., None]
-        frames[f, y : y + h, x : x + w] = frames[f, y : y + h, x : x + w] * (1 - alpha) + 255 * alpha
+        _white_over(frames[f], matte, x, y)
         lx = x if left else x + w - tw
         base = y + h + gap + height
-        line = np.zeros((spec.height, spec.width), np.uint8)
-        cv2.putText(line, user, (lx, base), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 2, cv2.LINE_AA)
-        a = line[..., None] / 255.0
-        frames[f] = frames[f] * (1 - a) + 255 * a
+        _text_over(frames[f], user, (lx, base), scale, 2)
         x0, x1 = min(x, lx), max(x + w, lx + tw)
         truth.append([Box(x0, y, x1 - x0, base + 2 - y) if user else Box(x, y, w, h)])
     path = tmp_path / "tiktok.mp4"
