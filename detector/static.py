@@ -32,7 +32,7 @@ the appearance and disappearance of a jumping mark to the frame; a run of frames
 gradient holds the template leads up to the mark (there from the start of a shot too slow for the
 first windows to see it). The mask follows the mark's edges
 plus its solid parts (pixels near the edges whose picture changes much less than around the mark)
-and the insides of its thick strokes (`_fill_stroke_insides`).
+and the insides of its thick strokes (`detector.strokes`).
 
 Known limits: a mark that never moves over a picture that does not change (a locked-off shot) is
 not found, and a long picture edge sliding along itself right beside the mark can join it.
@@ -48,6 +48,7 @@ import cv2
 import numpy as np
 
 from detector.base import FrameMarks
+from detector.strokes import fill_stroke_insides
 from pipeline.composite import fill_holes
 from pipeline.geometry import Box, Mark, union_box
 
@@ -542,7 +543,7 @@ class _Scan:
         shape[pad:-pad, pad:-pad] = support | (still & _near(support, 6))
         shape = cv2.morphologyEx(shape, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
         tx, ty, _ = track.template()
-        shape = _fill_stroke_insides(shape.astype(bool), np.pad(tx, pad), np.pad(ty, pad)).astype(np.uint8)
+        shape = fill_stroke_insides(shape.astype(bool), np.pad(tx, pad), np.pad(ty, pad)).astype(np.uint8)
         s = self.scale
         grow = self.cfg.mask_dilation + int(np.ceil(0.5 / s))
         x0, y0 = (b.x - pad) / s, (b.y - pad) / s
@@ -564,34 +565,6 @@ class _Scan:
         box = Box(cx0 + int(xs.min()), cy0 + int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
         mask = full[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
         return Mark(box, np.ascontiguousarray(mask))
-
-
-def _fill_stroke_insides(shape: np.ndarray, tx: np.ndarray, ty: np.ndarray, min_agreement: float = 0.3) -> np.ndarray:
-    """`shape` with the enclosed regions that lie inside the mark's strokes filled. A mark's edges
-    all point the same way across its outline (a bright mark: from the picture into the mark), so
-    the inside of a thick stroke, which has no edge of its own, lies on the mark's side of every
-    edge around it, and a letter's counter (picture) on the picture's side, as the picture around
-    the whole mark does. `tx`, `ty`: the mark's mean gradient over `shape`'s area; a region is
-    filled when its edges point into it, relative to how the outer edges point into the mark, by
-    at least `min_agreement` of their strength (a normalised dot product)."""
-    count, labels = cv2.connectedComponents((~shape).astype(np.uint8), connectivity=4)
-    outside = labels[0, 0]
-
-    def into(region: np.ndarray) -> float:
-        """How much the edges next to `region` point into it (-1 to 1)."""
-        soft = cv2.GaussianBlur(region.astype(np.float32), (0, 0), 1.5)
-        nx, ny = cv2.Sobel(soft, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(soft, cv2.CV_32F, 0, 1, ksize=3)
-        rim = shape & (np.hypot(nx, ny) > 1e-3)
-        dot = (tx * nx + ty * ny)[rim].sum()
-        norm = (np.hypot(tx, ty) * np.hypot(nx, ny))[rim].sum()
-        return float(dot / norm) if norm > 0 else 0.0
-
-    picture_side = into(labels == outside)  # the outer edges, as seen from the picture around
-    out = shape.copy()
-    for k in range(1, count):
-        if k != outside and -into(labels == k) * np.sign(picture_side) >= min_agreement:
-            out |= labels == k
-    return out
 
 
 def _complete_shapes(marks: list[Mark], width: int, height: int, min_match: float = 0.75) -> list[Mark]:
