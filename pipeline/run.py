@@ -159,7 +159,7 @@ def clean_segment(inpainter, seg: Segment, crops: np.ndarray, masks: np.ndarray,
     """Inpaint one segment's context crops; keep the frames start..end. Where the check finds
     more than `check.LIMIT` of the mark left, the segment is cleaned once more with grown masks
     and without a fitted matte (a blend inverted with a matte that does not hold leaves the
-    mark's ghost), and the result with less left is kept."""
+    mark's ghost), kept where it is clearly better (`check.clearly_better`)."""
     window = slice(seg.start_frame - seg.context_start, seg.end_frame - seg.context_start + 1)
     pixels = inpaint_segment(inpainter, crops, masks, seg, feather, mattes)
     result = SegmentResult(pixels, masks[window], check.mark_left(crops[window], pixels, masks[window]))
@@ -168,9 +168,10 @@ def clean_segment(inpainter, seg: Segment, crops: np.ndarray, masks: np.ndarray,
     wider = check.grown(masks)
     pixels = inpaint_segment(inpainter, crops, wider, seg, feather, MatteBook(animated=True))
     left = check.mark_left(crops[window], pixels, masks[window])
-    log.info("segment %d: %.0f%% of the mark left, cleaned again with grown masks: %s", seg.index,
-             100 * result.residual, "no better" if left is None or left >= result.residual else f"{left:.0%}")
-    if left is not None and left < result.residual:
+    better = check.clearly_better(crops[window], result.pixels, pixels, masks[window])
+    log.info("segment %d: %.0f%% of the mark left, cleaned again with grown masks: %s left, %s", seg.index,
+             100 * result.residual, "-" if left is None else f"{left:.0%}", "kept" if better else "not kept")
+    if better:
         return SegmentResult(pixels, wider[window], left, cleaned_again=True)
     result.cleaned_again = True
     return result

@@ -65,3 +65,36 @@ def test_a_segment_cleaned_well_the_first_time_is_not_cleaned_again(clips):
     result = clean_segment(create_inpainter("telea"), _segment(frames), frames, masks, feather=2)
     assert not result.cleaned_again and result.residual <= check.LIMIT
     assert np.array_equal(result.masks, masks)
+
+
+class _DimsTheMarkWithoutAMatte:
+    """An engine whose first cleaning leaves the mark, and whose second (no fitted matte) only
+    dims it a little: what a blurrier fill does to a measure whose floor is the picture's texture."""
+
+    def inpaint(self, frames, masks, first, last, mattes=None):
+        out = frames[first : last + 1].copy()
+        if mattes is not None and mattes.animated:
+            out = cv2.convertScaleAbs(out, alpha=0.9, beta=10.0)  # 10 % less contrast
+        return out
+
+
+def test_a_second_cleaning_that_is_not_clearly_better_is_not_kept(clips):
+    frames, masks, _ = crop_problem(clips("pan_jump"))
+    frames, masks = frames[:12], masks[:12]
+    result = clean_segment(_DimsTheMarkWithoutAMatte(), _segment(frames), frames, masks, feather=2)
+    assert result.cleaned_again  # it was tried
+    assert np.array_equal(result.masks, masks)  # and the first cleaning kept, with its own masks
+    assert result.residual == 1.0
+
+
+def test_the_mark_s_own_edges_are_held_by_its_ghost_not_by_the_picture_or_a_blur(clips):
+    """`ghost` is what decides whether a second cleaning is kept: the mark left as it was, or half
+    unblended, holds its edges; the clean picture and a blurred copy of it hold almost none, so
+    a blurrier fill is not taken for a better one."""
+    frames, masks, clean = crop_problem(clips("pan_jump"))
+    assert check.ghost(frames, frames, masks) == 1.0
+    half = ((frames.astype(np.float32) + clean) / 2).astype(np.uint8)
+    assert 0.3 < check.ghost(frames, half, masks) < 0.7
+    blurred = np.stack([cv2.GaussianBlur(f, (0, 0), 3) for f in clean])
+    assert check.ghost(frames, clean, masks) < check.LIMIT and check.ghost(frames, blurred, masks) < check.LIMIT
+    assert check.clearly_better(frames, half, clean, masks) and not check.clearly_better(frames, clean, blurred, masks)
