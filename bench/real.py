@@ -202,7 +202,7 @@ def measure(name: str, path: Path, truth: list[list[Box]], args, total: Score, r
         start = time.perf_counter()
         summary = remove_watermark(info.path, out)
         left = ", ".join(f"{x:.0%}" for x in mark_left(info.path, out, truth))
-        own = ", ".join("-" if g["residual"] is None else f"{g['residual']:.0%}{' (again)' * g['cleaned_again']}"
+        own = ", ".join("-" if g["residual"] is None else f"{g['residual']:.0%}"
                         for g in summary["segments"])  # fmt: skip
         removed.append(f"| {name} | {left} | {own} | {stream_checks(info.path, out)} | {summary['inpainter']} | "
                        f"{time.perf_counter() - start:.0f} s |")  # fmt: skip

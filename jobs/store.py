@@ -207,9 +207,9 @@ class JobStore:
 
     def segment_finished(self, job_id: str, index: int, total: int, attempt: int,
                          check: dict | None = None) -> tuple[bool, int, bool]:  # fmt: skip
-        """Record attempt `attempt` of a segment as its result, with its self-check (`residual`,
-        `cleaned_again`). Returns (accepted, how many segments are finished, whether this call
-        must start finalize). Refused for an attempt that a newer one superseded (fencing); a
+        """Record attempt `attempt` of a segment as its result, with its self-check (`residual`).
+        Returns (accepted, how many segments are finished, whether this call must start
+        finalize). Refused for an attempt that a newer one superseded (fencing); a
         repeat of the accepted one changes nothing; and only one caller ever wins the finalize
         guard."""
         now = time.time()
@@ -283,5 +283,4 @@ def _segment_record(raw: dict) -> dict:
         record[k] = float(raw[k]) if raw.get(k) else None
     check = json.loads(raw.get("check") or "{}")
     record["residual"] = check.get("residual")
-    record["cleaned_again"] = bool(check.get("cleaned_again"))
     return record

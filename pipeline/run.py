@@ -41,17 +41,15 @@ class SegmentResult:
     """A cleaned segment: `pixels` `(length, h, w, 3) uint8 BGR` and `masks` `(length, h, w) bool`
     for its frames start..end, in crop coordinates; `residual`: the share of the mark its own
     check found left (`pipeline.check`; None where not measured or the input showed no mark's
-    edges), and whether it was cleaned again for it."""
+    edges)."""
 
     pixels: np.ndarray
     masks: np.ndarray
     residual: float | None = None
-    cleaned_again: bool = False
 
     def check(self) -> dict:
-        """The self-check's figures, for the summary and the job's segment records."""
-        residual = None if self.residual is None else round(self.residual, 3)
-        return {"residual": residual, "cleaned_again": self.cleaned_again}
+        """The self-check's figure, for the summary and the job's segment records."""
+        return {"residual": None if self.residual is None else round(self.residual, 3)}
 
 
 def save_result(workdir: Path, index: int, result: SegmentResult) -> None:
@@ -156,25 +154,11 @@ def segment_inputs(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segm
 
 def clean_segment(inpainter, seg: Segment, crops: np.ndarray, masks: np.ndarray, feather: int,
                   mattes: MatteBook | None = None) -> SegmentResult:  # fmt: skip
-    """Inpaint one segment's context crops; keep the frames start..end. Where the check finds
-    more than `check.LIMIT` of the mark left, the segment is cleaned once more with grown masks
-    and without a fitted matte (a blend inverted with a matte that does not hold leaves the
-    mark's ghost), kept where it is clearly better (`check.clearly_better`)."""
+    """Inpaint one segment's context crops; keep the frames start..end, with the self-check's
+    measure of what is left of the mark in them."""
     window = slice(seg.start_frame - seg.context_start, seg.end_frame - seg.context_start + 1)
     pixels = inpaint_segment(inpainter, crops, masks, seg, feather, mattes)
-    result = SegmentResult(pixels, masks[window], check.mark_left(crops[window], pixels, masks[window]))
-    if result.residual is None or result.residual <= check.LIMIT:
-        return result
-    wider = check.grown(masks)
-    pixels = inpaint_segment(inpainter, crops, wider, seg, feather, MatteBook(animated=True))
-    left = check.mark_left(crops[window], pixels, masks[window])
-    better = check.clearly_better(crops[window], result.pixels, pixels, masks[window])
-    log.info("segment %d: %.0f%% of the mark left, cleaned again with grown masks: %s left, %s", seg.index,
-             100 * result.residual, "-" if left is None else f"{left:.0%}", "kept" if better else "not kept")
-    if better:
-        return SegmentResult(pixels, wider[window], left, cleaned_again=True)
-    result.cleaned_again = True
-    return result
+    return SegmentResult(pixels, masks[window], check.mark_left(crops[window], pixels, masks[window]))
 
 
 def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segment], inpainter: Inpainter,

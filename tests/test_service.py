@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.check import LIMIT
 from tests.conftest import PORTRAIT, psnr, sora_over
 from tests.service import Service
 from video import iter_frames, probe
@@ -52,7 +51,6 @@ def test_segments_run_on_both_workers_at_overlapping_times(jumping_job):
         assert seg["attempts"] == 1
         assert seg["started_at"] <= seg["finished_at"]
         assert isinstance(seg["residual"], float) and 0 <= seg["residual"] <= 1  # its own check after cleaning
-        assert seg["residual"] <= LIMIT or seg["cleaned_again"]  # left above the limit: a second cleaning
         by_worker.setdefault(seg["worker"].split("@")[0], []).append(seg)
     assert set(by_worker) == {"worker1", "worker2"}
     assert any(_overlap(a, b) for a in by_worker["worker1"] for b in by_worker["worker2"])
@@ -106,7 +104,7 @@ def test_a_sora_download_is_cleaned_as_the_preset_it_matched(service, tmp_path):
     out = service.download(status, tmp_path / "clean.mp4")
     assert probe(out).frames == PORTRAIT.frames
     for seg in meta["segments"]:
-        assert 0 <= seg["residual"] <= 1 and (seg["residual"] <= LIMIT or seg["cleaned_again"]), seg
+        assert 0 <= seg["residual"] <= 1, seg
 
 
 def test_a_video_without_a_mark_comes_back_whole(service, clips, tmp_path):
