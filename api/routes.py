@@ -21,6 +21,7 @@ from jobs.housekeeping import delete_job_files
 from jobs.runtime import Runtime
 from jobs.steps import CANCELLED
 from propainter import INPAINTERS
+from waterz.engines import engines
 from waterz.errors import FilesDeleted, InvalidRequest, JobFinished, JobNotFound
 
 router = APIRouter()
@@ -121,6 +122,13 @@ def options(request: Request) -> dict:
     return {"detectors": [n for n in DETECTORS.names() if n != "box"], "inpainters": INPAINTERS.names(),
             "detector": settings.detector, "inpainter": settings.inpainter,
             "max_upload_mb": settings.max_upload_mb}  # fmt: skip
+
+
+@router.get("/api/engines")
+def engine_list(request: Request) -> dict:
+    """Every detector and inpainter: what it needs, whether it can run here, its licences (what
+    `waterz engines --json` prints)."""
+    return engines(_rt(request).settings)
 
 
 @router.get("/api/preview/{task_id}")

@@ -42,6 +42,22 @@ def published(models: tuple[str, ...] = PROPAINTER_MODELS) -> list[WeightFile]:
     return [WeightFile(m, get_model_metainfo(m)[2]) for m in models]
 
 
+def named_weights(directory: Path | str, models: tuple[str, ...]) -> dict[str, str]:
+    """`"ok" | "missing" | "checksum mismatch"` per model, by the files in `directory` alone: a
+    published file's name carries the first 8 hex digits of its SHA-1 (see `WeightFile`), so it is
+    checked without pytorchcv (which imports torch) to say what the checksum should be."""
+    folder = Path(directory).expanduser()
+    states = {}
+    for model in models:
+        files = sorted(folder.glob(f"{model}-0000-*.pth")) if folder.is_dir() else []
+        if not files:
+            states[model] = "missing"
+        else:
+            named = {f: f.stem.rsplit("-", 1)[-1] for f in files}
+            states[model] = "ok" if any(sha1_of(f).startswith(h) for f, h in named.items()) else "checksum mismatch"
+    return states
+
+
 def sha1_of(path: Path) -> str:
     """SHA-1 of a file, remembered per (path, size, mtime) so a process hashes each file once."""
     stat = path.stat()

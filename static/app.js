@@ -102,6 +102,20 @@ async function loadOptions() {
   for (const [select, names, chosen] of [["detector", o.detectors, o.detector], ["inpainter", o.inpainters, o.inpainter]]) {
     $(select).replaceChildren(...names.map((n) => new Option(n === chosen ? `${n} (default)` : n, n, n === chosen, n === chosen)));
   }
+  const e = await api("/api/engines");
+  if (!e.ok) return; // the selects still work; only the notes on each engine are missing
+  const listing = await e.json();
+  for (const [select, rows] of [["detector", listing.detectors], ["inpainter", listing.inpainters]]) {
+    const about = () => {
+      const r = rows.find((row) => row.name === $(select).value);
+      if (!r) { $(`${select}-about`).textContent = ""; return; }
+      const weights = r.weights ? ` Weights: ${r.weights} (${r.weights_licence}).` : "";
+      const state = r.available ? "" : ` Not available here: ${r.why}.`;
+      $(`${select}-about`).textContent = `${r.does}. Runs on ${r.device}. Code: ${r.code_licence}.${weights}${state}`;
+    };
+    $(select).addEventListener("change", about);
+    about();
+  }
 }
 
 function showOptions() {

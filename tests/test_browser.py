@@ -49,6 +49,10 @@ def test_upload_start_progress_and_download(service, browser, clips, tmp_path):
     assert "task=" in page.url  # a reload resumes this job
     assert page.get_by_label("Find the watermark with").input_value() == "auto"
     assert page.get_by_label("Fill it in with").input_value() == "auto"
+    page.select_option("#inpainter", "propainter")  # each engine's note: what it needs, its licences
+    page.wait_for_function("document.getElementById('inpainter-about').textContent.includes('non-commercial')")
+    assert "Not available here" in page.text_content("#inpainter-about")  # no CUDA device in this test
+    page.select_option("#inpainter", "auto")
     page.get_by_role("button", name="Remove watermark").click()
     page.wait_for_selector("#progress-step:not([hidden])")
     link = page.get_by_role("link", name="Download the clean video")

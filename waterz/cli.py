@@ -1,4 +1,4 @@
-"""The `waterz` command line: `remove`, `detect`, `up`."""
+"""The `waterz` command line: `remove`, `detect`, `engines`, `up`, and the tools around them."""
 
 from __future__ import annotations
 
@@ -101,6 +101,15 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_engines(args: argparse.Namespace) -> int:
+    from waterz.engines import as_text, engines
+    from waterz.settings import get_settings
+
+    listing = engines(get_settings())
+    print(json.dumps(listing) if args.json else as_text(listing))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from detector.training import TrainConfig as TRAIN_DEFAULTS  # noqa: N814 - the defaults, shown in --help
 
@@ -140,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     weights = sub.add_parser("weights", help="check or download the model weights in WEIGHTS_DIR")
     weights.add_argument("action", choices=["check", "download"])
     weights.set_defaults(func=cmd_weights)
+
+    listing = sub.add_parser("engines", help="list every detector and inpainter: needs, availability, licences")
+    listing.add_argument("--json", action="store_true", help="print it as JSON (what GET /api/engines answers)")
+    listing.set_defaults(func=cmd_engines)
 
     up = sub.add_parser("up", help="start the service: a private Redis (unless REDIS_URL), the API, WORKERS workers")
     up.add_argument("--port", type=int, help="API port (default: PORT or 8000)")
