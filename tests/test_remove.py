@@ -2,6 +2,7 @@
 clear failures. Runs the real console script in a subprocess."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,41 @@ def test_a_still_logo_over_a_talking_head_beats_telea_given_the_exact_mask(tmp_p
     first = slice(0, 60)
     assert psnr(out, clip.clean, inside) >= psnr(telea, clip.clean, inside)
     assert psnr(out[first], clip.clean[first], inside[first]) >= psnr(telea[first], clip.clean[first], inside[first])
+
+
+def test_a_folder_is_cleaned_file_by_file_and_a_bad_file_is_named_and_skipped(clips, tmp_path):
+    clip = clips("pan_jump")
+    folder = tmp_path / "videos"
+    (folder / "more").mkdir(parents=True)
+    shutil.copy(clip.path, folder / "a.mp4")
+    shutil.copy(clip.path, folder / "a.mov")  # the same name but for the extension
+    (folder / "notes.txt").write_text("not a video")
+    (folder / ".hidden.mp4").write_text("skipped: hidden")
+    shutil.copy(clip.path, folder / "more" / "c.mp4")  # in a subfolder: only with --recursive
+    out = tmp_path / "clean"
+    result = run_waterz("remove", folder, "-o", out, "--box", "14,14,116,44@0-23", "--inpainter", "telea")
+    assert result.returncode == 1, result.stderr  # one file failed
+    lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [Path(r["input"]).name for r in lines] == ["a.mov", "a.mp4", "notes.txt"]
+    assert "notes.txt" in result.stderr and "error" in lines[2] and "Traceback" not in result.stderr
+    assert lines[2]["error"] in result.stderr  # the same sentence as the job's
+    for r in lines[:2]:
+        assert r["frames_written"] == clip.spec.frames and probe(r["output"]).frames == clip.spec.frames
+    assert sorted(p.name for p in out.iterdir()) == ["a.clean.mp4", "a.mp4.clean.mp4"]
+    again = run_waterz("remove", folder / "more", folder / "a.mp4", "-o", tmp_path / "two", "--recursive",
+                       "--box", "14,14,116,44@0-23", "--inpainter", "telea")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["a.clean.mp4", "c.clean.mp4"]
+
+
+def test_a_batch_with_bad_usage_stops_before_any_file(clips, tmp_path):
+    clip = clips("pan_jump")
+    taken = tmp_path / "result.mp4"
+    taken.write_text("a file already")
+    for args, words in (((clip.path, clip.path, "-o", taken), "is a file"),
+                        ((clip.path, clip.path, "-o", tmp_path / "x", "--inpainter", "nope"), "Unknown inpainter"),
+                        ((clip.path, clip.path, "-o", tmp_path / "y", "--box", "1,2"), "x,y,w,h")):  # fmt: skip
+        result = run_waterz("remove", *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert words in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -31,12 +31,67 @@ def _progress_bar():
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from pipeline.run import remove_watermark
+    from pathlib import Path
 
-    summary = remove_watermark(args.input, args.output, detector=args.detector, inpainter=args.inpainter,
-                               boxes=args.box or None, progress=_progress_bar(), weights=args.weights)  # fmt: skip
-    print(json.dumps(summary))
-    return 0
+    from pipeline.run import remove_watermark
+    from waterz.batch import batch_outputs, is_batch, single_output
+
+    inputs, output = [Path(p) for p in args.input], Path(args.output)
+    options = {"detector": args.detector, "boxes": args.box or None, "weights": args.weights}
+    if not is_batch(inputs):
+        summary = remove_watermark(inputs[0], single_output(inputs[0], output), inpainter=args.inpainter,
+                                   progress=_progress_bar(), **options)  # fmt: skip
+        print(json.dumps(summary))
+        return 0
+    return _remove_batch(batch_outputs(inputs, output, args.recursive), args.inpainter, options)
+
+
+def _remove_batch(pairs, inpainter: str | None, options: dict) -> int:
+    """Each file in turn, one engine for all; a file that fails is reported and the others run.
+    A JSON line per file (its summary, or `input` and `error`); 1 when any failed."""
+    from detector import DETECTORS
+    from detector.box import BoxDetector
+    from pipeline.run import remove_watermark
+    from propainter import create_inpainter
+    from waterz.settings import get_settings
+
+    settings = get_settings()
+    name = inpainter or settings.inpainter
+    engine = create_inpainter(name)  # an unknown name or missing weights: bad usage, before any file
+    DETECTORS.get(options["detector"] or settings.detector)
+    if options["boxes"]:
+        BoxDetector(options["boxes"])  # a malformed box as well
+    bar = _batch_bar(len(pairs))
+    failed = 0
+    for source, target in pairs:
+        try:
+            summary = remove_watermark(source, target, inpainter=name, engine=engine, progress=bar(source.name),
+                                       **options)  # fmt: skip
+        except (WaterzError, OSError) as exc:
+            failed += 1
+            summary = {"input": str(source), "error": mask_secrets(str(exc))}
+            print(f"waterz: {source}: {summary['error']}", file=sys.stderr)
+        bar(None)
+        print(json.dumps(summary), flush=True)
+    return 1 if failed else 0
+
+
+def _batch_bar(total: int):
+    """On a terminal, one bar over the batch's files, its current file and stage beside it;
+    `bar(name)` gives the progress callback for a file, `bar(None)` counts one done."""
+    if not sys.stderr.isatty():
+        return lambda name: (lambda stage, done, count: None)
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc="videos", unit="video")
+
+    def for_file(name: str | None):
+        if name is None:
+            bar.update(1)
+            return None
+        return lambda stage, done, count: bar.set_postfix_str(f"{name}: {stage} {done}/{count}", refresh=False)
+
+    return for_file
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -117,9 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log each stage with its timing")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    remove = sub.add_parser("remove", help="remove the watermark from a video, in this process")
-    remove.add_argument("input")
-    remove.add_argument("-o", "--output", required=True)
+    remove = sub.add_parser("remove", help="remove the watermark from videos, in this process")
+    remove.add_argument("input", nargs="+", help="a video, several, or folders of them")
+    remove.add_argument("-o", "--output", required=True,
+                        help="the clean video; for several inputs or a folder, the folder for <name>.clean.mp4")
+    remove.add_argument("--recursive", action="store_true", help="take the videos in subfolders too")
     remove.add_argument("--detector", help="detector name (default: DETECTOR, auto)")
     remove.add_argument("--inpainter", help="inpainter name (default: INPAINTER, else auto)")
     remove.add_argument("--weights", help="weights file for detectors that need one (yolo)")
