@@ -3,6 +3,7 @@
 import subprocess
 from fractions import Fraction
 
+import av
 import imageio_ffmpeg
 import numpy as np
 import pytest
@@ -81,3 +82,41 @@ def test_bad_inputs_are_refused_with_a_sentence(tmp_path, clips):
     for path, words in cases.items():
         with pytest.raises(InvalidVideo, match=words):
             probe(path)
+
+
+SUBTITLES = "1\n00:00:00,000 --> 00:00:01,000\nhello\n\n2\n00:00:01,000 --> 00:00:02,000\nworld\n"
+CHAPTERS = (";FFMETADATA1\ntitle=My clip\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\ntitle=One\n"
+            "[CHAPTER]\nTIMEBASE=1/1000\nSTART=1000\nEND=2000\ntitle=Two\n")  # fmt: skip
+
+
+@pytest.mark.parametrize("tags", [("bt709", "bt709", "bt709"), ("bt2020", "smpte2084", "bt2020nc")])
+def test_colour_tags_subtitles_metadata_and_chapters_are_kept(tmp_path, tags):
+    """An input with a colour description (HD, or HDR10's bt2020/PQ), a text subtitle track, a
+    title and two chapters: the cleaned output carries all of them."""
+    from pipeline.run import remove_watermark
+
+    (tmp_path / "s.srt").write_text(SUBTITLES)
+    (tmp_path / "meta.txt").write_text(CHAPTERS)
+    primaries, trc, matrix = tags
+    source = tmp_path / "in.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi",
+                    "-i", "testsrc2=size=320x240:rate=25:duration=2",
+                    "-i", tmp_path / "s.srt", "-i", tmp_path / "meta.txt",
+                    "-map", "0:v", "-map", "1:s", "-map_metadata", "2", "-map_chapters", "2",
+                    "-vf", f"setparams=color_primaries={primaries}:color_trc={trc}:colorspace={matrix}:range=tv",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:s", "mov_text", source], check=True)  # fmt: skip
+    out = tmp_path / "out.mp4"
+    remove_watermark(source, out, boxes=["10,10,60,40"], inpainter="telea")
+
+    def described(path):
+        with av.open(str(path)) as c:
+            frame = next(c.decode(video=0))
+            return (frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range,
+                    c.metadata.get("title"), [ch["metadata"].get("title") for ch in c.chapters()],
+                    [s.codec_context.name for s in c.streams.subtitles])  # fmt: skip
+
+    before, after = described(source), described(out)
+    assert before[:4] != (2, 2, 2, 0)  # the input is tagged (2: unspecified)
+    assert after == before
+    assert after[4:] == ("My clip", ["One", "Two"], ["mov_text"])
+    assert probe(out).frames == 50

@@ -39,6 +39,10 @@ class VideoInfo:
     pix_fmt: str
     audio_codecs: tuple[str, ...]
     vfr: bool
+    colour: tuple[int, int, int, int] = (2, 2, 2, 0)
+    """The video's colour description as FFmpeg's codes: primaries, transfer, matrix, range
+    (2, 2, 2, 0: unspecified)."""
+    subtitle_codecs: tuple[str, ...] = ()
 
     @property
     def has_audio(self) -> bool:
@@ -106,7 +110,13 @@ def _probe_open(container: av.container.InputContainer, path: Path, name: str) -
         pix_fmt=pix_fmt,
         audio_codecs=tuple(s.codec_context.name for s in container.streams.audio),
         vfr=_is_vfr(pts, fps, time_base),
+        colour=_colour(stream.codec_context),
+        subtitle_codecs=tuple(s.codec_context.name for s in container.streams.subtitles),
     )
+
+
+def _colour(cc) -> tuple[int, int, int, int]:
+    return int(cc.color_primaries), int(cc.color_trc), int(cc.colorspace), int(cc.color_range)
 
 
 def _demux_pts(container, stream, name: str) -> list[int]:

@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 # Audio codecs the mp4 muxer takes as they are; anything else is re-encoded to AAC.
 _MP4_AUDIO_COPY = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
+# Text subtitles, which mp4 carries as mov_text; picture subtitles (DVD, Blu-ray) it cannot.
+_TEXT_SUBTITLES = {"mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text"}
 
 
 class VideoWriter:
@@ -24,7 +26,9 @@ class VideoWriter:
 
     Timestamps are taken from the input (in its time base), so a constant rate such as
     30000/1001 is kept exactly and a variable-rate input keeps its timing. Odd frame sizes cannot
-    be 4:2:0, so they are encoded 4:4:4 at the same size rather than resized.
+    be 4:2:0, so they are encoded 4:4:4 at the same size rather than resized. The input's colour
+    description is written as it was: the picture outside the marks keeps its own YUV values
+    (`pipeline.composite.paste_i420`), so the same tags describe it.
     """
 
     def __init__(self, path: str | Path, info: VideoInfo, crf: int = 18, preset: str = "medium") -> None:
@@ -39,6 +43,8 @@ class VideoWriter:
         stream.time_base = info.time_base
         stream.codec_context.time_base = info.time_base
         stream.options = {"crf": str(crf), "preset": preset}
+        cc = stream.codec_context
+        cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = info.colour  # as the input (class docstring)
         if info.rotation:
             stream.set_display_rotation(info.rotation)
         self._stream = stream
@@ -76,10 +82,13 @@ class VideoWriter:
 
 
 def mux_audio(video_only: str | Path, source: VideoInfo, output: str | Path) -> None:
-    """Write `output`: the video of `video_only` (copied) with every audio stream of `source`.
+    """Write `output`: the video of `video_only` (copied) with every audio stream of `source`,
+    its text subtitles (as mov_text), its container metadata (title, creation_time, ...) and its
+    chapters.
 
-    Audio is copied where mp4 allows it and re-encoded to AAC otherwise; `+faststart` puts the
-    index first so browsers can play while downloading.
+    Audio is copied where mp4 allows it and re-encoded to AAC otherwise; picture subtitles and
+    data tracks are dropped (mp4 has no place for the first; the second are not carried yet);
+    `+faststart` puts the index first so browsers can play while downloading.
     """
     audio_args: list[str] = []
     if source.has_audio:
@@ -87,10 +96,19 @@ def mux_audio(video_only: str | Path, source: VideoInfo, output: str | Path) -> 
         audio_args = ["-map", "1:a", "-c:a", "copy" if copyable else "aac"]
         if not copyable:
             audio_args += ["-b:a", "192k"]
+    subtitle_args: list[str] = []
+    for k, codec in enumerate(source.subtitle_codecs):
+        if codec in _TEXT_SUBTITLES:
+            subtitle_args += ["-map", f"1:s:{k}"]
+        else:
+            log.warning("subtitle track %d (%s) is pictures, which mp4 cannot carry: dropped", k, codec)
+    if subtitle_args:
+        subtitle_args += ["-c:s", "mov_text"]
     cmd = [
         imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-y", "-v", "error",
         "-i", str(video_only), "-i", source.path,
-        "-map", "0:v:0", "-c:v", "copy", *audio_args,
+        "-map", "0:v:0", "-c:v", "copy", *audio_args, *subtitle_args,
+        "-map_metadata", "1", "-map_chapters", "1",
         "-movflags", "+faststart", str(output),
     ]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True)
