@@ -26,7 +26,8 @@ MIN_EXTRA = 2.0
 
 def edges(frame: np.ndarray) -> np.ndarray:
     """Gradient magnitude of the grey picture, in grey levels per pixel."""
-    return np.hypot(*_gradient(frame))
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 4
 
 
 def _height(mask: np.ndarray) -> int:
@@ -63,11 +64,6 @@ def mark_left(before: np.ndarray, after: np.ndarray, masks: np.ndarray) -> float
         if base >= MIN_EXTRA:
             shares.append(min(1.0, extra(edges(a), m, ring) / base))  # more edges than the mark's own: all of it left
     return float(np.mean(shares)) if shares else None
-
-
-def _gradient(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    return cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3) / 4, cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3) / 4
 
 
 def grown(masks: np.ndarray) -> np.ndarray:

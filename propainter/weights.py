@@ -22,7 +22,8 @@ _verified: dict[tuple[str, int, float], str] = {}
 
 @dataclass(frozen=True)
 class WeightFile:
-    """One weights file: the pytorchcv model it is for and the SHA-1 of its contents."""
+    """One weights file: the pytorchcv model it is for and the SHA-1 of its contents (or the
+    first digits of it, as a file's name carries them)."""
 
     model: str
     sha1: str
@@ -44,17 +45,17 @@ def published(models: tuple[str, ...] = PROPAINTER_MODELS) -> list[WeightFile]:
 
 def named_weights(directory: Path | str, models: tuple[str, ...]) -> dict[str, str]:
     """`"ok" | "missing" | "checksum mismatch"` per model, by the files in `directory` alone: a
-    published file's name carries the first 8 hex digits of its SHA-1 (see `WeightFile`), so it is
-    checked without pytorchcv (which imports torch) to say what the checksum should be."""
+    published file's name carries the first 8 hex digits of its SHA-1 (see `WeightFile`), which
+    `WeightStore.status` checks as it checks a whole one, without pytorchcv (which imports torch)
+    to say what the whole checksum is."""
     folder = Path(directory).expanduser()
     states = {}
     for model in models:
-        files = sorted(folder.glob(f"{model}-0000-*.pth")) if folder.is_dir() else []
-        if not files:
-            states[model] = "missing"
-        else:
-            named = {f: f.stem.rsplit("-", 1)[-1] for f in files}
-            states[model] = "ok" if any(sha1_of(f).startswith(h) for f, h in named.items()) else "checksum mismatch"
+        found = sorted(folder.glob(f"{model}-0000-*.pth")) if folder.is_dir() else []
+        prefixes = [f.stem.rsplit("-", 1)[-1] for f in found]
+        named = WeightStore(folder, [WeightFile(model, h) for h in prefixes if len(h) == 8])
+        seen = {state for _, state in named.status()}
+        states[model] = "missing" if not seen else "ok" if "ok" in seen else "checksum mismatch"
     return states
 
 
@@ -85,7 +86,7 @@ class WeightStore:
             path = self.directory / wf.filename
             if not path.is_file():
                 out.append((wf, "missing"))
-            elif sha1_of(path) != wf.sha1:
+            elif not sha1_of(path).startswith(wf.sha1):
                 out.append((wf, "checksum mismatch"))
             else:
                 out.append((wf, "ok"))

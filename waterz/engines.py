@@ -9,6 +9,7 @@ in `WEIGHTS_DIR` (each file's SHA-1 against the prefix its published name carrie
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,8 @@ ULTRALYTICS = "AGPL-3.0 (Ultralytics; commercial use beyond it needs an Ultralyt
 @dataclass(frozen=True)
 class Engine:
     """One engine's fixed facts. `packages`: the Python packages it imports; `weights`: what
-    model weights it loads (None: none)."""
+    model weights it loads (None: none); `ready`: whether what else it needs is here, and why
+    (None: nothing else)."""
 
     kind: str
     name: str
@@ -32,6 +34,43 @@ class Engine:
     weights: str | None = None
     weights_licence: str | None = None
     packages: tuple[str, ...] = ()
+    ready: Callable[[Settings], tuple[bool, str]] | None = None
+
+
+def _yolo_ready(settings: Settings) -> tuple[bool, str]:
+    path = settings.yolo_weights
+    if path is None:
+        return False, "needs weights: set YOLO_WEIGHTS (waterz train-detector makes them)"
+    if not Path(path).expanduser().is_file():
+        return False, f"YOLO_WEIGHTS '{path}' does not exist"
+    return True, f"weights {path}"
+
+
+def _propainter_missing(settings: Settings) -> list[str]:
+    """What ProPainter lacks here (nothing: it can run)."""
+    from propainter.auto import nvidia_driver
+    from propainter.weights import PROPAINTER_MODELS, named_weights
+
+    reasons = []
+    if any(importlib.util.find_spec(p) is None for p in ("torch", "pytorchcv")):
+        reasons.append("the ML extras are not installed")
+    if not nvidia_driver():
+        reasons.append("no CUDA device (no NVIDIA driver)")
+    bad = [f"{m} {s}" for m, s in named_weights(settings.weights_dir, PROPAINTER_MODELS).items() if s != "ok"]
+    if bad:
+        reasons.append(f"weights in {Path(settings.weights_dir).expanduser()}: {', '.join(bad)}")
+    return reasons
+
+
+def _propainter_ready(settings: Settings) -> tuple[bool, str]:
+    missing = _propainter_missing(settings)
+    return not missing, "; ".join(missing) or "CUDA and weights present"
+
+
+def _auto_inpainter_ready(settings: Settings) -> tuple[bool, str]:
+    """Always: only which engine its opaque and animated marks get depends on ProPainter."""
+    missing = _propainter_missing(settings)
+    return True, "opaque and animated marks go to " + (f"unblend ({'; '.join(missing)})" if missing else "propainter")
 
 
 CATALOGUE = (
@@ -45,16 +84,17 @@ CATALOGUE = (
     Engine("detector", "box", "the boxes the job gives (no detection)", "CPU", OWN),
     Engine("detector", "yolo", "a logo a model was trained for (waterz train-detector)", "CPU or GPU",
            ULTRALYTICS, "yours, from YOLO_WEIGHTS", "those of your training data; Ultralytics holds that "
-           "models trained with it fall under AGPL-3.0", ("ultralytics",)),
+           "models trained with it fall under AGPL-3.0", ("ultralytics",), _yolo_ready),
     Engine("inpainter", "auto", "unblend for a semi-transparent mark; propainter for an opaque or animated "
            "one where CUDA and its weights are present, else unblend", "CPU; GPU where present", OWN,
-           "ProPainter's, where it runs", PROPAINTER_WEIGHTS),
+           "ProPainter's, where it runs", PROPAINTER_WEIGHTS, ready=_auto_inpainter_ready),
     Engine("inpainter", "unblend", "temporal fill plus the mark's blend inverted", "CPU", OWN),
     Engine("inpainter", "temporal", "the picture taken from other frames where the spot was visible", "CPU", OWN),
     Engine("inpainter", "telea", "OpenCV's spatial inpainting, frame by frame", "CPU", "Apache-2.0 (OpenCV)"),
     Engine("inpainter", "propainter", "ProPainter video inpainting (pytorchcv)", "GPU (CUDA)",
            "MIT (pytorchcv); ProPainter's model code NTU S-Lab License 1.0",
-           "raft_things, propainter_rfc, propainter in WEIGHTS_DIR", PROPAINTER_WEIGHTS, ("torch", "pytorchcv")),
+           "raft_things, propainter_rfc, propainter in WEIGHTS_DIR", PROPAINTER_WEIGHTS, ("torch", "pytorchcv"),
+           _propainter_ready),
 )  # fmt: skip
 
 
@@ -91,33 +131,4 @@ def _availability(e: Engine, settings: Settings) -> tuple[bool, str]:
     missing = [p for p in e.packages if importlib.util.find_spec(p) is None]
     if missing:
         return False, f"needs the ML extras ({', '.join(missing)}): pip install -e '.[ml]'"
-    if e.name == "propainter" or (e.kind == "inpainter" and e.name == "auto"):
-        return _propainter(settings, e.name == "auto")
-    if e.name == "yolo":
-        path = settings.yolo_weights
-        if path is None:
-            return False, "needs weights: set YOLO_WEIGHTS (waterz train-detector makes them)"
-        if not Path(path).expanduser().is_file():
-            return False, f"YOLO_WEIGHTS '{path}' does not exist"
-        return True, f"weights {path}"
-    return True, "nothing to install"
-
-
-def _propainter(settings: Settings, fallback: bool) -> tuple[bool, str]:
-    """ProPainter's readiness here; for `auto` (`fallback`), which engine its opaque marks get."""
-    from propainter.auto import nvidia_driver
-    from propainter.weights import PROPAINTER_MODELS, named_weights
-
-    reasons = []
-    if any(importlib.util.find_spec(p) is None for p in ("torch", "pytorchcv")):
-        reasons.append("the ML extras are not installed")
-    if not nvidia_driver():
-        reasons.append("no CUDA device (no NVIDIA driver)")
-    states = named_weights(settings.weights_dir, PROPAINTER_MODELS)
-    bad = [f"{m} {s}" for m, s in states.items() if s != "ok"]
-    if bad:
-        reasons.append(f"weights in {Path(settings.weights_dir).expanduser()}: {', '.join(bad)}")
-    if fallback:
-        return True, "opaque and animated marks go to " + ("propainter" if not reasons else
-                                                           f"unblend ({'; '.join(reasons)})")  # fmt: skip
-    return not reasons, "CUDA and weights present" if not reasons else "; ".join(reasons)
+    return e.ready(settings) if e.ready else (True, "nothing to install")
