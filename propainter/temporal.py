@@ -75,8 +75,13 @@ class TemporalInpainter:
         if masks[first : last + 1].any():
             motion = _Motion(frames, masks, self.margin)
             targets = [t for t in range(first, last + 1) if masks[t].any()]
+            hidden = motion.never_uncovered(masks, self.max_align_error)
             for k, t in enumerate(targets):
                 checkpoint(k, len(targets))
+                if hidden:  # no frame shows any of it: no source to look for
+                    fills[t] = np.full((*masks[t].shape, 3), np.nan, np.float16)
+                    spreads[t] = np.full(masks[t].shape, np.nan, np.float16)
+                    continue
                 fill, spread = self._sources(frames, masks, motion, t)
                 fills[t], spreads[t] = fill.astype(np.float16), spread.astype(np.float16)
                 motion.forget(t)
@@ -520,6 +525,19 @@ class _Motion:
         self.models: dict[tuple[int, int], np.ndarray | None] = {}
         self.checks: dict[tuple[int, int], tuple[float, np.ndarray]] = {}
 
+    def never_uncovered(self, masks: np.ndarray, max_error: float) -> bool:
+        """Whether no frame can show what is under the mask: it covers the same pixels in every
+        frame, and the picture around it holds still (the first, middle and last frames align
+        with no motion at all). Over a still camera, something moving in front of it (a head, a
+        car) gives tracked points a motion of their own; composed over many frames, its small
+        steps drift by pixels where a flat picture around the mark cannot show it, and the
+        picture beside the mark would be taken for the picture under it."""
+        if not all(np.array_equal(masks[0], m) for m in masks[1:]):
+            return False
+        last = len(masks) - 1
+        pairs = ((0, last), (0, last // 2), (last // 2, last))
+        return all(self._alignment(t, s, _IDENTITY)[0] <= max_error for t, s in pairs)
+
     def between(self, t: int, s: int) -> np.ndarray | None:
         """`(2, 3)` affine taking a pixel of frame t to frame s, or None when it cannot be tracked."""
         key = (t, s)
@@ -581,16 +599,19 @@ class _Motion:
         median grey-level difference in the ring around the mark (misalignment)."""
         key = (t, s)
         if key not in self.checks:
-            h, w = self.gray[t].shape
-            inverse = cv2.WARP_INVERSE_MAP
-            warped = cv2.warpAffine(self.gray[s], a, (w, h), flags=cv2.INTER_LINEAR | inverse)
-            valid = cv2.warpAffine(self.keep[s].astype(np.uint8), a, (w, h), flags=cv2.INTER_NEAREST | inverse)
-            known = self.keep[t] & valid.astype(bool)
-            diff = np.abs(warped.astype(np.float32) - self.gray[t].astype(np.float32)) * known
-            ring = self.ring[t] & known
-            error = float(np.median(diff[ring])) if ring.sum() >= 20 else float("inf")
-            self.checks[key] = (error, diff, known)
+            self.checks[key] = self._alignment(t, s, a)
         return self.checks[key][0]
+
+    def _alignment(self, t: int, s: int, a: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """`check`'s error for the affine `a`, with the difference map and where it was measured."""
+        h, w = self.gray[t].shape
+        inverse = cv2.WARP_INVERSE_MAP
+        warped = cv2.warpAffine(self.gray[s], a, (w, h), flags=cv2.INTER_LINEAR | inverse)
+        valid = cv2.warpAffine(self.keep[s].astype(np.uint8), a, (w, h), flags=cv2.INTER_NEAREST | inverse)
+        known = self.keep[t] & valid.astype(bool)
+        diff = np.abs(warped.astype(np.float32) - self.gray[t].astype(np.float32)) * known
+        ring = self.ring[t] & known
+        return (float(np.median(diff[ring])) if ring.sum() >= 20 else float("inf")), diff, known
 
     def disagreement(self, t: int, s: int) -> np.ndarray:
         """After `check(t, s, a)`: an `(h, w)` map of the mean difference near each pixel, measured
