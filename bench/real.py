@@ -251,6 +251,8 @@ def composites(args) -> None:
           "input dB | mark left per position | the clean picture's own | preset |\n"
           "|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
     for i, (name, (file, colour, alpha_of)) in enumerate(COMPOSITES.items()):
+        if args.composite and not any(part in name for part in args.composite):
+            continue
         work = args.out / f"composite{i}"
         work.mkdir(parents=True, exist_ok=True)
         clip = mark_footage(folder / file, work / "marked.mp4", MarkSpec(color=colour), alpha_of=alpha_of)
@@ -309,6 +311,7 @@ def main() -> None:
     parser.add_argument("--only-tiktok", action="store_true", help="the TikTok frames alone")
     parser.add_argument("--composites", action="store_true", help="also known marks over clean real footage")
     parser.add_argument("--only-composites", action="store_true", help="the composites alone")
+    parser.add_argument("--composite", action="append", help="only the composites whose name holds this text")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     removed: list[str] = []

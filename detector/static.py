@@ -48,6 +48,7 @@ import cv2
 import numpy as np
 
 from detector.base import FrameMarks
+from detector.steady import SteadyConfig, SteadyEdges, steady_components
 from detector.strokes import fill_stroke_insides
 from pipeline.composite import fill_holes
 from pipeline.geometry import Box, Mark, union_box
@@ -144,7 +145,9 @@ class StaticDetector:
         max_stillness: float = 0.45,
         mask_share: float = 0.35,
         min_spread_of_directions: float = 0.1,
+        steady: SteadyConfig | None = None,
     ) -> None:
+        self.steady = steady or SteadyConfig()
         self.window, self.stride, self.slow_step = window, stride, slow_step
         self.analysis_size = analysis_size
         self.min_strength, self.min_coherence = min_strength, min_coherence
@@ -161,9 +164,13 @@ class StaticDetector:
         width, height = size
         scale = min(1.0, self.analysis_size / max(width, height))
         scan = _Scan(self, scale)
+        steady = SteadyEdges(self.steady)
         for index, frame in enumerate(frames):
-            scan.push(index, _features(frame, scale))
+            feats = _features(frame, scale)
+            steady.push(feats.gray, feats.gx, feats.gy)
+            scan.push(index, feats)
         scan.finish()
+        scan.add_steady(steady)
         return scan.result(total, width, height)
 
 
@@ -252,6 +259,44 @@ class _Scan:
         if self.cfg.slow_step > 1 and self.slow_until and self.slow_until < n and len(tail) == self.cfg.window:
             self._analyse([self.sparse[i] for i in tail], (tail[0], n))
         self._score_up_to(n)
+
+    def add_steady(self, edges: SteadyEdges) -> None:
+        """Tracks for the marks that never moved (`detector.steady`), where no track has them yet:
+        present on every frame, their template the video's mean gradient, their solid parts the
+        pixels whose grey level varied much less than the picture around them."""
+        cfg = self.cfg
+        steady = edges.steady(cfg.min_strength)
+        if steady is None:
+            return
+        h, w = steady.shape
+        mx, my = edges.mean_gradient()
+        spread = edges.grey_spread()
+        parts = steady_components(steady, _grouping_kernel(h, w), cfg.steady.min_pixels)
+        for x, y, bw, bh, support in parts:
+            if _implausible(x, y, bw, bh, h, w, cfg.max_area_fraction):
+                continue
+            if not _holds_while_around_changes(support, spread, cfg.steady.max_spread_ratio):
+                continue
+            # A logo's parts (an icon, its words) lie side by side within about the icon's height:
+            # steady parts wholly within that reach belong to it, whatever else they touch.
+            reach = Box(x - bh, y - bh, bw + 2 * bh, 3 * bh)
+            for px, py, pw, ph, other in parts:
+                if reach.contains(Box(px, py, pw, ph)):
+                    support = support | other
+            ys, xs = np.nonzero(support)
+            x, y, bw, bh = int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1
+            box = Box(x, y, bw, bh)
+            part = support[y : y + bh, x : x + bw]
+            if _one_direction(mx[y : y + bh, x : x + bw][part], my[y : y + bh, x : x + bw][part],
+                              cfg.min_spread_of_directions):  # fmt: skip
+                continue
+            if any(_overlap(t.box, box) > 0.5 for t in self.tracks):
+                continue
+            zeros = np.zeros_like(mx)
+            track = _Track(box, mx.copy(), my.copy(), support.astype(np.float32), zeros.copy(), zeros.copy(),
+                           windows=[(0, edges.n)], present=set(range(edges.n)))  # fmt: skip
+            self.tracks.append(track)
+            log.info("static detector: a mark that never moved at %s (analysis scale)", box)
 
     # -- windows -------------------------------------------------------------------------------
 
@@ -646,6 +691,20 @@ def _add_stillness(track: _Track, box: Box, cand_full: np.ndarray, gray: np.ndar
         return  # the picture around does not change enough to tell
     track.still_sum[y0:y1, x0:x1] += np.minimum(mad / reference, 2.0)
     track.still_n[y0:y1, x0:x1] += 1
+
+
+def _holds_while_around_changes(support: np.ndarray, spread: np.ndarray, max_ratio: float) -> bool:
+    """Whether the pixels of a steady component (`support`, `(h, w) bool`, filled to its shape)
+    vary over the video by less than `max_ratio` of the picture just around it (`spread`: each
+    pixel's standard deviation of grey level): an opaque overlay keeps its colour while the light,
+    the camera's noise and what moves around it change the picture's. Scenery that merely holds
+    still varies as much as its surroundings."""
+    shape = cv2.morphologyEx(support.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
+    shape = fill_holes(shape)
+    ring = _ring(shape)
+    if ring.sum() < 10:
+        return False
+    return float(np.median(spread[shape])) < max_ratio * float(np.median(spread[ring]))
 
 
 def _follows_the_camera(gray: np.ndarray, gx: np.ndarray, gy: np.ndarray, strength: np.ndarray,

@@ -43,6 +43,10 @@ class Box:
             return 0.0
         return inter.area / float(self.area + other.area - inter.area)
 
+    def contains(self, other: Box) -> bool:
+        """Whether `other` lies wholly inside this box."""
+        return self.x <= other.x and self.y <= other.y and other.x1 <= self.x1 and other.y1 <= self.y1
+
     def center_distance(self, other: Box) -> float:
         return float(np.hypot(self.x + self.w / 2 - other.x - other.w / 2, self.y + self.h / 2 - other.y - other.h / 2))
 
