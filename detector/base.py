@@ -7,10 +7,9 @@ from typing import Protocol
 
 import numpy as np
 
-from pipeline.geometry import Mark
+from pipeline.geometry import FrameMarks
 
-FrameMarks = list[list[Mark]]
-"""Per frame `i`, the marks found in it (an empty list where none)."""
+__all__ = ["Detector", "FrameMarks"]
 
 
 class Detector(Protocol):

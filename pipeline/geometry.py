@@ -70,6 +70,10 @@ class Mark:
         return cls(box, np.ones((box.h, box.w), bool))
 
 
+FrameMarks = list[list[Mark]]
+"""Per frame `i`, the marks found in it (an empty list where none)."""
+
+
 def union_box(boxes: list[Box]) -> Box | None:
     """The smallest box holding every box in `boxes`, or None for an empty list."""
     if not boxes:

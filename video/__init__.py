@@ -4,8 +4,8 @@ Decoding and encoding use PyAV (its wheels bundle ffmpeg with libx264); the fina
 ffmpeg binary shipped by `imageio-ffmpeg`. Never a system ffmpeg.
 """
 
-from video.probe import VideoInfo, probe
+from video.probe import VideoInfo, frame_timestamps, probe
 from video.reader import iter_frames
 from video.writer import VideoWriter, mux_audio
 
-__all__ = ["VideoInfo", "probe", "iter_frames", "VideoWriter", "mux_audio"]
+__all__ = ["VideoInfo", "frame_timestamps", "probe", "iter_frames", "VideoWriter", "mux_audio"]

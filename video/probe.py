@@ -157,3 +157,11 @@ def _is_vfr(pts: list[int], fps: Fraction, time_base: Fraction) -> bool:
 def _reason(exc: Exception) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
     return text.split(":")[-1].strip() or type(exc).__name__
+
+
+def frame_timestamps(path: str | Path) -> list[int]:
+    """Every video frame's presentation timestamp (stream time base), in order: frame `i` of
+    `iter_frames` shows at `frame_timestamps(path)[i]`. From the packets alone (no decoding)."""
+    path = Path(path)
+    with av.open(str(path)) as container:
+        return _demux_pts(container, container.streams.video[0], path.name)

@@ -31,7 +31,12 @@ class VideoWriter:
     (`pipeline.composite.paste_i420`), so the same tags describe it.
     """
 
-    def __init__(self, path: str | Path, info: VideoInfo, crf: int = 18, preset: str = "medium") -> None:
+    def __init__(self, path: str | Path, info: VideoInfo, crf: int = 18, preset: str = "medium",
+                 origin: int | None = None, until: int | None = None) -> None:  # fmt: skip
+        """`origin`: the pts that becomes time zero (default: the first frame written's). `until`:
+        for a chunk of a longer video, the pts of the first frame after it; frames from there on
+        are only read ahead (the encoder sees them, a keyframe starts at the first, nothing of
+        them is written), so that the chunk ends as it would inside one whole encode."""
         self.path = str(path)
         self._container = av.open(self.path, mode="w", format="mp4")
         odd = info.width % 2 or info.height % 2
@@ -49,8 +54,12 @@ class VideoWriter:
             stream.set_display_rotation(info.rotation)
         self._stream = stream
         self._time_base = info.time_base
-        self._first_pts: int | None = None
+        self._first_pts: int | None = origin
         self._last_pts: int | None = None
+        self._until = until
+        if until is not None:
+            stream.options = {**stream.options, "forced-idr": "1"}  # the next chunk's first frame: an IDR
+        self._ahead = False  # writing frames past `until`
         self.frames_written = 0
 
     def write(self, image: np.ndarray, pts: int, fmt: str = "bgr24") -> None:
@@ -65,13 +74,20 @@ class VideoWriter:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
         frame.pts = rel
         frame.time_base = self._time_base
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
-        self.frames_written += 1
+        if self._until is not None and pts >= self._until:
+            if not self._ahead:
+                frame.pict_type = av.video.frame.PictureType.I
+            self._ahead = True
+        self._mux(self._stream.encode(frame))
+        self.frames_written += not self._ahead
+
+    def _mux(self, packets) -> None:
+        for packet in packets:
+            if self._until is None or packet.pts is None or packet.pts + self._first_pts < self._until:
+                self._container.mux(packet)
 
     def close(self) -> None:
-        for packet in self._stream.encode(None):
-            self._container.mux(packet)
+        self._mux(self._stream.encode(None))
         self._container.close()
 
     def __enter__(self) -> VideoWriter:
@@ -118,3 +134,32 @@ def mux_audio(video_only: str | Path, source: VideoInfo, output: str | Path) -> 
 
 def fps_string(fps: Fraction) -> str:
     return f"{fps.numerator}/{fps.denominator}"
+
+
+def join_chunks(chunks: list[str | Path], output: str | Path) -> int:
+    """Write `output`: the video packets of `chunks` (video-only mp4s made by `VideoWriter` with
+    one `origin`, each ending where the next begins) one after the other, copied, timestamps as
+    they are. Returns the number of frames. Every chunk's encoder must have made the same stream
+    headers (the same settings make the same ones); a decoding timestamp that would not rise
+    across a join (never seen with x264) is raised to the one before plus one."""
+    frames = 0
+    with av.open(str(chunks[0])) as first, av.open(str(output), mode="w", format="mp4") as out:
+        template = first.streams.video[0]
+        stream = out.add_stream_from_template(template)
+        headers = bytes(template.codec_context.extradata or b"")
+        last_dts = None
+        for path in chunks:
+            with av.open(str(path)) as chunk:
+                source = chunk.streams.video[0]
+                if bytes(source.codec_context.extradata or b"") != headers:
+                    raise RuntimeError(f"chunk {Path(path).name} was encoded with other stream headers")
+                for packet in chunk.demux(source):
+                    if packet.size == 0:
+                        continue
+                    if last_dts is not None and packet.dts is not None and packet.dts <= last_dts:
+                        packet.dts = last_dts + 1
+                    last_dts = packet.dts
+                    packet.stream = stream
+                    out.mux(packet)
+                    frames += 1
+    return frames
