@@ -222,6 +222,10 @@ class PresetSearch:
                     for frame in self.found)  # fmt: skip
         return bool(positions) and clear >= len(self.found) / 2
 
+    def seen_clearly(self) -> bool:
+        """Whether the mark was seen clearly (a strong sighting) in any frame pushed so far."""
+        return bool(self.strong_at.any())
+
     def _candidates(self, templates: list[_Template], wanted: list[int], grey, gx, gy, energy,
                     keep: int | None = None) -> list[_Candidate]:  # fmt: skip
         """The best `keep` (default `candidates`) peaks of the templates `wanted` in one frame."""
