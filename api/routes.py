@@ -14,11 +14,11 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from api.uploads import preview_key, safe_filename, store_upload
-from api.views import job_status
 from detector import DETECTORS
 from detector.box import BoxDetector
 from jobs.housekeeping import delete_job_files
 from jobs.runtime import Runtime
+from jobs.status import job_status
 from jobs.steps import CANCELLED
 from propainter import INPAINTERS
 from waterz.engines import engines

@@ -13,6 +13,10 @@ Keys (all under `waterz:job:<id>`):
                       matte to use: how many pixels of the mark its own fit saw, and the segments
                       whose mattes it had (finalize does it again if a later one saw much more)
 
+While a stage runs the job hash also holds its count (`stage_done`, `stage_total`,
+`stage_started_at`) for the estimate of the time left; a running segment's hash holds
+`frames_done`.
+
 State moves PENDING -> STARTED -> PROGRESS -> SUCCESS | FAILURE; progress never goes down and a
 terminal state is never overwritten (both enforced inside Redis by one Lua script).
 """
@@ -34,6 +38,7 @@ PREFIX = "waterz:job:"
 INDEX = "waterz:jobs"  # sorted set: job id -> created_at, for metrics
 FILES = "waterz:files"  # sorted set: job id -> created_at, while its files exist (see jobs.housekeeping)
 SEGMENT_SECONDS = "waterz:metrics:segment_seconds"  # hash: histogram buckets, sum, count
+RATES = "waterz:metrics:rates"  # hash: name -> a rate measured on this service's jobs (see jobs.progress)
 BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 JOB_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex, as the upload makes them
 STATES = ("PENDING", "STARTED", "PROGRESS", "SUCCESS", "FAILURE")
@@ -49,6 +54,16 @@ local new = tonumber(ARGV[2])
 if new < old then new = old end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'progress', tostring(new), 'stage', ARGV[3], 'updated_at', ARGV[4])
 for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
+# KEYS: segment hash; ARGV: attempt, frames done. Only the running attempt counts, and the count
+# never goes down.
+_SEGMENT_PROGRESS = """
+if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') ~= tonumber(ARGV[1]) then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'finished_at') == 1 then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'frames_done') or '0') > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'frames_done', ARGV[2])
 return 1
 """
 
@@ -74,6 +89,7 @@ class JobStore:
         self.retention_s = retention_s
         self._advance = client.register_script(_ADVANCE)
         self._finish = client.register_script(_FINISH)
+        self._segment_progress = client.register_script(_SEGMENT_PROGRESS)
 
     @classmethod
     def from_url(cls, url: str, ride_out_s: float = 0.0, socket_timeout: float = 30.0, **kwargs) -> JobStore:
@@ -150,7 +166,7 @@ class JobStore:
 
     def advance(self, job_id: str, state: str, progress: float, stage: str, **fields) -> bool:
         """Move a running job forward; False (and nothing written) when it already ended."""
-        args = [state, int(progress), stage, time.time()]
+        args = [state, round(progress, 2), stage, time.time()]
         for k, v in fields.items():
             args += [k, v if isinstance(v, str) else json.dumps(v)]
         return bool(self._advance(keys=[self._key(job_id)], args=args))
@@ -160,6 +176,11 @@ class JobStore:
 
     def fail(self, job_id: str, error: str) -> bool:
         return self.advance(job_id, "FAILURE", 0, "failed", error=error, finished_at=str(time.time()))
+
+    def segment_progress(self, job_id: str, index: int, attempt: int, frames_done: int) -> bool:
+        """Record how many of segment `index`'s frames attempt `attempt` has cleaned so far
+        (ignored for an attempt that is not the latest, a finished segment, or a smaller count)."""
+        return bool(self._segment_progress(keys=[self._key(job_id, "seg", index)], args=[attempt, frames_done]))
 
     def set_plan(self, job_id: str, segments: list[dict]) -> None:
         pipe = self.r.pipeline()
@@ -260,6 +281,15 @@ class JobStore:
                 counts[state] += 1
         return counts
 
+    def learn_rate(self, name: str, value: float, weight: float = 0.3) -> None:
+        """Fold a newly measured rate into the service's running average of it."""
+        old = self.rate(name)
+        self.r.hset(RATES, name, value if old is None else (1 - weight) * old + weight * value)
+
+    def rate(self, name: str) -> float | None:
+        value = self.r.hget(RATES, name)
+        return float(value) if value else None
+
     def segment_histogram(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.r.hgetall(SEGMENT_SECONDS).items()}
 
@@ -277,6 +307,8 @@ def _observe(pipe, seconds: float) -> None:
 def _segment_record(raw: dict) -> dict:
     record = json.loads(raw["plan"])
     record["attempts"] = int(raw.get("attempts", 0))
+    length = record["end_frame"] - record["start_frame"] + 1
+    record["frames_done"] = length if raw.get("finished_at") else min(length, int(raw.get("frames_done") or 0))
     record["result_attempt"] = int(raw["result_attempt"]) if raw.get("result_attempt") else None
     record["worker"] = raw.get("worker")
     for k in ("started_at", "finished_at"):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 
+from jobs.progress import FINALIZE_RATE, eta_s
 from jobs.runtime import Runtime
 
 
@@ -12,16 +14,18 @@ def job_status(rt: Runtime, task_id: str) -> dict:
     job = rt.store.check_deadline(task_id)
     total = int(job.get("total_segments") or 0)
     options = json.loads(job.get("options") or "{}")
+    segments = rt.store.segments(task_id, total)
     out = {
         "task_id": task_id,
         "state": job["state"],
-        "progress": int(float(job.get("progress") or 0)),
+        "progress": round(float(job.get("progress") or 0), 1),
         "stage": job.get("stage", ""),
+        "eta_s": eta_s(job, segments, time.time(), rt.store.rate(FINALIZE_RATE)),
         "filename": job.get("filename"),
         "metadata": {
             "total_segments": total,
             "total_frames": int(job["total_frames"]),
-            "segments": rt.store.segments(task_id, total),
+            "segments": segments,
             "video": json.loads(job["info"]),
             "detector": "box" if options.get("boxes") else options.get("detector") or rt.settings.detector,
             "inpainter": options.get("inpainter") or rt.settings.inpainter,
