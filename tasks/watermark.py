@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
-from jobs import TERMINAL, steps
+from jobs import TERMINAL, readiness, steps
 from jobs.housekeeping import Periodic, private_tmp, sweep, sweep_orphans
 from jobs.leases import reap
 from jobs.runtime import get_runtime
@@ -125,10 +125,14 @@ def _start_housekeeping(sender=None, **kwargs) -> None:
     global _housekeeping
     rt = get_runtime()
     s = rt.settings
-    tempfile.tempdir = str(private_tmp(getattr(sender, "hostname", None) or f"worker-{os.getpid()}"))
+    name = getattr(sender, "hostname", None) or f"worker-{os.getpid()}"
+    tempfile.tempdir = str(private_tmp(name))
 
     def reap_lost_steps() -> None:
         reap(rt.leases, _dispatch_again, s.max_attempts, lambda job_id, error: _fail(rt, job_id, error))
+
+    def tell_engines() -> None:
+        readiness.publish(rt.store, name, s)
 
     def delete_old_files() -> None:
         sweep(rt.store, rt.storage, s.result_ttl_hours * 3600)
@@ -136,7 +140,12 @@ def _start_housekeeping(sender=None, **kwargs) -> None:
 
     log.info("job state in %s, files in %s; leases of %gs, at most %d attempts per step; files kept %g hours",
              s.redis_url, s.storage_url, s.lease_s, s.max_attempts, s.result_ttl_hours)  # fmt: skip
-    _housekeeping = Periodic([(s.reaper_interval_s, reap_lost_steps), (s.cleanup_interval_s, delete_old_files)]).start()
+    try:
+        tell_engines()  # before the first job can be started against this worker
+    except Exception as exc:
+        log.warning("could not tell the API which engines run here: %s", exc)
+    _housekeeping = Periodic([(s.reaper_interval_s, reap_lost_steps), (s.reaper_interval_s, tell_engines),
+                              (s.cleanup_interval_s, delete_old_files)]).start()  # fmt: skip
 
 
 @worker_shutdown.connect
