@@ -21,6 +21,7 @@ from jobs.readiness import refused_by_workers
 from jobs.runtime import Runtime
 from jobs.status import job_status
 from jobs.steps import CANCELLED
+from jobs.webhooks import check_target
 from propainter import INPAINTERS
 from waterz.engines import engines
 from waterz.errors import FilesDeleted, InvalidRequest, JobFinished, JobNotFound, WeightsMissing
@@ -49,6 +50,7 @@ class ProcessIn(BaseModel):
     detector: str | None = None
     inpainter: str | None = None
     boxes: list[BoxIn] | None = None
+    callback_url: str | None = None
 
 
 @router.post("/api/upload", openapi_extra=_UPLOAD_BODY)
@@ -70,7 +72,7 @@ def process(body: ProcessIn, request: Request) -> dict:
     if body.boxes and len(body.boxes) > rt.settings.max_boxes:
         raise InvalidRequest(f"The request gives {len(body.boxes)} boxes; a job takes at most "
                              f"{rt.settings.max_boxes} (MAX_BOXES).")  # fmt: skip
-    options = body.model_dump(exclude_none=True, exclude={"task_id"})
+    options = body.model_dump(exclude_none=True, exclude={"task_id", "callback_url"})
     if body.detector:
         DETECTORS.get(body.detector)
     if body.inpainter:
@@ -80,7 +82,9 @@ def process(body: ProcessIn, request: Request) -> dict:
         BoxDetector([b.model_dump() for b in body.boxes]).detect(None, info["frames"], (info["width"], info["height"]))
     _refuse_unready(rt, "box" if body.boxes else body.detector or rt.settings.detector,
                     body.inpainter or rt.settings.inpainter)  # fmt: skip
-    if rt.store.claim_processing(body.task_id, options):
+    if body.callback_url:
+        check_target(body.callback_url, rt.settings.webhook_secret, rt.settings.webhook_allow_private)
+    if rt.store.claim_processing(body.task_id, options, body.callback_url):
         request.app.state.celery.send_task("watermark.prepare_video", args=[body.task_id])
     return {"task_id": body.task_id, "state": rt.store.get(body.task_id)["state"]}
 

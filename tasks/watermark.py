@@ -1,4 +1,5 @@
-"""`watermark.prepare_video`, `watermark.process_segment`, `watermark.finalize_video`.
+"""`watermark.prepare_video`, `watermark.process_segment`, `watermark.finalize_video`, and
+`watermark.notify` (one attempt at an ended job's webhook, see `jobs.webhooks`).
 
 Tasks take ids only. Any error ends the job in FAILURE with a sentence and its intermediates
 deleted; the Celery task itself then returns normally, so nothing is retried blindly.
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
-from jobs import TERMINAL, readiness, steps
+from jobs import TERMINAL, readiness, steps, webhooks
 from jobs.housekeeping import Periodic, private_tmp, sweep, sweep_orphans
 from jobs.leases import reap
 from jobs.runtime import get_runtime
@@ -105,6 +106,17 @@ def finalize_video(self, task_id: str) -> None:
                 steps.finalize(rt, task_id)
 
 
+@shared_task(name="watermark.notify")
+def notify(task_id: str) -> None:
+    try:
+        wait = webhooks.attempt(get_runtime(), task_id)
+    except Exception:  # Redis away: the housekeeping's sweep sends it again later
+        log.exception("job %s: webhook attempt failed", task_id)
+        return
+    if wait is not None:
+        notify.apply_async((task_id,), countdown=wait)
+
+
 def _dispatch_again(job_id: str, step: str) -> None:
     """Send a step whose worker was lost back to the queue."""
     if step == "prepare":
@@ -134,6 +146,9 @@ def _start_housekeeping(sender=None, **kwargs) -> None:
     def tell_engines() -> None:
         readiness.publish(rt.store, name, s)
 
+    def resend_webhooks() -> None:
+        webhooks.resend_due(rt, lambda job_id: notify.apply_async((job_id,)))
+
     def delete_old_files() -> None:
         sweep(rt.store, rt.storage, s.result_ttl_hours * 3600)
         sweep_orphans(rt.store, rt.storage, s.result_ttl_hours * 3600)
@@ -144,8 +159,8 @@ def _start_housekeeping(sender=None, **kwargs) -> None:
         tell_engines()  # before the first job can be started against this worker
     except Exception as exc:
         log.warning("could not tell the API which engines run here: %s", exc)
-    _housekeeping = Periodic([(s.reaper_interval_s, reap_lost_steps), (s.reaper_interval_s, tell_engines),
-                              (s.cleanup_interval_s, delete_old_files)]).start()  # fmt: skip
+    _housekeeping = Periodic([(s.reaper_interval_s, reap_lost_steps), (s.reaper_interval_s, resend_webhooks),
+                              (s.reaper_interval_s, tell_engines), (s.cleanup_interval_s, delete_old_files)]).start()
 
 
 @worker_shutdown.connect
