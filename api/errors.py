@@ -21,6 +21,7 @@ from waterz.errors import (
     UnknownEngine,
     UploadTooLarge,
     WaterzError,
+    WeightsMissing,
 )
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ STATUS = {
     UnknownEngine: 422,
     InvalidBox: 422,
     InvalidRequest: 422,
+    WeightsMissing: 422,
     ConfigError: 500,
 }
 

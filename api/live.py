@@ -12,8 +12,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from api import fleet, metrics
-from api.views import job_status
 from jobs import TERMINAL
+from jobs.status import job_status
 
 router = APIRouter()
 HEARTBEAT_S = 15.0

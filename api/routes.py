@@ -14,15 +14,17 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from api.uploads import preview_key, safe_filename, store_upload
-from api.views import job_status
 from detector import DETECTORS
 from detector.box import BoxDetector
 from jobs.housekeeping import delete_job_files
+from jobs.readiness import refused_by_workers
 from jobs.runtime import Runtime
+from jobs.status import job_status
 from jobs.steps import CANCELLED
+from jobs.webhooks import check_target
 from propainter import INPAINTERS
 from waterz.engines import engines
-from waterz.errors import FilesDeleted, InvalidRequest, JobFinished, JobNotFound
+from waterz.errors import FilesDeleted, InvalidRequest, JobFinished, JobNotFound, WeightsMissing
 
 router = APIRouter()
 _RESULT_NAME = re.compile(r"^([0-9a-f]{32})\.mp4$")
@@ -48,6 +50,7 @@ class ProcessIn(BaseModel):
     detector: str | None = None
     inpainter: str | None = None
     boxes: list[BoxIn] | None = None
+    callback_url: str | None = None
 
 
 @router.post("/api/upload", openapi_extra=_UPLOAD_BODY)
@@ -69,7 +72,7 @@ def process(body: ProcessIn, request: Request) -> dict:
     if body.boxes and len(body.boxes) > rt.settings.max_boxes:
         raise InvalidRequest(f"The request gives {len(body.boxes)} boxes; a job takes at most "
                              f"{rt.settings.max_boxes} (MAX_BOXES).")  # fmt: skip
-    options = body.model_dump(exclude_none=True, exclude={"task_id"})
+    options = body.model_dump(exclude_none=True, exclude={"task_id", "callback_url"})
     if body.detector:
         DETECTORS.get(body.detector)
     if body.inpainter:
@@ -77,9 +80,21 @@ def process(body: ProcessIn, request: Request) -> dict:
     if body.boxes:
         info = json.loads(job["info"])
         BoxDetector([b.model_dump() for b in body.boxes]).detect(None, info["frames"], (info["width"], info["height"]))
-    if rt.store.claim_processing(body.task_id, options):
+    _refuse_unready(rt, "box" if body.boxes else body.detector or rt.settings.detector,
+                    body.inpainter or rt.settings.inpainter)  # fmt: skip
+    if body.callback_url:
+        check_target(body.callback_url, rt.settings.webhook_secret, rt.settings.webhook_allow_private)
+    if rt.store.claim_processing(body.task_id, options, body.callback_url):
         request.app.state.celery.send_task("watermark.prepare_video", args=[body.task_id])
     return {"task_id": body.task_id, "state": rt.store.get(body.task_id)["state"]}
+
+
+def _refuse_unready(rt: Runtime, detector: str, inpainter: str) -> None:
+    """`WeightsMissing` (422) for an engine the workers cannot run, before the job is queued."""
+    refused = refused_by_workers(rt.store, rt.settings)
+    why = refused("detector", detector) or refused("inpainter", inpainter)
+    if why:
+        raise WeightsMissing(why)
 
 
 @router.delete("/api/jobs/{task_id}")
@@ -128,7 +143,8 @@ def options(request: Request) -> dict:
 def engine_list(request: Request) -> dict:
     """Every detector and inpainter: what it needs, whether it can run here, its licences (what
     `waterz engines --json` prints)."""
-    return engines(_rt(request).settings)
+    rt = _rt(request)
+    return engines(rt.settings, refused_by_workers(rt.store, rt.settings))
 
 
 @router.get("/api/preview/{task_id}")

@@ -34,7 +34,7 @@ RUNNING = "waterz:running"
 _START = """
 local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'worker', ARGV[2], 'started_at', ARGV[3])
-redis.call('HDEL', KEYS[1], 'finished_at')
+redis.call('HDEL', KEYS[1], 'finished_at', 'frames_done')
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 return attempt

@@ -4,6 +4,7 @@ engines (one model per process, loaded lazily, never per segment)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -16,6 +17,7 @@ from waterz.settings import Settings, get_settings
 
 _engine_lock = threading.Lock()
 _engines: dict[str, object] = {}
+_when_ended: list[Callable[[str], None]] = []
 
 
 @dataclass
@@ -35,6 +37,17 @@ def require_redis_url(settings: Settings) -> str:
     return settings.redis_url
 
 
+def when_a_job_ends(send: Callable[[str], None]) -> None:
+    """What this process's job store does after it ended a job that has a callback_url:
+    `send(job_id)` queues its webhook (the Celery app sets it; see `jobs.webhooks`)."""
+    _when_ended[:] = [send]
+
+
+def _job_ended(job_id: str) -> None:
+    for send in _when_ended:
+        send(job_id)
+
+
 @lru_cache
 def get_runtime(role: str = "worker") -> Runtime:
     """The process's runtime. A worker's Redis calls ride out a Redis restart of up to
@@ -43,7 +56,8 @@ def get_runtime(role: str = "worker") -> Runtime:
     settings = get_settings()
     worker = role == "worker"
     store = JobStore.from_url(require_redis_url(settings), ride_out_s=settings.redis_ride_out_s if worker else 0.0,
-                              socket_timeout=30.0 if worker else 5.0, retention_s=settings.retention_s)  # fmt: skip
+                              socket_timeout=30.0 if worker else 5.0, retention_s=settings.retention_s,
+                              on_end=_job_ended)  # fmt: skip
     leases = Leases(store, settings.lease_s, requeue_grace_s=settings.visibility_timeout_s)
     return Runtime(settings, store, open_storage(settings.storage_url), leases)
 

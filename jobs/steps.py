@@ -21,6 +21,7 @@ import numpy as np
 
 from detector.preset import animates
 from jobs.leases import segment_step
+from jobs.progress import DETECT, EXTRACT, FINALIZE, FINALIZE_RATE, SEGMENTS, in_band, segments_share
 from jobs.runtime import Runtime, inpainter
 from jobs.store import TERMINAL
 from pipeline.plan import Segment
@@ -35,16 +36,13 @@ from pipeline.run import (
     save_result,
     segment_inputs,
 )
-from pipeline.stop import Stopped, checkpoint, stop_when
+from pipeline.stop import Stopped, checkpoint, report_to, stop_when
 from propainter.matte import Matte, MatteBook, second_looks
 from video import probe
 
 log = logging.getLogger(__name__)
 
 CANCELLED = "cancelled by request"
-
-# Progress bands: prepare 0-35, segments 35-90, finalize 90-100.
-DETECT, EXTRACT, SEGMENTS, FINALIZE = (0, 25), (25, 35), (35, 90), (90, 100)
 
 
 def input_key(job_id: str, index: int) -> str:
@@ -61,21 +59,48 @@ def result_key(job_id: str) -> str:
 
 
 class Reporter:
-    """Turns a stage's `done/total` into the job's progress, writing to Redis at most twice a second.
-    Each call is also a checkpoint: under `stop_when`, a stage that reports stops at its next frame."""
+    """Turns a stage's `done/total` into the job's progress, writing to Redis at most twice a second,
+    with the stage's count and start (for the estimate of the time left). Each call is also a
+    checkpoint: under `stop_when`, a stage that reports stops at its next frame."""
 
     def __init__(self, rt: Runtime, job_id: str, band: tuple[int, int], every_s: float = 0.5):
         self.rt, self.job_id, self.band, self.every_s = rt, job_id, band, every_s
         self._last = 0.0
+        self._started: dict[str, float] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         checkpoint(done, total)
+        started = self._started.setdefault(stage, time.time())
         now = time.monotonic()
         if now - self._last < self.every_s and done < total:
             return
         self._last = now
-        lo, hi = self.band
-        self.rt.store.advance(self.job_id, "PROGRESS", lo + (hi - lo) * done / max(total, 1), stage)
+        self.rt.store.advance(self.job_id, "PROGRESS", in_band(self.band, done / max(total, 1)), stage,
+                              stage_done=done, stage_total=total, stage_started_at=started)  # fmt: skip
+
+
+class SegmentReporter:
+    """Listens to a running segment's checkpoints (`pipeline.stop.report_to`): records its frames
+    cleaned so far and moves the job's progress, at most once per `every_s`."""
+
+    def __init__(self, rt: Runtime, job_id: str, seg: Segment, attempt: int, total: int, every_s: float = 1.0):
+        self.rt, self.job_id, self.seg, self.attempt, self.total = rt, job_id, seg, attempt, total
+        self.every_s = every_s
+        self._last = time.monotonic()
+
+    def __call__(self, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every_s:
+            return
+        self._last = now
+        if self.rt.store.segment_progress(self.job_id, self.seg.index, self.attempt, int(fraction * self.seg.length)):
+            advance_segments(self.rt, self.job_id, self.total)
+
+
+def advance_segments(rt: Runtime, job_id: str, total: int) -> None:
+    """Set the job's progress to the share of its segments' frames cleaned so far."""
+    rt.store.advance(job_id, "PROGRESS", in_band(SEGMENTS, segments_share(rt.store.segments(job_id, total))),
+                     "inpainting")  # fmt: skip
 
 
 def _download_input(rt: Runtime, job: dict, workdir: Path) -> Path:
@@ -141,8 +166,9 @@ def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
             log.info("segment %s/%d (attempt %d): %s on %d frames, %d matte(s) of the mark from other segments",
                      job_id, index, lease.attempt, type(engine).__name__, seg.length, len(mattes.mattes))  # fmt: skip
             start = time.perf_counter()
+            reporter = SegmentReporter(rt, job_id, seg, lease.attempt, total)
             try:
-                with stop_when(lease.stopped):  # the engine stops at its next frame or chunk
+                with stop_when(lease.stopped), report_to(reporter):  # the engine stops at its next frame or chunk
                     result = clean_segment(engine, seg, crops, masks, rt.settings.feather, mattes)
             except Stopped as stop:
                 why = "the job ended" if lease.ended else "a newer attempt took over"
@@ -167,8 +193,7 @@ def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
         for key in keys:
             rt.storage.delete_prefix(key)  # an exact key: deletes that one file
         return False
-    lo, hi = SEGMENTS
-    rt.store.advance(job_id, "PROGRESS", lo + (hi - lo) * finished / max(total, 1), "inpainting")
+    advance_segments(rt, job_id, total)
     return trigger
 
 
@@ -180,6 +205,7 @@ def finalize(rt: Runtime, job_id: str) -> str:
     segments = [Segment.from_dict(rt.store.segment_plan(job_id, i)) for i in range(total)]
     rt.store.advance(job_id, "PROGRESS", FINALIZE[0], "encoding")
     rt.store.finalize_started(job_id)
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="waterz-finalize-") as tmp:
         workdir = Path(tmp)
         info = probe(_download_input(rt, job, workdir))
@@ -203,6 +229,7 @@ def finalize(rt: Runtime, job_id: str) -> str:
         key = result_key(job_id)
         rt.storage.put_file(key, output)
     cleanup(rt, job_id)
+    rt.store.learn_rate(FINALIZE_RATE, info.frames * info.width * info.height / (time.perf_counter() - start))
     if not rt.store.succeed(job_id, key):  # cancelled in the moment between: no result for an ended job
         rt.storage.delete_prefix(key)
         raise Stopped("the job ended while its result was stored")

@@ -12,16 +12,30 @@ Keys (all under `waterz:job:<id>`):
   ``<id>:unmatched``  hash: segment index -> JSON `{"seen", "had"}` for a segment that found no
                       matte to use: how many pixels of the mark its own fit saw, and the segments
                       whose mattes it had (finalize does it again if a later one saw much more)
+  ``waterz:webhooks`` sorted set: job id -> when its webhook may be sent again, for ended jobs
+                      with a `callback_url` whose webhook is neither delivered nor given up (see
+                      `jobs.webhooks`)
+
+The job hash also holds `callback_url` and the webhook's record (`webhook_state`,
+`webhook_attempts`, `webhook_code`, `webhook_error`, `webhook_delivered_at`), and, while a stage
+runs, its count (`stage_done`, `stage_total`, `stage_started_at`) for the estimate of the time
+left. A segment's hash also holds `frames_done` while it runs.
 
 State moves PENDING -> STARTED -> PROGRESS -> SUCCESS | FAILURE; progress never goes down and a
-terminal state is never overwritten (both enforced inside Redis by one Lua script).
+terminal state is never overwritten (both enforced inside Redis by one Lua script). That script
+is the one place a job ends: where it ends a job that has a `callback_url`, it also puts the job
+in `waterz:webhooks` in the same step, and the store calls its `on_end` (which sends
+`watermark.notify`), so that every way a job ends (finalize, a failing task, a cancel, the
+deadline, the reaper) notifies, and a process that dies in between leaves the job to be found.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
+from collections.abc import Callable
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -30,16 +44,22 @@ from redis.retry import Retry
 
 from waterz.errors import JobNotFound
 
+log = logging.getLogger(__name__)
+
 PREFIX = "waterz:job:"
 INDEX = "waterz:jobs"  # sorted set: job id -> created_at, for metrics
 FILES = "waterz:files"  # sorted set: job id -> created_at, while its files exist (see jobs.housekeeping)
+WEBHOOKS = "waterz:webhooks"  # sorted set: job id -> when its webhook may be sent again
 SEGMENT_SECONDS = "waterz:metrics:segment_seconds"  # hash: histogram buckets, sum, count
+RATES = "waterz:metrics:rates"  # hash: name -> a rate measured on this service's jobs (see jobs.progress)
 BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 JOB_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex, as the upload makes them
 STATES = ("PENDING", "STARTED", "PROGRESS", "SUCCESS", "FAILURE")
 TERMINAL = ("SUCCESS", "FAILURE")
 
-# KEYS[1] job hash; ARGV: state, progress, stage, now, then field/value pairs to set as well.
+# KEYS: job hash, the webhooks zset; ARGV: state, progress, stage, now, grace, job id, then
+# field/value pairs to set as well. Returns 0 (the job had ended: nothing written), 1 (written) or
+# 2 (written, and it ended the job, which has a callback_url: its webhook is now pending).
 _ADVANCE = """
 local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return 0 end
@@ -48,7 +68,21 @@ local old = tonumber(redis.call('HGET', KEYS[1], 'progress') or '0')
 local new = tonumber(ARGV[2])
 if new < old then new = old end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'progress', tostring(new), 'stage', ARGV[3], 'updated_at', ARGV[4])
-for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if (ARGV[1] == 'SUCCESS' or ARGV[1] == 'FAILURE') and redis.call('HEXISTS', KEYS[1], 'callback_url') == 1 then
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[4]) + tonumber(ARGV[5]), ARGV[6])
+  return 2
+end
+return 1
+"""
+
+# KEYS: segment hash; ARGV: attempt, frames done. Only the running attempt counts, and the count
+# never goes down.
+_SEGMENT_PROGRESS = """
+if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') ~= tonumber(ARGV[1]) then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'finished_at') == 1 then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'frames_done') or '0') > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'frames_done', ARGV[2])
 return 1
 """
 
@@ -68,12 +102,30 @@ return {added, redis.call('SCARD', KEYS[2])}
 """
 
 
+# KEYS: the webhooks zset; ARGV: job id, now, hold until. Takes a due entry over (one caller wins).
+_CLAIM_WEBHOOK = """
+local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not due or tonumber(due) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
+"""
+
+
 class JobStore:
-    def __init__(self, client: redis.Redis, retention_s: int = 7 * 24 * 3600):
+    """`on_end(job_id)`: called after this store ended a job that has a `callback_url` (the job
+    is then in `waterz:webhooks` already; an `on_end` that fails only delays its webhook until a
+    worker's sweep finds it). `webhook_grace_s`: how long after a job ended such a sweep leaves
+    it to the `on_end` call."""
+
+    def __init__(self, client: redis.Redis, retention_s: int = 7 * 24 * 3600,
+                 on_end: Callable[[str], None] | None = None, webhook_grace_s: float = 60.0):  # fmt: skip
         self.r = client
         self.retention_s = retention_s
+        self.on_end, self.webhook_grace_s = on_end, webhook_grace_s
         self._advance = client.register_script(_ADVANCE)
         self._finish = client.register_script(_FINISH)
+        self._segment_progress = client.register_script(_SEGMENT_PROGRESS)
+        self._claim_webhook = client.register_script(_CLAIM_WEBHOOK)
 
     @classmethod
     def from_url(cls, url: str, ride_out_s: float = 0.0, socket_timeout: float = 30.0, **kwargs) -> JobStore:
@@ -129,11 +181,14 @@ class JobStore:
             raise JobNotFound(f"Job '{job_id}' has no segment {index}.")
         return json.loads(raw)
 
-    def claim_processing(self, job_id: str, options: dict) -> bool:
+    def claim_processing(self, job_id: str, options: dict, callback_url: str | None = None) -> bool:
         """True for the first caller only: `POST /api/process` twice makes one job."""
         if not self.r.set(self._key(job_id, "process"), "1", nx=True, ex=self.retention_s):
             return False
-        self.r.hset(self._key(job_id), mapping={"options": json.dumps(options), "queued_at": time.time()})
+        fields = {"options": json.dumps(options), "queued_at": time.time()}
+        if callback_url:
+            fields["callback_url"] = callback_url
+        self.r.hset(self._key(job_id), mapping=fields)
         return True
 
     def check_deadline(self, job_id: str) -> dict:
@@ -150,16 +205,27 @@ class JobStore:
 
     def advance(self, job_id: str, state: str, progress: float, stage: str, **fields) -> bool:
         """Move a running job forward; False (and nothing written) when it already ended."""
-        args = [state, int(progress), stage, time.time()]
+        args = [state, round(progress, 2), stage, time.time(), self.webhook_grace_s, job_id]
         for k, v in fields.items():
             args += [k, v if isinstance(v, str) else json.dumps(v)]
-        return bool(self._advance(keys=[self._key(job_id)], args=args))
+        written = int(self._advance(keys=[self._key(job_id), WEBHOOKS], args=args))
+        if written == 2 and self.on_end is not None:
+            try:
+                self.on_end(job_id)
+            except Exception as exc:  # the broker away for a moment: a worker's sweep sends it later
+                log.warning("job %s ended, its webhook not sent yet: %s", job_id, exc)
+        return written > 0
 
     def succeed(self, job_id: str, result_key: str) -> bool:
         return self.advance(job_id, "SUCCESS", 100, "done", result_key=result_key, finished_at=str(time.time()))
 
     def fail(self, job_id: str, error: str) -> bool:
         return self.advance(job_id, "FAILURE", 0, "failed", error=error, finished_at=str(time.time()))
+
+    def segment_progress(self, job_id: str, index: int, attempt: int, frames_done: int) -> bool:
+        """Record how many of segment `index`'s frames attempt `attempt` has cleaned so far
+        (ignored for an attempt that is not the latest, a finished segment, or a smaller count)."""
+        return bool(self._segment_progress(keys=[self._key(job_id, "seg", index)], args=[attempt, frames_done]))
 
     def set_plan(self, job_id: str, segments: list[dict]) -> None:
         pipe = self.r.pipeline()
@@ -242,6 +308,47 @@ class JobStore:
         """True for exactly one caller per job."""
         return bool(self.r.set(self._key(job_id, "finalize"), "1", nx=True, ex=self.retention_s))
 
+    # --- webhooks (see jobs.webhooks) ----------------------------------------------------
+
+    def webhooks_due(self, now: float | None = None) -> list[str]:
+        """Ended jobs whose webhook is pending and was left alone long enough to be sent again."""
+        return self.r.zrangebyscore(WEBHOOKS, 0, now or time.time())
+
+    def hold_webhook(self, job_id: str, until: float) -> None:
+        """Leave the job's pending webhook alone until `until` (an attempt, or a retry, is on its way)."""
+        self.r.zadd(WEBHOOKS, {job_id: until}, xx=True)
+
+    def drop_webhook(self, job_id: str) -> None:
+        """Forget a pending webhook that cannot be sent (its job's record expired)."""
+        self.r.zrem(WEBHOOKS, job_id)
+
+    def claim_webhook(self, job_id: str, until: float) -> bool:
+        """Take a due webhook over for a send (one caller wins), holding it until `until`."""
+        return bool(self._claim_webhook(keys=[WEBHOOKS], args=[job_id, time.time(), until]))
+
+    def webhook_attempt(self, job_id: str, lock_s: float) -> int | None:
+        """Start an attempt at the job's webhook: the attempt's number, or None where it was
+        delivered already or another attempt is under way (a lock for `lock_s`)."""
+        key = self._key(job_id)
+        if self.r.hget(key, "webhook_delivered_at"):
+            return None
+        if not self.r.set(self._key(job_id, "webhook"), "1", nx=True, ex=max(1, int(lock_s))):
+            return None
+        return int(self.r.hincrby(key, "webhook_attempts", 1))
+
+    def webhook_answered(self, job_id: str, code: int | None, error: str | None, delivered: bool, done: bool) -> None:
+        """Record an attempt's outcome; `done` (delivered, or no attempts left) ends it for good."""
+        state = "delivered" if delivered else "given up" if done else "retrying"
+        fields = {"webhook_code": "" if code is None else code, "webhook_error": error or "", "webhook_state": state}
+        if delivered:
+            fields["webhook_delivered_at"] = time.time()
+        pipe = self.r.pipeline()
+        pipe.hset(self._key(job_id), mapping=fields)
+        if done:
+            pipe.zrem(WEBHOOKS, job_id)
+        pipe.delete(self._key(job_id, "webhook"))
+        pipe.execute()
+
     def files_deleted(self, job_id: str, when: float) -> None:
         """Record that the job's files were deleted (its URLs then say so)."""
         self.r.hset(self._key(job_id), "files_deleted_at", when)
@@ -260,6 +367,15 @@ class JobStore:
                 counts[state] += 1
         return counts
 
+    def learn_rate(self, name: str, value: float, weight: float = 0.3) -> None:
+        """Fold a newly measured rate into the service's running average of it."""
+        old = self.rate(name)
+        self.r.hset(RATES, name, value if old is None else (1 - weight) * old + weight * value)
+
+    def rate(self, name: str) -> float | None:
+        value = self.r.hget(RATES, name)
+        return float(value) if value else None
+
     def segment_histogram(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.r.hgetall(SEGMENT_SECONDS).items()}
 
@@ -277,6 +393,8 @@ def _observe(pipe, seconds: float) -> None:
 def _segment_record(raw: dict) -> dict:
     record = json.loads(raw["plan"])
     record["attempts"] = int(raw.get("attempts", 0))
+    length = record["end_frame"] - record["start_frame"] + 1
+    record["frames_done"] = length if raw.get("finished_at") else min(length, int(raw.get("frames_done") or 0))
     record["result_attempt"] = int(raw["result_attempt"]) if raw.get("result_attempt") else None
     record["worker"] = raw.get("worker")
     for k in ("started_at", "finished_at"):

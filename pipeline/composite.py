@@ -77,13 +77,15 @@ def chunk_weight(seg: Segment, frame: int) -> float:
 
 
 def paste(frame: np.ndarray, crop: Box, pixels: np.ndarray, mask: np.ndarray) -> None:
-    """Write the masked `pixels` `(crop.h, crop.w, 3)` into the BGR `frame` at `crop`, in place."""
+    """Write the masked `pixels` `(crop.h, crop.w, 3) uint8` into the BGR `frame` at `crop`, in
+    place; a `uint16` frame (16-bit BGR) gets them scaled to its 16 bits."""
     region = frame[crop.y : crop.y1, crop.x : crop.x1]
-    region[mask] = pixels[mask]
+    region[mask] = pixels[mask] if frame.dtype == np.uint8 else pixels[mask].astype(np.uint16) * 257
 
 
 def i420_planes(buffer: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Views of the Y `(H, W)`, U and V `(H/2, W/2)` planes of an I420 frame `(H * 3 // 2, W) uint8`."""
+    """Views of the Y `(H, W)`, U and V `(H/2, W/2)` planes of an I420 frame `(H * 3 // 2, W)`
+    (uint8, or uint16 for more than 8 bits)."""
     flat = buffer.reshape(-1)
     area = width * height
     y = flat[:area].reshape(height, width)
@@ -92,12 +94,15 @@ def i420_planes(buffer: np.ndarray, width: int, height: int) -> tuple[np.ndarray
     return y, u, v
 
 
-def paste_i420(frame: np.ndarray, width: int, height: int, crop: Box, pixels: np.ndarray, mask: np.ndarray) -> None:
-    """Write the masked BGR `pixels` into the I420 `frame` at `crop` (even coordinates), in place:
-    luma where masked, chroma where any pixel of its 2x2 block is masked."""
+def paste_planar(frame: np.ndarray, width: int, height: int, crop: Box, pixels: np.ndarray, mask: np.ndarray,
+                 fmt: str = "yuv420p") -> None:  # fmt: skip
+    """Write the masked BGR `pixels` `(crop.h, crop.w, 3) uint8` into the I420 `frame` at `crop`
+    (even coordinates), in place: luma where masked, chroma where any pixel of its 2x2 block is
+    masked. `fmt`: the frame's format, `yuv420p` or `yuv420p10le` (the pixels are converted to
+    it: 8 bits widened to 10)."""
     import av
 
-    yuv = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="bgr24").reformat(format="yuv420p")
+    yuv = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="bgr24").reformat(format=fmt)
     cy, cu, cv = i420_planes(yuv.to_ndarray(), crop.w, crop.h)
     fy, fu, fv = i420_planes(frame, width, height)
     fy[crop.y : crop.y1, crop.x : crop.x1][mask] = cy[mask]

@@ -19,11 +19,11 @@ import numpy as np
 from detector import FrameMarks, create_detector
 from detector.preset import animates
 from pipeline import check
-from pipeline.composite import blend, chunk_weight, feather_alpha, paste, paste_i420, segment_masks
+from pipeline.composite import blend, chunk_weight, feather_alpha, paste, paste_planar, segment_masks
 from pipeline.plan import PlanConfig, Segment, plan_segments
 from propainter import Inpainter, create_inpainter
 from propainter.matte import Matte, MatteBook, second_looks
-from video import VideoInfo, VideoWriter, iter_frames, mux_audio, probe
+from video import VideoInfo, VideoWriter, frame_format, iter_frames, mux_audio, probe
 from waterz.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -196,14 +196,16 @@ def composite_and_encode(info: VideoInfo, segments: list[Segment], results: dict
     encode once, and mux the original audio. Returns the number of frames written.
 
     Frames are decoded as I420 planes where the size allows and only masked pixels are replaced,
-    so everything outside the mask is re-encoded without a round trip through RGB.
+    so everything outside the mask is re-encoded without a round trip through RGB, and at the
+    input's bit depth (10 bits for an input of more than 8: only the cleaned pixels, made at 8,
+    are widened; see `video.frame_format`).
 
     Each segment's result leaves `results` once its last frame is written: memory-mapped pixels
     stay resident while mapped, and a long video's segments would otherwise all add up.
     """
     video_only = output.with_name(output.stem + ".video.mp4")
-    planar = info.width % 2 == 0 and info.height % 2 == 0
-    fmt = "yuv420p" if planar else "bgr24"
+    fmt = frame_format(info)
+    planar = fmt.startswith("yuv")
     by_frame: dict[int, list[Segment]] = {}
     for seg in segments:
         for f in range(seg.start_frame, seg.end_frame + 1):
@@ -213,7 +215,7 @@ def composite_and_encode(info: VideoInfo, segments: list[Segment], results: dict
         for f, (frame, pts) in enumerate(frames):
             for crop, pixels, mask in _cleaned_pixels(by_frame.get(f, ()), results, f):
                 if planar:
-                    paste_i420(frame, info.width, info.height, crop, pixels, mask)
+                    paste_planar(frame, info.width, info.height, crop, pixels, mask, fmt)
                 else:
                     paste(frame, crop, pixels, mask)
             writer.write(frame, pts, fmt=fmt)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.stop import checkpoint
+from pipeline.stop import checkpoint, phase
 from propainter.matte import UNKNOWN, Matte, MatteBook, marked_pixels, persistent_edges
 
 _IDENTITY = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
@@ -62,6 +62,13 @@ class TemporalInpainter:
         self.margin = margin
         self.spatial_radius = spatial_radius
 
+    @property
+    def _progress_shares(self) -> tuple[float, float]:
+        """Where the sources pass and the blend's fit end, as shares of the progress reported (the
+        render takes the rest): about what each took of the 720p job's inpainting in the profile
+        of docs/benchmarks.md (63 %, 24 %, 13 %); without the blend the sources are nearly all."""
+        return (0.65, 0.88) if self.unblend else (0.95, 0.95)
+
     def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int,
                 mattes: MatteBook | None = None) -> np.ndarray:  # fmt: skip
         return self.render(frames, masks, first, last, self.analyse(frames, masks, first, last, mattes))
@@ -72,36 +79,41 @@ class TemporalInpainter:
         with `mattes`, the blend is combined with a matte other segments estimated for the same
         mark, and this segment's own goes into the book."""
         fills, spreads = {}, {}
-        if masks[first : last + 1].any():
-            motion = _Motion(frames, masks, self.margin)
-            targets = [t for t in range(first, last + 1) if masks[t].any()]
-            hidden = motion.never_uncovered(masks, self.max_align_error)
-            for k, t in enumerate(targets):
-                checkpoint(k, len(targets))
-                if hidden:  # no frame shows any of it: no source to look for
-                    fills[t] = np.full((*masks[t].shape, 3), np.nan, np.float16)
-                    spreads[t] = np.full(masks[t].shape, np.nan, np.float16)
-                    continue
-                fill, spread = self._sources(frames, masks, motion, t)
-                fills[t], spreads[t] = fill.astype(np.float16), spread.astype(np.float16)
-                motion.forget(t)
-        unblend = self.unblend and fills and not (mattes is not None and mattes.animated)
-        blend = _BlendModel.fit(frames, fills) if unblend else None
-        if mattes is not None:
-            mattes.unmatched = None  # until `_with_book` finds otherwise
-        if unblend and mattes is not None:
-            own = blend
-            blend = _with_book(own, frames, masks, sorted(fills), mattes)
-            exported = own.export() if own is not None else None
-            if exported is not None:
-                mattes.add(exported)
+        sources, fit = self._progress_shares
+        with phase(0.0, sources):
+            if masks[first : last + 1].any():
+                motion = _Motion(frames, masks, self.margin)
+                targets = [t for t in range(first, last + 1) if masks[t].any()]
+                hidden = motion.never_uncovered(masks, self.max_align_error)
+                for k, t in enumerate(targets):
+                    checkpoint(k, len(targets))
+                    if hidden:  # no frame shows any of it: no source to look for
+                        fills[t] = np.full((*masks[t].shape, 3), np.nan, np.float16)
+                        spreads[t] = np.full(masks[t].shape, np.nan, np.float16)
+                        continue
+                    fill, spread = self._sources(frames, masks, motion, t)
+                    fills[t], spreads[t] = fill.astype(np.float16), spread.astype(np.float16)
+                    motion.forget(t)
+        with phase(sources, fit):
+            unblend = self.unblend and fills and not (mattes is not None and mattes.animated)
+            blend = _BlendModel.fit(frames, fills) if unblend else None
+            if mattes is not None:
+                mattes.unmatched = None  # until `_with_book` finds otherwise
+            if unblend and mattes is not None:
+                own = blend
+                blend = _with_book(own, frames, masks, sorted(fills), mattes)
+                exported = own.export() if own is not None else None
+                if exported is not None:
+                    mattes.add(exported)
         return Analysis(fills, blend, spreads)
 
     def render(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, analysis: Analysis) -> np.ndarray:
         out = frames[first : last + 1].copy()
-        for t, fill in analysis.fills.items():
-            spread = analysis.spreads[t].astype(np.float32)
-            out[t - first] = self._compose(frames[t], masks[t], fill.astype(np.float32), spread, analysis.blend)
+        with phase(self._progress_shares[1], 1.0):
+            for k, (t, fill) in enumerate(analysis.fills.items()):
+                checkpoint(k, len(analysis.fills))
+                spread = analysis.spreads[t].astype(np.float32)
+                out[t - first] = self._compose(frames[t], masks[t], fill.astype(np.float32), spread, analysis.blend)
         return out
 
     def _compose(self, frame: np.ndarray, mask: np.ndarray, fill: np.ndarray, spread: np.ndarray,

@@ -59,6 +59,12 @@ def named_weights(directory: Path | str, models: tuple[str, ...]) -> dict[str, s
     return states
 
 
+def missing_weights(directory: Path | str, what: list[str]) -> str:
+    """The sentence for weights that are not usable in `directory`: which, and the command that fetches them."""
+    return (f"Model weights missing in {directory}: {', '.join(what)}. "
+            f"Fetch them with: WEIGHTS_DIR={directory} waterz weights download")  # fmt: skip
+
+
 def sha1_of(path: Path) -> str:
     """SHA-1 of a file, remembered per (path, size, mtime) so a process hashes each file once."""
     stat = path.stat()
@@ -96,11 +102,7 @@ class WeightStore:
         """Paths by model name, every file verified; `WeightsMissing` naming what is not there."""
         bad = [(wf, state) for wf, state in self.status() if state != "ok"]
         if bad:
-            names = ", ".join(f"{wf.filename} ({state})" for wf, state in bad)
-            raise WeightsMissing(
-                f"Model weights missing in {self.directory}: {names}. "
-                f"Fetch them with: WEIGHTS_DIR={self.directory} waterz weights download"
-            )
+            raise WeightsMissing(missing_weights(self.directory, [f"{wf.filename} ({state})" for wf, state in bad]))
         return {wf.model: self.directory / wf.filename for wf in self.files}
 
     def download(self) -> list[Path]:

@@ -220,7 +220,13 @@ function renderLanes(status) {
     label.textContent = `Segment ${s.index + 1} · ${s.start_frame}–${s.end_frame}`;
     const track = document.createElement("div");
     track.className = "lane-track";
+    const length = s.end_frame - s.start_frame + 1;
+    const done = Math.min(length, s.frames_done || 0);
     if (s.started_at) {
+      const fill = document.createElement("div");
+      fill.className = "lane-fill";
+      fill.style.width = `${(100 * done) / length}%`;
+      track.append(fill);
       const bar = document.createElement("div");
       const end = s.finished_at || now;
       bar.className = "lane-bar" + (s.finished_at ? "" : " running");
@@ -228,7 +234,7 @@ function renderLanes(status) {
       bar.style.width = `${(100 * (end - s.started_at)) / span}%`;
       bar.style.background = colourOf(s.worker || "?");
       bar.textContent = s.worker ? s.worker.split("@")[0] : "";
-      const what = s.finished_at ? `done in ${(s.finished_at - s.started_at).toFixed(1)} s` : "running";
+      const what = s.finished_at ? `done in ${(s.finished_at - s.started_at).toFixed(1)} s` : `${done} of ${length} frames`;
       bar.title = `${s.worker}: ${what}`;
       track.setAttribute("aria-label", `Segment ${s.index + 1}: ${s.worker}, ${what}`);
       track.append(bar);
@@ -245,9 +251,18 @@ function renderLanes(status) {
   $("job-summary").textContent = segs.length ? `${segs.length} segment${segs.length > 1 ? "s" : ""}${who ? " · " + who : ""}` : "";
 }
 
+function formatLeft(s) {
+  if (s < 60) return `${Math.max(1, Math.round(s))} s`;
+  const m = Math.floor(s / 60), rest = Math.round(s - 60 * m);
+  return m < 60 ? `${m} min ${rest} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
 function render(status) {
   $("job-bar").value = status.progress;
-  $("job-stage").textContent = `${STAGES[status.stage] || status.stage} — ${status.progress}%`;
+  $("job-stage").textContent = `${STAGES[status.stage] || status.stage} — ${status.progress.toFixed(1)}%`;
+  const running = status.state === "STARTED" || status.state === "PROGRESS";
+  $("job-eta").textContent = !running ? "" : status.eta_s == null ? "Estimating the time left…"
+    : `About ${formatLeft(status.eta_s)} left`;
   renderLanes(status);
   if (status.state === "SUCCESS") { finish(); showDone(status); }
   if (status.state === "FAILURE") { finish(); showError(status.error || "The job failed."); }

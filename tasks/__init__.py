@@ -1,5 +1,6 @@
-"""The three Celery tasks. Each is a few lines: take ids, call `jobs.steps`, record state."""
+"""The three Celery tasks of a job, and `watermark.notify` for its webhook. Each is a few lines: take
+ids, call `jobs.steps` (or `jobs.webhooks`), record state."""
 
-from tasks.watermark import finalize_video, prepare_video, process_segment
+from tasks.watermark import finalize_video, notify, prepare_video, process_segment
 
-__all__ = ["prepare_video", "process_segment", "finalize_video"]
+__all__ = ["prepare_video", "process_segment", "finalize_video", "notify"]

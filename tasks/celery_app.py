@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import worker_init
 
-from jobs.runtime import require_redis_url
+from jobs.runtime import require_redis_url, when_a_job_ends
 from waterz.settings import Settings
 
 
@@ -47,6 +47,8 @@ def create_celery(settings: Settings) -> Celery:
         task_default_queue=settings.task_queue,
     )
     app.conf.waterz_cpu_threads = settings.cpu_threads
+    # the job store of this process (API or worker) queues a job's webhook the moment it ends it
+    when_a_job_ends(lambda job_id: app.send_task("watermark.notify", args=[job_id]))
     return app
 
 

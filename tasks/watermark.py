@@ -1,4 +1,5 @@
-"""`watermark.prepare_video`, `watermark.process_segment`, `watermark.finalize_video`.
+"""`watermark.prepare_video`, `watermark.process_segment`, `watermark.finalize_video`, and
+`watermark.notify` (one attempt at an ended job's webhook, see `jobs.webhooks`).
 
 Tasks take ids only. Any error ends the job in FAILURE with a sentence and its intermediates
 deleted; the Celery task itself then returns normally, so nothing is retried blindly.
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
-from jobs import TERMINAL, steps
+from jobs import TERMINAL, readiness, steps, webhooks
 from jobs.housekeeping import Periodic, private_tmp, sweep, sweep_orphans
 from jobs.leases import reap
 from jobs.runtime import get_runtime
@@ -105,6 +106,17 @@ def finalize_video(self, task_id: str) -> None:
                 steps.finalize(rt, task_id)
 
 
+@shared_task(name="watermark.notify")
+def notify(task_id: str) -> None:
+    try:
+        wait = webhooks.attempt(get_runtime(), task_id)
+    except Exception:  # Redis away: the housekeeping's sweep sends it again later
+        log.exception("job %s: webhook attempt failed", task_id)
+        return
+    if wait is not None:
+        notify.apply_async((task_id,), countdown=wait)
+
+
 def _dispatch_again(job_id: str, step: str) -> None:
     """Send a step whose worker was lost back to the queue."""
     if step == "prepare":
@@ -125,10 +137,17 @@ def _start_housekeeping(sender=None, **kwargs) -> None:
     global _housekeeping
     rt = get_runtime()
     s = rt.settings
-    tempfile.tempdir = str(private_tmp(getattr(sender, "hostname", None) or f"worker-{os.getpid()}"))
+    name = getattr(sender, "hostname", None) or f"worker-{os.getpid()}"
+    tempfile.tempdir = str(private_tmp(name))
 
     def reap_lost_steps() -> None:
         reap(rt.leases, _dispatch_again, s.max_attempts, lambda job_id, error: _fail(rt, job_id, error))
+
+    def tell_engines() -> None:
+        readiness.publish(rt.store, name, s)
+
+    def resend_webhooks() -> None:
+        webhooks.resend_due(rt, lambda job_id: notify.apply_async((job_id,)))
 
     def delete_old_files() -> None:
         sweep(rt.store, rt.storage, s.result_ttl_hours * 3600)
@@ -136,7 +155,12 @@ def _start_housekeeping(sender=None, **kwargs) -> None:
 
     log.info("job state in %s, files in %s; leases of %gs, at most %d attempts per step; files kept %g hours",
              s.redis_url, s.storage_url, s.lease_s, s.max_attempts, s.result_ttl_hours)  # fmt: skip
-    _housekeeping = Periodic([(s.reaper_interval_s, reap_lost_steps), (s.cleanup_interval_s, delete_old_files)]).start()
+    try:
+        tell_engines()  # before the first job can be started against this worker
+    except Exception as exc:
+        log.warning("could not tell the API which engines run here: %s", exc)
+    _housekeeping = Periodic([(s.reaper_interval_s, reap_lost_steps), (s.reaper_interval_s, resend_webhooks),
+                              (s.reaper_interval_s, tell_engines), (s.cleanup_interval_s, delete_old_files)]).start()
 
 
 @worker_shutdown.connect

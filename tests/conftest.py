@@ -48,6 +48,10 @@ CLIPS = {
 }  # fmt: skip
 
 
+# a box over part of slow_pan's mark: the temporal engine takes about 30 s over the clip's 160
+# frames in one segment, on one core (a long segment, for the tests of progress)
+SLOW_PAN_BOX = {"x": 30, "y": 30, "w": 80, "h": 50}
+
 # (first frame, x, y) of each stay of the Sora mark, None: no mark (the blank frame around a jump)
 SORA_STAYS = ((0, 20, 40), (30, None, None), (31, 250, 300), (62, None, None), (63, 20, 560))
 PORTRAIT = ClipSpec(width=352, height=640, frames=90, fps=Fraction(30), motion="pan", mark=None, crf=23)
@@ -143,6 +147,26 @@ def tiktok_over(tmp_path, spec: ClipSpec = TIKTOK, user: str = "@ waterz_tester"
     path = tmp_path / "tiktok.mp4"
     write_video(path, np.clip(frames + 0.5, 0, 255).astype(np.uint8), spec.fps, spec.crf, audio=False)
     return path, truth
+
+
+@pytest.fixture(scope="module")
+def one_segment_service(tmp_path_factory):
+    """The real service with one worker that makes one segment of a job (a job over slow_pan is
+    one long segment)."""
+    from tests.service import Service
+
+    svc = Service(tmp_path_factory.mktemp("one-segment"), workers=1, env={"MIN_SEGMENTS": "1",
+                                                                          "MAX_CHUNK_FRAMES": "1000"})  # fmt: skip
+    yield svc
+    svc.close()
+
+
+def longest_still(readings: list[tuple], column: int) -> float:
+    """The longest time in seconds value `column` of `(monotonic time, value, ...)` readings kept
+    one value, up to the last reading."""
+    changes = [now[0] for now, before in zip(readings[1:], readings) if now[column] != before[column]]
+    marks = [readings[0][0], *changes, readings[-1][0]]
+    return max(b - a for a, b in zip(marks, marks[1:]))
 
 
 @pytest.fixture(scope="session")

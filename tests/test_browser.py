@@ -1,13 +1,16 @@
 """The web page in a real headless Chromium (Debian's, driven by Playwright): a person's flow from
-upload to download, and no sideways scrolling at 375 px."""
+upload to download, progress and the time left moving during a long segment, and no sideways
+scrolling at 375 px."""
 
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import SLOW_PAN_BOX, longest_still
 from tests.service import Service
 from video import probe
 
@@ -96,4 +99,37 @@ def test_no_sideways_scrolling_at_375_px(service, browser, clips):
     page.wait_for_function("document.getElementById('preview').complete")
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0
+    page.close()
+
+
+def test_progress_and_the_time_left_move_during_a_long_segment(one_segment_service, browser, clips):
+    """While one segment of 160 frames runs, the page's progress and its estimate of the time
+    left change at least every 5 s, and the segment's lane fills."""
+    page = browser.new_page()
+    page.goto(f"http://127.0.0.1:{one_segment_service.port}/")
+    page.get_by_label("Choose a video").set_input_files(str(clips("slow_pan").path))
+    page.wait_for_selector("#options-step:not([hidden])")
+    page.select_option("#inpainter", "temporal")
+    page.click("#box-details summary")
+    for field, value in zip(("x", "y", "w", "h"), SLOW_PAN_BOX.values()):
+        page.fill(f"#box-{field}", str(value))
+    page.get_by_role("button", name="Remove watermark").click()
+    seen = []  # (time, progress text, time-left text, lane fill) while the segment runs
+    link = page.get_by_role("link", name="Download the clean video")
+    while not link.is_visible():
+        if page.locator(".lane-bar.running").count():
+            fill = page.eval_on_selector(".lane-fill", "e => parseFloat(e.style.width)")
+            seen.append((time.monotonic(), page.text_content("#job-stage"), page.text_content("#job-eta"), fill))
+        assert time.monotonic() - (seen[0][0] if seen else time.monotonic()) < 300
+        page.wait_for_timeout(500)
+    assert seen[-1][0] - seen[0][0] > 10, "the segment was too short to tell"
+    still = [round(longest_still(seen, column), 1) for column in (1, 2, 3)]
+    print(f"segment seen for {seen[-1][0] - seen[0][0]:.1f} s in {len(seen)} readings; longest unchanged "
+          f"(progress shown, time left shown, lane fill): {still} s")  # fmt: skip
+    assert max(still) <= 5.0, still
+    assert all(text.startswith("Removing the watermark") for _, text, _, _ in seen[len(seen) // 4 :])
+    assert any(left.startswith("About ") and left.endswith(" left") for _, _, left, _ in seen)
+    fills = [fill for *_, fill in seen]
+    assert fills == sorted(fills) and fills[-1] > 50
+    assert page.text_content("#job-eta") == ""  # done: no time left to show
     page.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.composite import chunk_weight, i420_planes, paste_i420
+from pipeline.composite import chunk_weight, i420_planes, paste_planar
 from pipeline.geometry import Box
 from pipeline.plan import Segment
 from tests.conftest import psnr
@@ -111,7 +111,7 @@ def test_i420_paste_touches_only_masked_pixels():
     mask = np.zeros((crop.h, crop.w), bool)
     mask[5:9, 6:12] = True
     pixels = np.full((crop.h, crop.w, 3), 200, np.uint8)
-    paste_i420(frame, width, height, crop, pixels, mask)
+    paste_planar(frame, width, height, crop, pixels, mask)
     y0, u0, v0 = i420_planes(before, width, height)
     y1, u1, v1 = i420_planes(frame, width, height)
     changed = y1 != y0

@@ -26,7 +26,7 @@ def service(tmp_path_factory):
     port = free_port()
     redis = start_redis(port, workdir, workdir / "redis.log", password=REDIS_PASSWORD)
     env = {"API_KEY": "test-key-not-a-secret", "MAX_DURATION_S": "2.5", "MAX_WIDTH": "1920", "MAX_HEIGHT": "1080",
-           "CORS_ORIGINS": "https://app.example"}  # fmt: skip
+           "CORS_ORIGINS": "https://app.example", "WEBHOOK_SECRET": "webhook-key-not-a-secret"}  # fmt: skip
     url = urlunsplit(("redis", f":{REDIS_PASSWORD}@127.0.0.1:{port}", "/0", "", ""))
     svc = Service(workdir, workers=1, env=env, redis_url=url)
     yield svc
@@ -116,6 +116,22 @@ def test_key_holders_see_which_job_a_worker_runs_and_no_log_line_holds_a_secret(
     assert f"job state in {masked}," in logs["worker1.log"]  # the worker did log the URL, masked
     for name, text in logs.items():
         assert REDIS_PASSWORD not in text, name
+
+
+def test_webhooks_to_this_host_its_network_or_metadata_services_are_refused(service, clips):
+    """Without WEBHOOK_ALLOW_PRIVATE a job cannot make the service call into its own network."""
+    task_id = service.upload(clips("shake_opaque").path).raise_for_status().json()["task_id"]
+    for url, words in (("http://127.0.0.1/", "127.0.0.1, a loopback address"),
+                       ("http://localhost:6379/", "a loopback address"),
+                       ("http://169.254.169.254/latest/meta-data/", "a link-local address"),
+                       ("http://10.0.0.1/hook", "a private address"),
+                       ("gopher://93.184.215.14/", "http:// or https://")):  # fmt: skip
+        r = service.http.post("/api/process", json={"task_id": task_id, "callback_url": url})
+        assert r.status_code == 422, url
+        assert words in r.json()["detail"], r.json()["detail"]
+        assert url.startswith("gopher") or "WEBHOOK_ALLOW_PRIVATE=1 allows others" in r.json()["detail"]
+    status = service.http.get(f"/api/status/{task_id}").json()
+    assert status["state"] == "PENDING" and status["metadata"]["queued_at"] is None  # nothing was started
 
 
 def test_mask_secrets():

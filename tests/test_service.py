@@ -147,11 +147,23 @@ def test_a_job_whose_upload_vanished_fails_with_a_sentence(service, clips):
     assert service.http.get("/api/health").json()["workers"] == 2
 
 
-def test_missing_weights_fail_the_job_with_the_fix(service, clips):
+def test_an_engine_without_its_weights_is_refused_before_the_job_is_queued(service, clips):
+    """422 with what is missing and the command that fixes it; the job stays unstarted, and
+    the same upload can still be started with an engine that runs."""
     pytest.importorskip("torch", reason="the ml extra is not installed")
-    status = service.run_job(clips("shake_opaque").path, timeout=120, inpainter="propainter")
-    assert status["state"] == "FAILURE"
-    assert "Model weights missing" in status["error"] and "waterz weights download" in status["error"]
+    task_id = service.upload(clips("shake_opaque").path).json()["task_id"]
+    for options, words in (({"inpainter": "propainter"}, ("Model weights missing in", "waterz weights download")),
+                           ({"detector": "yolo"}, ("needs weights", "YOLO_WEIGHTS", "waterz train-detector"))):
+        r = service.http.post("/api/process", json={"task_id": task_id, **options})
+        assert r.status_code == 422, options
+        assert all(w in r.json()["detail"] for w in words), r.json()["detail"]
+        status = service.http.get(f"/api/status/{task_id}").json()
+        assert status["state"] == "PENDING" and status["metadata"]["queued_at"] is None
+    listing = service.http.get("/api/engines").json()
+    refused = {r["name"]: r["refused"] for r in listing["inpainters"] + listing["detectors"] if r["refused"]}
+    assert set(refused) == {"propainter", "yolo"}  # what the workers said they cannot run
+    status = service.run_job(clips("shake_opaque").path, timeout=120, inpainter="telea")
+    assert status["state"] == "SUCCESS"
 
 
 def test_celery_inspect_lists_the_three_tasks_and_the_threads_pool(service):

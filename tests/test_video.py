@@ -120,3 +120,63 @@ def test_colour_tags_subtitles_metadata_and_chapters_are_kept(tmp_path, tags):
     assert after == before
     assert after[4:] == ("My clip", ["One", "Two"], ["mov_text"])
     assert probe(out).frames == 50
+
+
+
+def _deep_clip(path, width: int, height: int, bits: int, frames: int = 40) -> None:
+    """A clip at `bits` per sample (8 or 10) whose picture uses every level of it: a luma ramp
+    moving sideways with fine noise, and a white box at 60 % over it (the mark, at 24,20,72x40).
+    4:2:0, or 4:4:4 at an odd size."""
+    rng = np.random.default_rng(3)
+    peak = (1 << bits) - 1
+    ramp = np.linspace(0.15, 0.85, width)[None, :] * np.ones((height, 1))
+    with av.open(str(path), "w") as c:
+        stream = c.add_stream("libx264", rate=25)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = ("yuv444p" if width % 2 else "yuv420p") + ("10le" if bits > 8 else "")
+        stream.options = {"crf": "4"}
+        for f in range(frames):
+            y = np.roll(ramp, 3 * f, axis=1) * peak + rng.normal(0, peak / 400, (height, width))
+            y[20:60, 24:96] = 0.4 * y[20:60, 24:96] + 0.6 * peak * 0.9
+            y = np.clip(np.round(y), 0, peak).astype(np.uint16 if bits > 8 else np.uint8)
+            frame = av.VideoFrame.from_ndarray(y, format="gray10le" if bits > 8 else "gray")
+            frame.pts = f
+            for packet in stream.encode(frame):
+                c.mux(packet)
+        for packet in stream.encode(None):
+            c.mux(packet)
+
+
+def _luma(path, bits: int) -> np.ndarray:
+    """Every frame's luma as coded, `(N, H, W)`."""
+    with av.open(str(path)) as c:
+        return np.stack([f.to_ndarray(format="gray10le" if bits > 8 else "gray") for f in c.decode(video=0)])
+
+
+@pytest.mark.parametrize("bits, size", [(10, (320, 240)), (10, (321, 241)), (8, (320, 240))])
+def test_bit_depth_is_kept(tmp_path, bits, size):
+    """A 10-bit input comes back 10-bit (H.264 High 10), also at an odd size; an 8-bit one 8-bit.
+    Outside the mark the picture keeps its own levels: they match the input's closely, and at 10
+    bits most are not on the 8-bit grid (multiples of 4), as in the input."""
+    from pipeline.run import remove_watermark
+
+    source, out = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    width, height = size
+    _deep_clip(source, width, height, bits)
+    truth = _luma(source, bits)
+    summary = remove_watermark(source, out, boxes=["24,20,72,40"], inpainter="telea")
+    assert summary["bit_depth"] == bits and summary["frames_written"] == len(truth) == 40
+    with av.open(str(out)) as c:
+        cc = c.streams.video[0].codec_context
+        assert max(comp.bits for comp in av.VideoFormat(cc.pix_fmt).components) == bits, cc.pix_fmt
+        assert cc.profile.startswith("High 10" if bits > 8 and width % 2 == 0 else "High"), cc.profile
+    after = _luma(out, bits)
+    assert len(after) == probe(out).frames == len(truth)
+    outside = np.ones((height, width), bool)
+    outside[0:88, 0:120] = False  # the box's crop, with its padding
+    peak = (1 << bits) - 1
+    mse = np.mean((after[:, outside].astype(np.float64) - truth[:, outside]) ** 2)
+    assert 10 * np.log10(peak**2 / mse) >= 45
+    if bits > 8:
+        assert np.mean(truth[:, outside] % 4 != 0) > 0.5
+        assert np.mean(after[:, outside] % 4 != 0) > 0.5  # not 8-bit levels widened

@@ -6,6 +6,6 @@ ffmpeg binary shipped by `imageio-ffmpeg`. Never a system ffmpeg.
 
 from video.probe import VideoInfo, frame_timestamps, probe
 from video.reader import iter_frames
-from video.writer import VideoWriter, mux_audio
+from video.writer import VideoWriter, frame_format, mux_audio
 
-__all__ = ["VideoInfo", "frame_timestamps", "probe", "iter_frames", "VideoWriter", "mux_audio"]
+__all__ = ["VideoInfo", "frame_timestamps", "probe", "iter_frames", "VideoWriter", "frame_format", "mux_audio"]

@@ -48,6 +48,15 @@ class VideoInfo:
     def has_audio(self) -> bool:
         return bool(self.audio_codecs)
 
+    @property
+    def bit_depth(self) -> int:
+        """Bits per sample of the decoded picture: 8 for most videos, 10 or 12 for HDR and
+        professional ones."""
+        try:
+            return max(c.bits for c in av.VideoFormat(self.pix_fmt).components)
+        except (ValueError, av.FFmpegError):
+            return 8
+
     def summary(self) -> dict:
         return {
             "frames": self.frames,
@@ -57,6 +66,7 @@ class VideoInfo:
             "height": self.height,
             "duration": round(self.duration, 3),
             "audio": self.has_audio,
+            "bit_depth": self.bit_depth,
         }
 
 

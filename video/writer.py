@@ -22,13 +22,15 @@ _TEXT_SUBTITLES = {"mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text"}
 
 
 class VideoWriter:
-    """Encode BGR frames to a video-only H.264 mp4, keeping the input's timestamps exactly.
+    """Encode frames to a video-only H.264 mp4, keeping the input's timestamps exactly.
 
     Timestamps are taken from the input (in its time base), so a constant rate such as
     30000/1001 is kept exactly and a variable-rate input keeps its timing. Odd frame sizes cannot
     be 4:2:0, so they are encoded 4:4:4 at the same size rather than resized. The input's colour
     description is written as it was: the picture outside the marks keeps its own YUV values
-    (`pipeline.composite.paste_i420`), so the same tags describe it.
+    (`pipeline.composite.paste_planar`), so the same tags describe it. An input of more than 8
+    bits is encoded with 10 (H.264 High 10, the most x264 takes; `frame_format` says what to
+    give `write`).
     """
 
     def __init__(self, path: str | Path, info: VideoInfo, crf: int = 18, preset: str = "medium",
@@ -44,7 +46,7 @@ class VideoWriter:
             log.warning("frame size %dx%d is odd: encoding 4:4:4 to keep the size", info.width, info.height)
         stream = self._container.add_stream("libx264", rate=info.fps)
         stream.width, stream.height = info.width, info.height
-        stream.pix_fmt = "yuv444p" if odd else "yuv420p"
+        stream.pix_fmt = ("yuv444p" if odd else "yuv420p") + ("10le" if info.bit_depth > 8 else "")
         stream.time_base = info.time_base
         stream.codec_context.time_base = info.time_base
         stream.options = {"crf": str(crf), "preset": preset}
@@ -63,8 +65,8 @@ class VideoWriter:
         self.frames_written = 0
 
     def write(self, image: np.ndarray, pts: int, fmt: str = "bgr24") -> None:
-        """Encode one `(H, W, 3) uint8 BGR` frame (or I420 planes with `fmt="yuv420p"`) shown
-        at `pts` (input time base)."""
+        """Encode one frame shown at `pts` (input time base): `(H, W, 3) uint8 BGR` by default,
+        or as `fmt` says (see `frame_format`)."""
         if self._first_pts is None:
             self._first_pts = pts
         rel = pts - self._first_pts
@@ -95,6 +97,17 @@ class VideoWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def frame_format(info: VideoInfo) -> str:
+    """The form in which the input's frames are decoded, changed and encoded again without
+    leaving its colour space or losing bits: I420 planes (`(H * 3 // 2, W)`, uint8, or uint16
+    holding 10 bits for an input of more than 8), or BGR (`(H, W, 3)`, uint8, or uint16 over the
+    full 16 bits) where an odd size rules 4:2:0 out."""
+    deep = info.bit_depth > 8
+    if info.width % 2 == 0 and info.height % 2 == 0:
+        return "yuv420p10le" if deep else "yuv420p"
+    return "bgr48le" if deep else "bgr24"
 
 
 def mux_audio(video_only: str | Path, source: VideoInfo, output: str | Path) -> None:

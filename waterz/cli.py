@@ -94,6 +94,20 @@ def _batch_bar(total: int):
     return for_file
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from waterz.errors import InvalidRequest
+    from waterz.submit import submit
+
+    server = args.server or os.environ.get("WATERZ_SERVER")
+    if not server:
+        raise InvalidRequest("Name the service: --server URL (or set WATERZ_SERVER).")
+    return submit([Path(p) for p in args.input], Path(args.output), server, args.api_key or os.environ.get("API_KEY"),
+                  detector=args.detector, inpainter=args.inpainter, recursive=args.recursive)  # fmt: skip
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
     from pipeline.run import detect, plan
     from video import probe
@@ -182,6 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("--weights", help="weights file for detectors that need one (yolo)")
     remove.add_argument("--box", action="append", metavar="x,y,w,h[@start-end]", help="skip detection: clean this box")
     remove.set_defaults(func=cmd_remove)
+
+    client = sub.add_parser("submit", help="send videos to a waterz service, follow them, fetch the results")
+    client.add_argument("input", nargs="+", help="a video, several, or folders of them")
+    client.add_argument("--server", help="the service's URL (default: WATERZ_SERVER)")
+    client.add_argument("--api-key", help="the service's API key (default: API_KEY)")
+    client.add_argument("-o", "--output", required=True, help="the folder for the results, <name>.clean.mp4")
+    client.add_argument("--recursive", action="store_true", help="take the videos in subfolders too")
+    client.add_argument("--detector", help="detector name (default: the service's)")
+    client.add_argument("--inpainter", help="inpainter name (default: the service's)")
+    client.set_defaults(func=cmd_submit)
 
     detect = sub.add_parser("detect", help="print the marks found in every frame, as JSON")
     detect.add_argument("input")

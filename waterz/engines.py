@@ -24,7 +24,8 @@ ULTRALYTICS = "AGPL-3.0 (Ultralytics; commercial use beyond it needs an Ultralyt
 class Engine:
     """One engine's fixed facts. `packages`: the Python packages it imports; `weights`: what
     model weights it loads (None: none); `ready`: whether what else it needs is here, and why
-    (None: nothing else)."""
+    (None: nothing else); `refused`: why a job naming it cannot run here at all, its weights
+    missing (None: it can; see `refusal`)."""
 
     kind: str
     name: str
@@ -35,6 +36,7 @@ class Engine:
     weights_licence: str | None = None
     packages: tuple[str, ...] = ()
     ready: Callable[[Settings], tuple[bool, str]] | None = None
+    refused: Callable[[Settings], str | None] | None = None
 
 
 def _yolo_ready(settings: Settings) -> tuple[bool, str]:
@@ -46,17 +48,45 @@ def _yolo_ready(settings: Settings) -> tuple[bool, str]:
     return True, f"weights {path}"
 
 
+def _yolo_refused(settings: Settings) -> str | None:
+    path = settings.yolo_weights
+    if path is None:
+        return ("The yolo detector needs weights: set YOLO_WEIGHTS to a model file where the workers run "
+                "(waterz train-detector makes one from a logo image).")  # fmt: skip
+    if not Path(path).expanduser().is_file():
+        return f"YOLO weights '{path}' do not exist (YOLO_WEIGHTS); waterz train-detector makes them from a logo image."
+    return None
+
+
+def _auto_detector_refused(settings: Settings) -> str | None:
+    """`auto` runs yolo where YOLO_WEIGHTS is set."""
+    return _yolo_refused(settings) if settings.yolo_weights else None
+
+
+def _propainter_weights(settings: Settings) -> list[str]:
+    """ProPainter's weights files that are not usable in WEIGHTS_DIR, each with why."""
+    from propainter.weights import PROPAINTER_MODELS, named_weights
+
+    return [f"{m} {s}" for m, s in named_weights(settings.weights_dir, PROPAINTER_MODELS).items() if s != "ok"]
+
+
+def _propainter_refused(settings: Settings) -> str | None:
+    from propainter.weights import missing_weights
+
+    bad = _propainter_weights(settings)
+    return missing_weights(Path(settings.weights_dir).expanduser(), bad) if bad else None
+
+
 def _propainter_missing(settings: Settings) -> list[str]:
     """What ProPainter lacks here (nothing: it can run)."""
     from propainter.auto import nvidia_driver
-    from propainter.weights import PROPAINTER_MODELS, named_weights
 
     reasons = []
     if any(importlib.util.find_spec(p) is None for p in ("torch", "pytorchcv")):
         reasons.append("the ML extras are not installed")
     if not nvidia_driver():
         reasons.append("no CUDA device (no NVIDIA driver)")
-    bad = [f"{m} {s}" for m, s in named_weights(settings.weights_dir, PROPAINTER_MODELS).items() if s != "ok"]
+    bad = _propainter_weights(settings)
     if bad:
         reasons.append(f"weights in {Path(settings.weights_dir).expanduser()}: {', '.join(bad)}")
     return reasons
@@ -75,7 +105,8 @@ def _auto_inpainter_ready(settings: Settings) -> tuple[bool, str]:
 
 CATALOGUE = (
     Engine("detector", "auto", "the known marks' presets (Sora, TikTok), then the generic static detector",
-           "CPU", OWN, "the presets' mattes, measured from real downloads (detector/presets)", OWN),
+           "CPU", OWN, "the presets' mattes, measured from real downloads (detector/presets)", OWN,
+           refused=_auto_detector_refused),
     Engine("detector", "sora", "the Sora mark, by its matte's edges", "CPU", OWN,
            "detector/presets/sora.png", OWN),
     Engine("detector", "tiktok", "the TikTok mark and the @username line under it", "CPU", OWN,
@@ -84,7 +115,7 @@ CATALOGUE = (
     Engine("detector", "box", "the boxes the job gives (no detection)", "CPU", OWN),
     Engine("detector", "yolo", "a logo a model was trained for (waterz train-detector)", "CPU or GPU",
            ULTRALYTICS, "yours, from YOLO_WEIGHTS", "those of your training data; Ultralytics holds that "
-           "models trained with it fall under AGPL-3.0", ("ultralytics",), _yolo_ready),
+           "models trained with it fall under AGPL-3.0", ("ultralytics",), _yolo_ready, _yolo_refused),
     Engine("inpainter", "auto", "unblend for a semi-transparent mark; propainter for an opaque or animated "
            "one where CUDA and its weights are present, else unblend", "CPU; GPU where present", OWN,
            "ProPainter's, where it runs", PROPAINTER_WEIGHTS, ready=_auto_inpainter_ready),
@@ -94,22 +125,45 @@ CATALOGUE = (
     Engine("inpainter", "propainter", "ProPainter video inpainting (pytorchcv)", "GPU (CUDA)",
            "MIT (pytorchcv); ProPainter's model code NTU S-Lab License 1.0",
            "raft_things, propainter_rfc, propainter in WEIGHTS_DIR", PROPAINTER_WEIGHTS, ("torch", "pytorchcv"),
-           _propainter_ready),
+           _propainter_ready, _propainter_refused),
 )  # fmt: skip
 
 
-def engines(settings: Settings) -> dict[str, list[dict]]:
-    """The catalogue as JSON-able rows by kind, each with `default` and `available` (and `why`)."""
+def engines(settings: Settings, refused: Callable[[str, str], str | None] | None = None) -> dict[str, list[dict]]:
+    """The catalogue as JSON-able rows by kind, each with `default`, `available` (and `why`) and
+    `refused` (why a job naming it is refused before it is queued; null: it is taken), by
+    `refused(kind, name)` where given (the service asks its workers), else by `refusal` here."""
     defaults = {"detector": settings.detector, "inpainter": settings.inpainter}
+    refused = refused or (lambda kind, name: refusal(kind, name, settings))
     out: dict[str, list[dict]] = {"detectors": [], "inpainters": []}
     for e in CATALOGUE:
         available, why = _availability(e, settings)
         out[f"{e.kind}s"].append({
             "name": e.name, "does": e.does, "default": defaults[e.kind] == e.name, "device": e.device,
-            "available": available, "why": why, "code_licence": e.code_licence, "weights": e.weights,
-            "weights_licence": e.weights_licence,
+            "available": available, "why": why, "refused": refused(e.kind, e.name), "code_licence": e.code_licence,
+            "weights": e.weights, "weights_licence": e.weights_licence,
         })  # fmt: skip
     return out
+
+
+def refusal(kind: str, name: str, settings: Settings) -> str | None:
+    """Why a job naming this engine cannot run with these settings (its packages or its weights
+    missing), as a sentence that says what to do; None where it can (unknown names included: the
+    registries refuse those). Needing a GPU is no refusal: ProPainter also runs on the CPU."""
+    for e in CATALOGUE:
+        if (e.kind, e.name) != (kind, name):
+            continue
+        missing = [p for p in e.packages if importlib.util.find_spec(p) is None]
+        if missing:
+            return (f"The {name} {kind} needs the ML extras ({', '.join(missing)}), which are not installed: "
+                    "pip install -e '.[ml]' (./run.sh: WATERZ_ML=1).")  # fmt: skip
+        return e.refused(settings) if e.refused else None
+    return None
+
+
+def refusals(settings: Settings) -> dict[str, str | None]:
+    """`refusal` for every engine, by `kind:name` (what each worker tells the API)."""
+    return {f"{e.kind}:{e.name}": refusal(e.kind, e.name, settings) for e in CATALOGUE}
 
 
 def as_text(listing: dict[str, list[dict]]) -> str:
@@ -124,6 +178,8 @@ def as_text(listing: dict[str, list[dict]]) -> str:
             lines.append(f"    code licence: {r['code_licence']}")
             if r["weights"]:
                 lines.append(f"    weights: {r['weights']}; licence: {r['weights_licence']}")
+            if r["refused"]:
+                lines.append(f"    jobs refused: {r['refused']}")
     return "\n".join(lines)
 
 

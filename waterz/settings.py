@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     result_ttl_hours: float = Field(default=24.0, gt=0)  # uploads, intermediates and results deleted after
     cleanup_interval_s: float = Field(default=300.0, gt=0)  # how often each worker looks for them
 
+    # Webhooks (a job's callback_url).
+    webhook_secret: str | None = None  # the HMAC key of X-Waterz-Signature; no callback_url is taken without it
+    webhook_attempts: int = Field(default=5, ge=1)  # tries per job before the webhook is given up
+    webhook_backoff_s: float = Field(default=2.0, ge=0)  # the wait after the first failed try, doubling
+    webhook_timeout_s: float = Field(default=10.0, gt=0)  # the longest one try waits for the receiver
+    webhook_allow_private: bool = False  # also call loopback, private and link-local addresses
+
     # Engines.
     detector: str = "auto"
     inpainter: str = "auto"

@@ -1,9 +1,11 @@
-"""The JSON a job is shown as (status route, live events)."""
+"""The JSON a job is shown as: the status route, the live events and the webhook all send this."""
 
 from __future__ import annotations
 
 import json
+import time
 
+from jobs.progress import FINALIZE_RATE, eta_s
 from jobs.runtime import Runtime
 
 
@@ -12,16 +14,18 @@ def job_status(rt: Runtime, task_id: str) -> dict:
     job = rt.store.check_deadline(task_id)
     total = int(job.get("total_segments") or 0)
     options = json.loads(job.get("options") or "{}")
+    segments = rt.store.segments(task_id, total)
     out = {
         "task_id": task_id,
         "state": job["state"],
-        "progress": int(float(job.get("progress") or 0)),
+        "progress": round(float(job.get("progress") or 0), 1),
         "stage": job.get("stage", ""),
+        "eta_s": eta_s(job, segments, time.time(), rt.store.rate(FINALIZE_RATE)),
         "filename": job.get("filename"),
         "metadata": {
             "total_segments": total,
             "total_frames": int(job["total_frames"]),
-            "segments": rt.store.segments(task_id, total),
+            "segments": segments,
             "video": json.loads(job["info"]),
             "detector": "box" if options.get("boxes") else options.get("detector") or rt.settings.detector,
             "inpainter": options.get("inpainter") or rt.settings.inpainter,
@@ -32,6 +36,7 @@ def job_status(rt: Runtime, task_id: str) -> dict:
             "queued_at": _float(job.get("queued_at")),
             "finished_at": _float(job.get("finished_at")),
             "files_deleted_at": _float(job.get("files_deleted_at")),
+            "webhook": _webhook(job),
         },
     }
     if job["state"] == "SUCCESS":
@@ -39,6 +44,19 @@ def job_status(rt: Runtime, task_id: str) -> dict:
     if job["state"] == "FAILURE":
         out["error"] = job.get("error") or "The job failed."
     return out
+
+
+def _webhook(job: dict) -> dict | None:
+    """The webhook's record: its state (`pending` until the job ends and its first attempt is
+    answered, then `retrying`, `delivered` or `given up`), attempts so far, the last HTTP code
+    (null: no answer), the last error, when it was delivered. None for a job without a callback_url."""
+    if not job.get("callback_url"):
+        return None
+    code = job.get("webhook_code")
+    return {"state": job.get("webhook_state") or "pending", "attempts": int(job.get("webhook_attempts") or 0),
+            "last_code": int(code) if code else None,
+            "error": job.get("webhook_error") or None,
+            "delivered_at": _float(job.get("webhook_delivered_at"))}  # fmt: skip
 
 
 def _float(value: str | None) -> float | None:

@@ -1,0 +1,109 @@
+"""Progress that moves: an engine reports how far a segment has come while it runs, the job's
+progress is the share of its frames cleaned, and `eta_s` comes from the rates measured so far;
+against the real service, a long segment moves the status at least every few seconds."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from jobs.progress import SEGMENTS, eta_s, in_band, segments_share
+from pipeline.stop import Stopped, checkpoint, phase, report_to, stop_when
+from propainter import create_inpainter
+from tests.conftest import SLOW_PAN_BOX, longest_still
+
+
+def _seg(index: int, start: int, end: int, done: int, started_at: float | None = None) -> dict:
+    return {"index": index, "start_frame": start, "end_frame": end, "frames_done": done, "started_at": started_at}
+
+
+def test_the_job_s_share_is_of_frames_not_of_segments():
+    segments = [_seg(0, 0, 9, 10), _seg(1, 10, 99, 0)]  # the short one done, the long one not begun
+    assert segments_share(segments) == pytest.approx(0.1)
+    assert in_band(SEGMENTS, 0.1) == pytest.approx(40.5)
+    assert segments_share([]) == 0.0
+
+
+def test_eta_from_the_rate_measured_so_far():
+    now = 1000.0
+    job = {"state": "PROGRESS", "stage": "inpainting", "total_frames": "200", "info": json.dumps({"width": 100,
+           "height": 50}), "prepare_seconds": json.dumps({"detect": 3.0, "extract": 2.0})}  # fmt: skip
+    waiting = [_seg(0, 0, 99, 0, None), _seg(1, 100, 199, 0, None)]
+    assert eta_s(job, waiting, now) is None  # nothing cleaned yet: no rate
+    # 60 frames in 10 s since the first segment started, by two workers: 140 left at 6 a second,
+    # then finalize as long as the extraction pass took (2 s), or at the service's measured rate
+    running = [_seg(0, 0, 99, 40, now - 10), _seg(1, 100, 199, 20, now - 5)]
+    assert eta_s(job, running, now) == pytest.approx(140 / 6 + 2.0, abs=0.1)
+    assert eta_s(job, running, now, finalize_pps=200 * 100 * 50 / 4.0) == pytest.approx(140 / 6 + 4.0, abs=0.1)
+    encoding = {**job, "stage": "encode", "stage_done": "50", "stage_total": "200", "stage_started_at": str(now - 5)}
+    assert eta_s(encoding, running, now) == pytest.approx(15.0)  # 150 frames at 10 a second
+    settling = {**encoding, "stage_done": "2", "stage_started_at": str(now - 0.2)}
+    assert eta_s(settling, running, now) is None  # a rate from 0.2 s is noise, and none was measured before
+    assert eta_s(settling, running, now, finalize_pps=200 * 100 * 50 / 4.0) == pytest.approx(4.0 * 198 / 200, abs=0.1)
+    assert eta_s({**job, "state": "SUCCESS"}, running, now) == 0.0
+    assert eta_s({**job, "state": "FAILURE"}, running, now) is None
+    assert eta_s({**job, "state": "PENDING"}, running, now) is None
+
+
+def test_phases_map_checkpoints_onto_one_rising_fraction():
+    heard: list[float] = []
+    with report_to(heard.append):
+        with phase(0.0, 0.5):
+            for k in range(5):
+                checkpoint(k, 5)
+        with phase(0.5, 1.0):
+            checkpoint(1, 2)
+    assert heard == pytest.approx([0.0, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75])
+    checkpoint(1, 2)  # outside report_to: nothing to tell, nothing raised
+    with stop_when(lambda: True), pytest.raises(Stopped, match="stopped after 3 of 7"):
+        checkpoint(3, 7)
+
+
+@pytest.mark.parametrize("name", ["temporal", "unblend", "telea"])
+def test_an_engine_reports_its_segment_rising_to_the_end(name, clips):
+    from pipeline.run import detect, plan, segment_inputs
+    from video import probe
+
+    info = probe(clips("pan_jump").path)
+    marks = detect(info, "box", ["14,14,116,44@0-23"])
+    seg, crops, masks = next(segment_inputs(info, marks, plan(marks, info)))
+    heard: list[float] = []
+    with report_to(heard.append):
+        create_inpainter(name).inpaint(crops, masks, seg.start_frame - seg.context_start,
+                                       seg.end_frame - seg.context_start)  # fmt: skip
+    assert len(heard) >= seg.length // 2
+    assert heard == sorted(heard) and heard[0] < 0.1 and heard[-1] > 0.85
+
+
+@pytest.mark.slow
+def test_a_long_segment_moves_the_status_every_few_seconds(one_segment_service, clips):
+    """One segment of 160 frames on one worker: while it runs, its `frames_done`, the job's
+    progress and `eta_s` change at least every 5 s, and the estimate is of the right size."""
+    service, clip = one_segment_service, clips("slow_pan")
+    task_id = service.upload(clip.path).json()["task_id"]
+    service.http.post("/api/process", json={"task_id": task_id, "inpainter": "temporal",
+                                            "boxes": [SLOW_PAN_BOX]}).raise_for_status()  # fmt: skip
+    seen = []  # (time, progress, eta_s, frames_done) while the segment runs
+    while True:
+        status = service.http.get(f"/api/status/{task_id}").json()
+        if status["state"] in ("SUCCESS", "FAILURE"):
+            break
+        segs = status["metadata"]["segments"]
+        if segs and segs[0]["started_at"] and not segs[0]["finished_at"]:
+            seen.append((time.monotonic(), status["progress"], status["eta_s"], segs[0]["frames_done"]))
+        time.sleep(0.25)
+    ended = time.monotonic()
+    assert status["state"] == "SUCCESS", status.get("error")
+    still = [round(longest_still(seen, column), 1) for column in (1, 2, 3)]
+    print(f"segment seen for {seen[-1][0] - seen[0][0]:.1f} s in {len(seen)} readings; progress {seen[0][1]} -> "
+          f"{seen[-1][1]}; longest unchanged (progress, eta_s, frames_done): {still} s")  # fmt: skip
+    assert seen[-1][0] - seen[0][0] > 10, "the segment was too short to tell"
+    assert max(still) <= 5.0, still
+    assert [s[3] for s in seen] == sorted(s[3] for s in seen) and seen[-1][3] > 0.6 * clip.spec.frames
+    assert [s[1] for s in seen] == sorted(s[1] for s in seen)
+    middle = seen[len(seen) // 2]
+    actual = ended - middle[0]
+    assert middle[2] is not None and 0.4 * actual <= middle[2] <= 2.5 * actual, (middle[2], actual)
+    assert status["eta_s"] == 0.0 and status["metadata"]["segments"][0]["frames_done"] == clip.spec.frames
