@@ -176,10 +176,10 @@ def reap(leases: Leases, dispatch: Callable[[str, str], None], max_attempts: int
         except JobNotFound:
             leases.forget(job_id, step)
             continue
-        if job["state"] in TERMINAL or (step.startswith("seg:") and store.is_done(job_id, int(step[4:]))):
+        if job["state"] in TERMINAL or store.step_done(job_id, step):
             leases.forget(job_id, step)
             continue
-        what = f"segment {step[4:]}" if step.startswith("seg:") else f"the {step} step"
+        what = _what(step)
         if attempts >= max_attempts:
             leases.forget(job_id, step)
             log.error("job %s: %s lost %d times, giving up", job_id, what, attempts)
@@ -190,3 +190,11 @@ def reap(leases: Leases, dispatch: Callable[[str, str], None], max_attempts: int
         dispatch(job_id, step)
         redone.append((job_id, step))
     return redone
+
+
+def _what(step: str) -> str:
+    """A step's name in a sentence."""
+    phase, _, index = step.partition(":")
+    named = {"seg": "segment {}", "detect": "detection chunk {}", "again": "the second look at segment {}",
+             "encode": "encode chunk {}"}  # fmt: skip
+    return named[phase].format(index) if index and phase in named else f"the {step} step"

@@ -1,28 +1,44 @@
 """How far a job has come and how long it has left, from what its steps recorded. Pure functions
-of the job's record (`jobs.store`), its segment records and the clock.
+of the job's record (`jobs.store`), its steps' records and the clock.
 
-Progress bands: prepare 0-35 (detect 0-25, extract 25-35), segments 35-90, finalize 90-100.
-Within the segments' band the share is of the frames cleaned, not of the segments finished: one
-segment may be ten times another.
+Progress bands: detect 0-15, segments 15-85, encode 85-99, finalize 99-100. Within a band the
+share is of the frames its steps have gone through, not of the steps finished: one segment may
+be ten times another.
 
-The estimate of the time left (`eta_s`) is made from rates measured while the job runs:
-- while segments run: the frames left to clean at the rate all the job's workers together have
-  cleaned them since its first segment started, plus the finalize step at the rate this service's
-  last finalize steps measured (pixels per second), or, before any, as long as this job's own
-  extraction pass took to decode its frames (finalize decodes them again and encodes: an
-  underestimate);
-- while the result is encoded: that stage's frames left at its own rate so far (in its first
-  second, at the service's measured finalize rate);
-- None (unknown) before the first frames are cleaned, and for a job that failed; 0 once done.
+The estimate of the time left (`eta_s`) adds up, phase by phase, the frames each has left over
+the rate at which the job's workers together go through them: the rate measured on this job
+since the phase's first step started (once it has run `SETTLE_S`), else the rate this service
+measured on its last jobs for that phase (pixels per second, so that other frame sizes
+compare), and the joining step at its measured rate. Before a job has planned its segments, they
+are taken to cover every frame. None (unknown) where the running phase has neither rate yet,
+and for a job that failed; 0 once done. A later phase that no job on this service has measured
+yet is left out (an estimate short by it, rather than none).
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 
-DETECT, EXTRACT, SEGMENTS, FINALIZE = (0, 25), (25, 35), (35, 90), (90, 100)
-ENCODING_STAGES = ("encode", "encoding")
+DETECT, SEGMENTS, ENCODE, FINALIZE = (0, 15), (15, 85), (85, 99), (99, 100)
+PHASES = ("detect", "segments", "encode")
 FINALIZE_RATE = "finalize_pps"  # the service's measured rate of whole finalize steps, pixels per second
+SETTLE_S = 1.0  # a rate from the first second of a phase (a handful of frames, start-up) is noise
+
+
+def rate_name(phase: str) -> str:
+    """The name under which the service keeps its measured rate of `phase` (pixels per second)."""
+    return f"{phase}_pps"
+
+
+@dataclass(frozen=True)
+class PhaseWork:
+    """What one phase of a job has to go through: `frames` (its steps' frames together), `done`
+    so far, and when its first step started (None: not yet)."""
+
+    name: str
+    frames: int
+    done: int
+    started_at: float | None
 
 
 def in_band(band: tuple[int, int], share: float) -> float:
@@ -37,43 +53,41 @@ def segments_share(segments: list[dict]) -> float:
     return sum(s["frames_done"] for s in segments) / total if total else 0.0
 
 
-def eta_s(job: dict, segments: list[dict], now: float, finalize_pps: float | None = None) -> float | None:
-    """Seconds left for the job (see the module docstring); `job` is its raw record, `segments`
-    its segment records, `finalize_pps` the service's measured finalize rate in pixels per second."""
-    state = job.get("state")
+def eta_s(state: str, work: list[PhaseWork], pixels: int, now: float, rates: dict[str, float | None]) -> float | None:
+    """Seconds left for the job (see the module docstring): `state` its state, `work` its phases,
+    `pixels` per frame, `rates` the service's measured rates by name (`rate_name`, FINALIZE_RATE)."""
     if state == "SUCCESS":
         return 0.0
     if state not in ("STARTED", "PROGRESS"):
         return None
-    if job.get("stage") in ENCODING_STAGES:
-        return _stage_left(job, now, finalize_pps)
-    cleaned = sum(s["frames_done"] for s in segments)
-    starts = [s["started_at"] for s in segments if s.get("started_at")]
-    if not cleaned or not starts or now <= min(starts):
-        return None
-    rate = cleaned / (now - min(starts))
-    left = sum(s["end_frame"] - s["start_frame"] + 1 - s["frames_done"] for s in segments)
-    return round(left / rate + (_finalize_s(job, finalize_pps) or 0.0), 1)
+    left, current = 0.0, True
+    for w in work:
+        remaining = w.frames - w.done
+        if remaining <= 0:
+            continue
+        own = None
+        if w.done > 0 and w.started_at is not None and now - w.started_at >= SETTLE_S:
+            own = w.done / (now - w.started_at)
+        learned = rates.get(rate_name(w.name))
+        rate = own or (learned / pixels if learned and pixels else None)
+        if rate is None and current:
+            return None
+        left += remaining / rate if rate else 0.0  # a later phase no job has measured yet: left out
+        current = False
+    finalize = rates.get(FINALIZE_RATE)
+    frames = max((w.frames for w in work), default=0)
+    return round(left + (frames * pixels / finalize if finalize else 0.0), 1)
 
 
-def _stage_left(job: dict, now: float, finalize_pps: float | None, settle_s: float = 1.0) -> float | None:
-    """The running stage's seconds left at its own rate; in its first `settle_s` (a rate from a
-    handful of frames is noise, the encoder's start-up among them), the finalize step's share
-    left at the service's measured rate, where known."""
-    done, total = int(job.get("stage_done") or 0), int(job.get("stage_total") or 0)
-    started = float(job.get("stage_started_at") or 0)
-    if not total or not started:
-        return None
-    if done > 0 and now - started >= settle_s:
-        return round((total - done) * (now - started) / done, 1)
-    expected = _finalize_s(job, finalize_pps) if finalize_pps else None
-    return None if expected is None else round(expected * (total - done) / total, 1)
-
-
-def _finalize_s(job: dict, finalize_pps: float | None) -> float | None:
-    """The finalize step's expected seconds for this job, where a rate is known."""
-    frames = int(job.get("total_frames") or 0)
-    if finalize_pps:
-        info = json.loads(job.get("info") or "{}")
-        return frames * info.get("width", 0) * info.get("height", 0) / finalize_pps
-    return json.loads(job.get("prepare_seconds") or "{}").get("extract")  # the same frames, decoded once
+def measured_rates(tasks: list[dict], frames: dict[str, int], pixels: int) -> dict[str, float]:
+    """From a finished job's tasks (`jobs.phases.Phases.tasks`): each phase's pixels per second,
+    from its first step's start to its last step's end. `frames`: the frames each phase went
+    through."""
+    out = {}
+    for phase, prefix in (("detect", "detect:"), ("segments", "seg:"), ("encode", "encode:")):
+        steps = [t for t in tasks if t["step"].startswith(prefix)]
+        if steps and frames.get(phase):
+            span = max(t["finished_at"] for t in steps) - min(t["started_at"] for t in steps)
+            if span > 0:
+                out[rate_name(phase)] = frames[phase] * pixels / span
+    return out

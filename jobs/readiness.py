@@ -41,3 +41,10 @@ def refused_by_workers(store: JobStore, settings: Settings, fresh_s: float = 60.
         return None if any(a is None for a in answers) else answers[0]
 
     return refused
+
+
+def workers_heard(store: JobStore, fresh_s: float = 60.0) -> int:
+    """How many workers told what they run in the last `fresh_s` seconds (they do every few
+    seconds while they run): how many to split a job's work for, without waiting on a ping."""
+    now = time.time()
+    return sum(1 for v in store.r.hvals(KEY) if json.loads(v).get("at", 0) > now - fresh_s)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from jobs.progress import FINALIZE_RATE, eta_s
+from jobs.phases import Phases, serial_share
+from jobs.progress import FINALIZE_RATE, PHASES, PhaseWork, eta_s, rate_name
 from jobs.runtime import Runtime
 
 
@@ -15,12 +16,17 @@ def job_status(rt: Runtime, task_id: str) -> dict:
     total = int(job.get("total_segments") or 0)
     options = json.loads(job.get("options") or "{}")
     segments = rt.store.segments(task_id, total)
+    phases = Phases(rt.store)
+    tasks = phases.tasks(task_id)
+    info = json.loads(job["info"])
+    rates = {name: rt.store.rate(name) for name in (FINALIZE_RATE, *map(rate_name, PHASES))}
     out = {
         "task_id": task_id,
         "state": job["state"],
         "progress": round(float(job.get("progress") or 0), 1),
         "stage": job.get("stage", ""),
-        "eta_s": eta_s(job, segments, time.time(), rt.store.rate(FINALIZE_RATE)),
+        "eta_s": eta_s(job["state"], _work(phases, task_id, job, segments), info["width"] * info["height"],
+                       time.time(), rates),  # fmt: skip
         "filename": job.get("filename"),
         "metadata": {
             "total_segments": total,
@@ -37,6 +43,10 @@ def job_status(rt: Runtime, task_id: str) -> dict:
             "finished_at": _float(job.get("finished_at")),
             "files_deleted_at": _float(job.get("files_deleted_at")),
             "webhook": _webhook(job),
+            "tasks": tasks,
+            "cpu_s": round(sum(t["cpu_s"] for t in tasks), 3),
+            "serial_share": serial_share(tasks),
+            "chunks": {phase: len(phases.chunks(task_id, phase)) for phase in ("detect", "encode")},
         },
     }
     if job["state"] == "SUCCESS":
@@ -44,6 +54,18 @@ def job_status(rt: Runtime, task_id: str) -> dict:
     if job["state"] == "FAILURE":
         out["error"] = job.get("error") or "The job failed."
     return out
+
+
+def _work(phases: Phases, job_id: str, job: dict, segments: list[dict]) -> list[PhaseWork]:
+    """What each phase of the job has gone through so far. Before the segments are planned, they
+    and the encode chunks are taken to cover every frame."""
+    frames = int(job["total_frames"])
+    detect = phases.chunk_work(job_id, "detect")
+    encode = phases.chunk_work(job_id, "encode") if phases.chunks(job_id, "encode") else (frames, 0, None)
+    starts = [s["started_at"] for s in segments if s.get("started_at")]
+    cleaned = (sum(s["end_frame"] - s["start_frame"] + 1 for s in segments), sum(s["frames_done"] for s in segments),
+               min(starts, default=None)) if segments or job.get("total_segments") else (frames, 0, None)  # fmt: skip
+    return [PhaseWork("detect", *detect), PhaseWork("segments", *cleaned), PhaseWork("encode", *encode)]
 
 
 def _webhook(job: dict) -> dict | None:

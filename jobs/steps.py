@@ -1,11 +1,22 @@
-"""The three steps of a distributed job, free of Celery: the tasks in `tasks/` call these.
+"""The steps of a distributed job, free of Celery: the tasks in `tasks/` call these.
 
-Everything that crosses between processes goes through `Storage` (files) and `JobStore` (state):
-  uploads/<id>/<name>              the original video (written by the API)
-  jobs/<id>/segment_<i>_input.npz  a segment's context crops and masks, losslessly compressed
-  jobs/<id>/segment_<i>_a<n>.npy   its cleaned pixels from attempt n, and ..._a<n>_mask.npy its
-                                   masks (one name per attempt: a late attempt overwrites nothing)
-  results/<id>.mp4                 the cleaned video
+    prepare  ->  detect:0..k  ->  plan  ->  seg:0..n  ( -> again:i )  ->  encode:0..m  ->  finalize
+
+`prepare` probes the video once and splits it into detection chunks; each `detect:<k>` runs the
+detector over its chunk (and a few frames around it); the last one to finish starts `plan`,
+which merges their marks, plans the segments and the encode chunks, and starts every segment
+and every encode chunk no segment touches. Each `seg:<i>` decodes and cleans its own frames; an
+encode chunk starts once every segment it needs is final. A segment whose own fit saw little of
+the mark may still be cleaned again (`again:<i>`) with a matte a later one kept: it is final only
+once every segment is done and the second looks are decided. Each `encode:<k>` composites and
+encodes its own frames as a chunk of the whole encode; the last one starts `finalize`, which
+joins the chunks by stream copy and puts the audio back. Only `prepare`, `plan` and `finalize`
+run alone, and none of them decodes or encodes a frame.
+
+Every step but `finalize` takes a `dispatch(step)` that queues a step by name. Each runs under
+a lease (`jobs.leases`), writes files under a name of its own attempt (`jobs.keys`), and only
+the latest attempt may record its result (`jobs.phases`): a redelivered or late task changes
+nothing. What each step cost is recorded (`Phases.measured`).
 """
 
 from __future__ import annotations
@@ -14,23 +25,33 @@ import json
 import logging
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from detector.preset import animates
+from jobs import keys
 from jobs.leases import segment_step
-from jobs.progress import DETECT, EXTRACT, FINALIZE, FINALIZE_RATE, SEGMENTS, in_band, segments_share
+from jobs.phases import Phases
+from jobs.progress import (
+    DETECT,
+    ENCODE,
+    FINALIZE,
+    FINALIZE_RATE,
+    SEGMENTS,
+    in_band,
+    measured_rates,
+    segments_share,
+)
 from jobs.runtime import Runtime, inpainter
 from jobs.store import TERMINAL
+from pipeline.fanout import chunk_count, load_marks, merge_marks, save_marks, split, waits_for
 from pipeline.plan import Segment
 from pipeline.run import (
     SegmentResult,
-    Timings,
     clean_segment,
-    composite_and_encode,
     detect,
+    encode_frames,
     load_result,
     plan,
     save_result,
@@ -38,45 +59,43 @@ from pipeline.run import (
 )
 from pipeline.stop import Stopped, checkpoint, report_to, stop_when
 from propainter.matte import Matte, MatteBook, second_looks
-from video import probe
+from video import VideoInfo, frame_timestamps, mux_audio, probe
+from video.writer import join_chunks
 
 log = logging.getLogger(__name__)
 
 CANCELLED = "cancelled by request"
 
+# A detection chunk starts on a multiple of this: the static detector's windows start every 8
+# frames and its slow ones every 32, where they would in a pass over the whole video.
+DETECT_ALIGN = 32
 
-def input_key(job_id: str, index: int) -> str:
-    return f"jobs/{job_id}/segment_{index}_input.npz"
-
-
-def output_keys(job_id: str, index: int, attempt: int) -> tuple[str, str]:
-    """Storage keys of a segment's cleaned pixels and masks from one attempt."""
-    return f"jobs/{job_id}/segment_{index}_a{attempt}.npy", f"jobs/{job_id}/segment_{index}_a{attempt}_mask.npy"
-
-
-def result_key(job_id: str) -> str:
-    return f"results/{job_id}.mp4"
+Dispatch = Callable[[str], None]
+"""`dispatch(step)`: queue the step named `step` (`detect:3`, `plan`, `seg:0`, ...) for this job."""
 
 
 class Reporter:
-    """Turns a stage's `done/total` into the job's progress, writing to Redis at most twice a second,
-    with the stage's count and start (for the estimate of the time left). Each call is also a
-    checkpoint: under `stop_when`, a stage that reports stops at its next frame."""
+    """Turns a running step's `done/total` frames into its record's `frames_done` and the job's
+    progress (the share of the phase's frames done by all its steps), at most once per
+    `every_s`. Each call is also a checkpoint: under `stop_when`, a stage that reports stops at
+    its next frame."""
 
-    def __init__(self, rt: Runtime, job_id: str, band: tuple[int, int], every_s: float = 0.5):
-        self.rt, self.job_id, self.band, self.every_s = rt, job_id, band, every_s
-        self._last = 0.0
-        self._started: dict[str, float] = {}
+    def __init__(self, rt: Runtime, job_id: str, step: str, every_s: float = 1.0):
+        self.rt, self.job_id, self.step, self.every_s = rt, job_id, step, every_s
+        self._last = time.monotonic()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         checkpoint(done, total)
-        started = self._started.setdefault(stage, time.time())
         now = time.monotonic()
-        if now - self._last < self.every_s and done < total:
+        if now - self._last < self.every_s:
             return
         self._last = now
-        self.rt.store.advance(self.job_id, "PROGRESS", in_band(self.band, done / max(total, 1)), stage,
-                              stage_done=done, stage_total=total, stage_started_at=started)  # fmt: skip
+        phases = Phases(self.rt.store)
+        phases.note(self.job_id, self.step, frames_done=done)
+        phase = self.step.split(":")[0]
+        band, label = (DETECT, "detecting") if phase == "detect" else (ENCODE, "encoding")
+        frames, done_all, _ = phases.chunk_work(self.job_id, phase)
+        self.rt.store.advance(self.job_id, "PROGRESS", in_band(band, done_all / max(frames, 1)), label)
 
 
 class SegmentReporter:
@@ -103,62 +122,194 @@ def advance_segments(rt: Runtime, job_id: str, total: int) -> None:
                      "inpainting")  # fmt: skip
 
 
-def _download_input(rt: Runtime, job: dict, workdir: Path) -> Path:
-    local = workdir / Path(job["input_key"]).name
-    rt.storage.get_file(job["input_key"], local)
-    return local
+# --- what every step reads --------------------------------------------------------------------
 
 
-def prepare(rt: Runtime, job_id: str, dispatch: Callable[[int], None], online_workers: int) -> int:
-    """Detect, plan, store each segment's input and dispatch it as soon as it is stored.
-    Returns the number of segments (0: finalize was dispatched directly)."""
+def _fetch(rt: Runtime, key: str, workdir: Path) -> Path:
+    """A stored file, read where it lies where the storage is a local folder, else downloaded."""
+    local = getattr(rt.storage, "local_path", None)
+    if local is not None:
+        path = local(key)
+        if path.is_file():
+            return path
+    path = workdir / Path(key).name
+    rt.storage.get_file(key, path)
+    return path
+
+
+def _video(rt: Runtime, job_id: str, job: dict, workdir: Path) -> tuple[VideoInfo, list[int]]:
+    """The job's video, as `prepare` probed it, and every frame's timestamp."""
+    path = _fetch(rt, job["input_key"], workdir)
+    data = json.loads(_fetch(rt, keys.video_key(job_id), workdir).read_text())
+    return VideoInfo.from_dict(data["info"], path), data["timestamps"]
+
+
+def _options(job: dict) -> dict:
+    return json.loads(job.get("options") or "{}")
+
+
+def ended(rt: Runtime, job_id: str) -> bool:
+    return rt.store.get(job_id)["state"] in TERMINAL
+
+
+# --- prepare ---------------------------------------------------------------------------------
+
+
+def prepare(rt: Runtime, job_id: str, dispatch: Dispatch, online_workers: int, worker: str = "unknown") -> None:
+    """Probe the video once (its facts and timestamps go to storage for every step), then split
+    it into detection chunks, one or more per worker, and dispatch them; with boxes given, the
+    marks are known at once and `plan` is dispatched instead."""
+    phases = Phases(rt.store)
+    if phases.record(job_id, "prepare").get("completed"):
+        return  # delivered again after it was done: what it dispatched is on its way
+    with phases.measured(job_id, "prepare", worker):
+        _prepare(rt, job_id, dispatch, online_workers)
+
+
+def _prepare(rt: Runtime, job_id: str, dispatch: Dispatch, online_workers: int) -> None:
     job = rt.store.get(job_id)
-    options = json.loads(job.get("options") or "{}")
-    timings = Timings()
-    rt.store.advance(job_id, "STARTED", 0, "downloading")
+    options = _options(job)
+    phases = Phases(rt.store)
+    rt.store.advance(job_id, "STARTED", 0, "probing")
     with tempfile.TemporaryDirectory(prefix="waterz-prepare-") as tmp:
         workdir = Path(tmp)
-        info = probe(_download_input(rt, job, workdir))
-        found: dict = {}
-        with timings.stage("detect"):
-            marks = detect(info, options.get("detector"), options.get("boxes"), Reporter(rt, job_id, DETECT),
-                           rt.settings, report=found)  # fmt: skip
-        segments = plan(marks, info, rt.settings, online_workers)
-        rt.store.set_plan(job_id, [s.as_dict() for s in segments])
-        rt.store.advance(job_id, "PROGRESS", EXTRACT[0], "extracting",
-                         frames_with_mark=sum(1 for m in marks if m), preset=found["preset"] or "")  # fmt: skip
-        with timings.stage("extract"):
-            for seg, crops, masks in segment_inputs(info, marks, segments, Reporter(rt, job_id, EXTRACT)):
-                if ended(rt, job_id):
-                    return len(segments)  # cancelled (or past its deadline): dispatch nothing more
-                if rt.store.is_done(job_id, seg.index):
-                    continue  # prepare is running again after a lost worker: this one is recorded
-                path = workdir / f"segment_{seg.index}_input.npz"
-                np.savez_compressed(path, crops=crops, masks=masks)
-                rt.storage.put_file(input_key(job_id, seg.index), path)
-                path.unlink()
-                dispatch(seg.index)
-    rt.store.advance(job_id, "PROGRESS", SEGMENTS[0], "inpainting", prepare_seconds=timings.seconds)
-    return len(segments)
+        path = _fetch(rt, job["input_key"], workdir)
+        info = probe(path)
+        video = workdir / "video.json"
+        video.write_text(json.dumps({"info": info.to_dict(), "timestamps": frame_timestamps(path)}))
+        rt.storage.put_file(keys.video_key(job_id), video)
+        if options.get("boxes"):
+            marks = workdir / "marks.npz"
+            save_marks(marks, detect(info, boxes=options["boxes"], settings=rt.settings))
+            rt.storage.put_file(keys.marks_key(job_id), marks)
+            phases.note(job_id, "prepare", completed=True)
+            if phases.claim(job_id, "plan"):
+                dispatch("plan")
+            return
+    count = chunk_count(info.frames, max(1, online_workers), rt.settings.max_chunk_frames)
+    chunks = split(info.frames, count, rt.settings.detect_chunk_frames)
+    phases.set_chunks(job_id, "detect", chunks)
+    rt.store.advance(job_id, "PROGRESS", DETECT[0], "detecting")
+    phases.note(job_id, "prepare", completed=True)
+    for chunk in chunks:
+        dispatch(f"detect:{chunk.index}")
 
 
-def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
-    """Clean one segment under a lease and record it. Returns True when this call must dispatch
-    finalize.
+# --- detect ----------------------------------------------------------------------------------
+
+
+def detect_chunk(rt: Runtime, job_id: str, index: int, worker: str, dispatch: Dispatch) -> None:
+    """Run the job's detector over detection chunk `index` and the frames around it it needs;
+    the call that finishes the last chunk dispatches `plan`."""
+    phases = Phases(rt.store)
+    step = f"detect:{index}"
+    if not phases.is_done(job_id, "detect", index):
+        job = rt.store.get(job_id)
+        options = _options(job)
+        chunks = phases.chunks(job_id, "detect")
+        chunk = chunks[index][0]
+        with rt.leases.held(job_id, step, worker) as lease, stop_when(lease.stopped):
+            with phases.measured(job_id, step, worker), tempfile.TemporaryDirectory(prefix="waterz-detect-") as tmp:
+                workdir = Path(tmp)
+                info, stamps = _video(rt, job_id, job, workdir)
+                lo, hi = chunk.seen(info.frames, rt.settings.detect_overlap_frames, DETECT_ALIGN)
+                found: dict = {}
+                marks = detect(info, options.get("detector"), progress=Reporter(rt, job_id, step),
+                               settings=rt.settings, report=found, frames=(lo, hi), timestamps=stamps)  # fmt: skip
+                if ended(rt, job_id) or lease.lost:
+                    return
+                out = workdir / "marks.npz"
+                save_marks(out, marks, first=lo)
+                rt.storage.put_file(keys.detect_key(job_id, index, lease.attempt), out)
+                phases.note(job_id, step, preset=found["preset"], frames_with_mark=sum(1 for m in marks if m))
+            accepted, count = phases.finish(job_id, "detect", index, lease.attempt)
+        if not accepted:
+            return
+    if len(phases.done(job_id, "detect")) >= len(phases.chunks(job_id, "detect")) and phases.claim(job_id, "plan"):
+        dispatch("plan")
+
+
+# --- plan ------------------------------------------------------------------------------------
+
+
+def plan_job(rt: Runtime, job_id: str, dispatch: Dispatch, online_workers: int, worker: str) -> None:
+    """Merge the chunks' marks, plan the segments and the encode chunks, and dispatch every
+    segment and every encode chunk that waits for none."""
+    job = rt.store.get(job_id)
+    phases = Phases(rt.store)
+    if phases.record(job_id, "plan").get("completed"):
+        return  # delivered again after it was done: what it dispatched is on its way
+    with rt.leases.held(job_id, "plan", worker) as lease, stop_when(lease.stopped):
+        with phases.measured(job_id, "plan", worker), tempfile.TemporaryDirectory(prefix="waterz-plan-") as tmp:
+            workdir = Path(tmp)
+            data = json.loads(_fetch(rt, keys.video_key(job_id), workdir).read_text())
+            info = VideoInfo.from_dict(data["info"], job["input_key"])
+            marks, preset = _merged_marks(rt, job_id, info.frames, workdir)
+            segments = plan(marks, info, rt.settings, max(1, online_workers))
+            rt.store.set_plan(job_id, [s.as_dict() for s in segments])
+            count = chunk_count(info.frames, max(1, online_workers), rt.settings.max_chunk_frames)
+            chunks = split(info.frames, count, rt.settings.min_chunk_frames)
+            phases.set_chunks(job_id, "encode", chunks, [waits_for(c, segments) for c in chunks])
+            rt.store.advance(job_id, "PROGRESS", SEGMENTS[0], "inpainting",
+                             frames_with_mark=sum(1 for m in marks if m), preset=preset or "")  # fmt: skip
+    if ended(rt, job_id):
+        return
+    phases.note(job_id, "plan", completed=True)
+    for seg in segments:
+        if not rt.store.is_done(job_id, seg.index):
+            dispatch(segment_step(seg.index))
+    _dispatch_ready(rt, job_id, dispatch)
+
+
+def _merged_marks(rt: Runtime, job_id: str, total: int, workdir: Path):
+    """The whole video's marks (also stored for the segments to read) and the known mark found,
+    from the detection chunks (or from the boxes `prepare` turned into marks)."""
+    phases = Phases(rt.store)
+    chunks = phases.chunks(job_id, "detect")
+    if not chunks:  # boxes given: prepare stored the marks
+        return load_marks(_fetch(rt, keys.marks_key(job_id), workdir))[1], None
+    parts, presets = [], Counter()
+    for chunk, _ in chunks:
+        step = f"detect:{chunk.index}"
+        key = keys.detect_key(job_id, chunk.index, phases.result_attempt(job_id, step))
+        lo, marks = load_marks(_fetch(rt, key, workdir))
+        parts.append((chunk, lo, marks))
+        record = phases.record(job_id, step)
+        if record.get("preset"):
+            presets[record["preset"]] += record.get("frames_with_mark") or 0
+    marks = merge_marks(parts, total)
+    out = workdir / "merged.npz"
+    save_marks(out, marks)
+    rt.storage.put_file(keys.marks_key(job_id), out)
+    return marks, (presets.most_common(1)[0][0] if presets else None)
+
+
+# --- segments --------------------------------------------------------------------------------
+
+
+def process(rt: Runtime, job_id: str, index: int, worker: str, dispatch: Dispatch) -> None:
+    """Clean one segment under a lease and record it; then dispatch what it let start.
 
     Safe to run twice, at once or one after the other: each run is a new attempt writing its own
-    files, only the latest attempt may record the segment (once), and only one caller ever wins
-    the finalize guard."""
+    files, only the latest attempt may record the segment (once), and what follows is dispatched
+    once whoever completes it."""
     job = rt.store.get(job_id)
     total = int(job["total_segments"])
-    if rt.store.is_done(job_id, index):  # delivered again after it was recorded
-        return rt.store.finalize_due(job_id, rt.store.finished_count(job_id), total)
-    with rt.leases.held(job_id, segment_step(index), worker) as lease:
+    if not rt.store.is_done(job_id, index) and _clean(rt, job_id, job, index, worker, total) is None:
+        return
+    _after_segment(rt, job_id, index, total, dispatch)
+
+
+def _clean(rt: Runtime, job_id: str, job: dict, index: int, worker: str, total: int) -> int | None:
+    """Clean segment `index` (attempt of its lease); its accepted attempt, or None."""
+    phases = Phases(rt.store)
+    step = segment_step(index)
+    with rt.leases.held(job_id, step, worker) as lease:
         seg = Segment.from_dict(rt.store.segment_plan(job_id, index))
         engine = _engine(rt, job)
-        with tempfile.TemporaryDirectory(prefix="waterz-segment-") as tmp:
+        with phases.measured(job_id, step, worker), tempfile.TemporaryDirectory(prefix="waterz-segment-") as tmp:
             workdir = Path(tmp)
-            crops, masks = _segment_input(rt, job_id, index, workdir)
+            crops, masks = _segment_input(rt, job_id, job, seg, workdir)
             # The mark's mattes other segments estimated so far (a jumping mark): used where they match.
             kept = rt.store.kept_mattes(job_id, but=index)
             animated = animates(job.get("preset") or None)  # a known mark that changes frame to frame
@@ -174,108 +325,195 @@ def process(rt: Runtime, job_id: str, index: int, worker: str) -> bool:
                 why = "the job ended" if lease.ended else "a newer attempt took over"
                 log.warning("segment %s/%d (attempt %d): %s, %s, after %.2fs", job_id, index, lease.attempt, why,
                             stop, time.perf_counter() - start)  # fmt: skip
-                return False
+                return None
             log.info("segment %s/%d (attempt %d): %d frames in %.2fs", job_id, index, lease.attempt, seg.length,
                      time.perf_counter() - start)  # fmt: skip
             if ended(rt, job_id) or lease.lost:
-                return False  # cancelled, or taken over by a newer attempt: this output is not wanted
+                return None  # cancelled, or taken over by a newer attempt: this output is not wanted
             for matte in mattes.added:
                 rt.store.keep_matte(job_id, index, matte.to_text())
             rt.store.note_unmatched(job_id, index, mattes.unmatched, sorted(kept))
-            save_result(workdir, index, result)
-            keys = output_keys(job_id, index, lease.attempt)
-            for key, name in zip(keys, (f"segment_{index}.npy", f"segment_{index}_mask.npy")):
-                rt.storage.put_file(key, workdir / name)
-        accepted, finished, trigger = rt.store.segment_finished(job_id, index, total, lease.attempt, result.check())
+            _store_result(rt, workdir, result, keys.output_keys(job_id, index, lease.attempt))
+        accepted, _ = rt.store.segment_finished(job_id, index, lease.attempt, result.check())
     if not accepted:
         log.warning("job %s: segment %d attempt %d was superseded; its output is dropped", job_id, index,
                     lease.attempt)  # fmt: skip
-        for key in keys:
+        for key in keys.output_keys(job_id, index, lease.attempt):
             rt.storage.delete_prefix(key)  # an exact key: deletes that one file
-        return False
+        return None
+    if mattes.unmatched is None:
+        phases.make_final(job_id, index)  # it found a matte (or needs none): no second look can change it
     advance_segments(rt, job_id, total)
-    return trigger
+    return lease.attempt
 
 
-def finalize(rt: Runtime, job_id: str) -> str:
-    """Composite every cleaned crop into the original frames, encode once, store the result,
-    delete the intermediates. Returns the result's storage key."""
+def _after_segment(rt: Runtime, job_id: str, index: int, total: int, dispatch: Dispatch) -> None:
+    """Once every segment is done, decide the second looks (once); then dispatch the encode chunks
+    whose segments are all final."""
+    phases = Phases(rt.store)
+    if rt.store.finished_count(job_id) >= total and phases.claim(job_id, "second looks"):
+        again = _worth_again(rt, job_id)
+        unmatched = set(rt.store.unmatched(job_id))
+        phases.make_final(job_id, *(unmatched - set(again)))
+        for i in sorted(again):
+            dispatch(f"again:{i}")
+    _dispatch_ready(rt, job_id, dispatch)
+
+
+def _dispatch_ready(rt: Runtime, job_id: str, dispatch: Dispatch) -> None:
+    """Dispatch, once each, the encode chunks all of whose segments are final."""
+    phases = Phases(rt.store)
+    final = phases.finals(job_id)
+    for chunk, waits in phases.chunks(job_id, "encode"):
+        if set(waits) <= final and phases.claim(job_id, f"encode:{chunk.index}"):
+            dispatch(f"encode:{chunk.index}")
+
+
+def _worth_again(rt: Runtime, job_id: str) -> dict[int, MatteBook]:
+    """The segments to clean again (`propainter.matte.second_looks`, the CLI's rule too), each
+    with its book, once every segment has run."""
+    kept = {i: Matte.from_text(text) for i, text in rt.store.kept_mattes(job_id).items()}
+    unmatched = {i: (int(r["seen"]), r["had"]) for i, r in rt.store.unmatched(job_id).items()}
+    return second_looks(kept, unmatched)
+
+
+def second_look(rt: Runtime, job_id: str, index: int, worker: str, dispatch: Dispatch) -> None:
+    """Clean segment `index` again with the mattes later segments kept (`_worth_again`); its
+    output then replaces the first, and the encode chunks that waited for it may start."""
+    phases = Phases(rt.store)
+    step = f"again:{index}"
+    if not phases.is_done(job_id, "again", index):
+        job = rt.store.get(job_id)
+        with rt.leases.held(job_id, step, worker) as lease, stop_when(lease.stopped):
+            with phases.measured(job_id, step, worker), tempfile.TemporaryDirectory(prefix="waterz-again-") as tmp:
+                workdir = Path(tmp)
+                seg = Segment.from_dict(rt.store.segment_plan(job_id, index))
+                mattes = _worth_again(rt, job_id).get(index, MatteBook())
+                crops, masks = _segment_input(rt, job_id, job, seg, workdir)
+                start = time.perf_counter()
+                result = clean_segment(_engine(rt, job), seg, crops, masks, rt.settings.feather, mattes)
+                if ended(rt, job_id) or lease.lost:
+                    return
+                _store_result(rt, workdir, result, keys.output_keys(job_id, index, lease.attempt, again=True))
+                rt.store.note_check(job_id, index, result.check())
+                log.info("job %s: segment %d cleaned again with %d matte(s) of later segments, %.2fs", job_id,
+                         index, len(mattes.mattes), time.perf_counter() - start)  # fmt: skip
+            accepted, _ = phases.finish(job_id, "again", index, lease.attempt)
+        if not accepted:
+            return
+        phases.make_final(job_id, index)
+    _dispatch_ready(rt, job_id, dispatch)
+
+
+def _segment_input(rt: Runtime, job_id: str, job: dict, seg: Segment, workdir: Path):
+    """Segment `seg`'s context crops and masks, decoded from its own frames of the video."""
+    info, stamps = _video(rt, job_id, job, workdir)
+    _, marks = load_marks(_fetch(rt, keys.marks_key(job_id), workdir))
+    _, crops, masks = next(segment_inputs(info, marks, [seg], timestamps=stamps))
+    return crops, masks
+
+
+def _store_result(rt: Runtime, workdir: Path, result: SegmentResult, names: tuple[str, str]) -> None:
+    save_result(workdir, 0, result)
+    for key, local in zip(names, ("segment_0.npy", "segment_0_mask.npy"), strict=True):
+        rt.storage.put_file(key, workdir / local)
+
+
+def _engine(rt: Runtime, job: dict):
+    """The inpainter the job asked for, else the configured one."""
+    return inpainter(_options(job).get("inpainter") or rt.settings.inpainter)
+
+
+# --- encode ----------------------------------------------------------------------------------
+
+
+def encode_chunk(rt: Runtime, job_id: str, index: int, worker: str, dispatch: Dispatch) -> None:
+    """Composite and encode encode chunk `index` (as a chunk of the whole encode, see
+    `pipeline.run.encode_frames`); the call that finishes the last chunk dispatches `finalize`."""
+    phases = Phases(rt.store)
+    step = f"encode:{index}"
+    if not phases.is_done(job_id, "encode", index):
+        job = rt.store.get(job_id)
+        chunks = phases.chunks(job_id, "encode")
+        chunk, waits = chunks[index]
+        with rt.leases.held(job_id, step, worker) as lease, stop_when(lease.stopped):
+            with phases.measured(job_id, step, worker), tempfile.TemporaryDirectory(prefix="waterz-encode-") as tmp:
+                workdir = Path(tmp)
+                info, stamps = _video(rt, job_id, job, workdir)
+                segments = [Segment.from_dict(rt.store.segment_plan(job_id, i)) for i in waits]
+                results = {s.index: _final_result(rt, job_id, s.index, workdir) for s in segments}
+                out = workdir / "chunk.mp4"
+                written = encode_frames(info, segments, results, out, rt.settings, Reporter(rt, job_id, step),
+                                        frames=(chunk.start, chunk.stop), timestamps=stamps)  # fmt: skip
+                if written != chunk.length:
+                    raise RuntimeError(f"the encoder wrote {written} frames of chunk {index}'s {chunk.length}")
+                if ended(rt, job_id) or lease.lost:
+                    return
+                rt.storage.put_file(keys.chunk_key(job_id, index, lease.attempt), out)
+            accepted, count = phases.finish(job_id, "encode", index, lease.attempt)
+        if not accepted:
+            return
+    if len(phases.done(job_id, "encode")) >= len(phases.chunks(job_id, "encode")) and rt.store.claim_finalize(job_id):
+        dispatch("finalize")
+
+
+def _final_result(rt: Runtime, job_id: str, index: int, workdir: Path) -> SegmentResult:
+    """Segment `index`'s final output: its second look's where it had one, else its own."""
+    phases = Phases(rt.store)
+    again = phases.result_attempt(job_id, f"again:{index}")
+    if again is not None:
+        names = keys.output_keys(job_id, index, again, again=True)
+    else:
+        names = keys.output_keys(job_id, index, rt.store.segment(job_id, index)["result_attempt"])
+    folder = workdir / f"segment_{index}"
+    folder.mkdir()
+    for key, local in zip(names, ("segment_0.npy", "segment_0_mask.npy"), strict=True):
+        rt.storage.get_file(key, folder / local)
+    return load_result(folder, 0)
+
+
+# --- finalize --------------------------------------------------------------------------------
+
+
+def finalize(rt: Runtime, job_id: str, worker: str = "unknown") -> str:
+    """Join the encoded chunks by stream copy, put the original audio (subtitles, metadata,
+    chapters) back, store the result and delete the intermediates. Returns the result's key."""
     job = rt.store.get(job_id)
-    total = int(job.get("total_segments") or 0)
-    segments = [Segment.from_dict(rt.store.segment_plan(job_id, i)) for i in range(total)]
-    rt.store.advance(job_id, "PROGRESS", FINALIZE[0], "encoding")
+    phases = Phases(rt.store)
+    rt.store.advance(job_id, "PROGRESS", FINALIZE[0], "joining")
     rt.store.finalize_started(job_id)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="waterz-finalize-") as tmp:
+    with phases.measured(job_id, "finalize", worker), tempfile.TemporaryDirectory(prefix="waterz-finalize-") as tmp:
         workdir = Path(tmp)
-        info = probe(_download_input(rt, job, workdir))
-        results: dict[int, SegmentResult] = {}
-        records = rt.store.segments(job_id, total)
-        again = _worth_again(rt, job_id)
-        for seg, record in zip(segments, records):
-            if seg.index in again:
-                _clean_again(rt, job_id, job, seg, again[seg.index], workdir)
-            else:
-                keys = output_keys(job_id, seg.index, record["result_attempt"])
-                for key, name in zip(keys, (f"segment_{seg.index}.npy", f"segment_{seg.index}_mask.npy")):
-                    rt.storage.get_file(key, workdir / name)
-            results[seg.index] = load_result(workdir, seg.index)
-        output = workdir / "result.mp4"
-        written = composite_and_encode(info, segments, results, output, rt.settings, Reporter(rt, job_id, FINALIZE))
+        info, _ = _video(rt, job_id, job, workdir)
+        parts = []
+        for chunk, _ in phases.chunks(job_id, "encode"):
+            attempt = phases.result_attempt(job_id, f"encode:{chunk.index}")
+            parts.append(_fetch(rt, keys.chunk_key(job_id, chunk.index, attempt), workdir))
+        video_only, output = workdir / "video.mp4", workdir / "result.mp4"
+        written = join_chunks(parts, video_only)
         if written != info.frames:
-            raise RuntimeError(f"the encoder wrote {written} frames of {info.frames}")
+            raise RuntimeError(f"the chunks hold {written} frames of {info.frames}")
+        mux_audio(video_only, info, output)
         if ended(rt, job_id):
             raise Stopped("the job ended before its result was stored")
-        key = result_key(job_id)
+        key = keys.result_key(job_id)
         rt.storage.put_file(key, output)
     cleanup(rt, job_id)
-    rt.store.learn_rate(FINALIZE_RATE, info.frames * info.width * info.height / (time.perf_counter() - start))
+    pixels = info.width * info.height
+    rt.store.learn_rate(FINALIZE_RATE, info.frames * pixels / (time.perf_counter() - start))
+    cleaned = sum(s["end_frame"] - s["start_frame"] + 1 for s in rt.store.segments(job_id, int(job["total_segments"])))
+    frames = {"detect": phases.chunk_work(job_id, "detect")[0], "segments": cleaned, "encode": info.frames}
+    for name, value in measured_rates(phases.tasks(job_id), frames, pixels).items():
+        rt.store.learn_rate(name, value)
     if not rt.store.succeed(job_id, key):  # cancelled in the moment between: no result for an ended job
         rt.storage.delete_prefix(key)
         raise Stopped("the job ended while its result was stored")
     return key
 
 
-def ended(rt: Runtime, job_id: str) -> bool:
-    return rt.store.get(job_id)["state"] in TERMINAL
-
-
-def _engine(rt: Runtime, job: dict):
-    """The inpainter the job asked for, else the configured one."""
-    options = json.loads(job.get("options") or "{}")
-    return inpainter(options.get("inpainter") or rt.settings.inpainter)
-
-
-def _segment_input(rt: Runtime, job_id: str, index: int, workdir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Segment `index`'s context crops and masks, as `prepare` stored them."""
-    path = workdir / f"segment_{index}_input.npz"
-    rt.storage.get_file(input_key(job_id, index), path)
-    with np.load(path) as data:
-        crops, masks = data["crops"], data["masks"]
-    path.unlink()
-    return crops, masks
-
-
-def _worth_again(rt: Runtime, job_id: str) -> dict[int, MatteBook]:
-    """The segments to clean again (`propainter.matte.second_looks`, the CLI's rule too), each
-    with its book. Here segments run at once, so it waits for finalize."""
-    kept = {i: Matte.from_text(text) for i, text in rt.store.kept_mattes(job_id).items()}
-    unmatched = {i: (int(r["seen"]), r["had"]) for i, r in rt.store.unmatched(job_id).items()}
-    return second_looks(kept, unmatched)
-
-
-def _clean_again(rt: Runtime, job_id: str, job: dict, seg: Segment, mattes: MatteBook, workdir: Path) -> None:
-    """Clean segment `seg` once more with `mattes`, into `workdir` as its result."""
-    crops, masks = _segment_input(rt, job_id, seg.index, workdir)
-    start = time.perf_counter()
-    result = clean_segment(_engine(rt, job), seg, crops, masks, rt.settings.feather, mattes)
-    save_result(workdir, seg.index, result)
-    rt.store.note_check(job_id, seg.index, result.check())
-    log.info("job %s: segment %d cleaned again with %d matte(s) of later segments, %.2fs", job_id, seg.index,
-             len(mattes.mattes), time.perf_counter() - start)  # fmt: skip
-
-
 def cleanup(rt: Runtime, job_id: str) -> None:
     """Delete a job's intermediates (never its upload or result)."""
-    removed = rt.storage.delete_prefix(f"jobs/{job_id}/")
+    removed = rt.storage.delete_prefix(keys.intermediates(job_id))
     log.info("job %s: %d intermediate files deleted", job_id, removed)
+

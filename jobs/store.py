@@ -6,7 +6,7 @@ Keys (all under `waterz:job:<id>`):
   ``<id>:seg:<i>``    hash per segment: its plan (JSON) and worker, started_at, finished_at, attempts,
                       result_attempt (the attempt whose output counts; see `jobs.leases`)
   ``<id>:done``       set of finished segment indexes (idempotent: a redelivered task adds nothing)
-  ``<id>:finalize``   set once (SET NX) by the call that completes the set: finalize runs once
+  ``<id>:finalize``   set once (SET NX) by the call that completes the last encode chunk: finalize runs once
   ``<id>:process``    set once by the first `POST /api/process`: one job per id
   ``<id>:mattes``     hash: segment index -> the mark's matte it estimated (see `propainter.matte`)
   ``<id>:unmatched``  hash: segment index -> JSON `{"seen", "had"}` for a segment that found no
@@ -175,6 +175,13 @@ class JobStore:
             pipe.hgetall(self._key(job_id, "seg", i))
         return [_segment_record(raw) for raw in pipe.execute() if raw]
 
+    def segment(self, job_id: str, index: int) -> dict:
+        """Segment `index`'s record (as `segments` gives it)."""
+        raw = self.r.hgetall(self._key(job_id, "seg", index))
+        if not raw:
+            raise JobNotFound(f"Job '{job_id}' has no segment {index}.")
+        return _segment_record(raw)
+
     def segment_plan(self, job_id: str, index: int) -> dict:
         raw = self.r.hget(self._key(job_id, "seg", index), "plan")
         if raw is None:
@@ -271,13 +278,19 @@ class JobStore:
     def is_done(self, job_id: str, index: int) -> bool:
         return bool(self.r.sismember(self._key(job_id, "done"), index))
 
-    def segment_finished(self, job_id: str, index: int, total: int, attempt: int,
-                         check: dict | None = None) -> tuple[bool, int, bool]:  # fmt: skip
+    def done_key(self, job_id: str, phase: str) -> str:
+        """The set of a phase's finished steps: `<id>:done` for segments, `<id>:<phase>:done` else."""
+        return self._key(job_id, "done") if phase == "seg" else self._key(job_id, phase, "done")
+
+    def step_done(self, job_id: str, step: str) -> bool:
+        """Whether an indexed step (`seg:3`, `detect:0`, ...) has recorded its result."""
+        phase, _, index = step.partition(":")
+        return bool(index) and bool(self.r.sismember(self.done_key(job_id, phase), index))
+
+    def segment_finished(self, job_id: str, index: int, attempt: int, check: dict | None = None) -> tuple[bool, int]:
         """Record attempt `attempt` of a segment as its result, with its self-check (`residual`).
-        Returns (accepted, how many segments are finished, whether this call must start
-        finalize). Refused for an attempt that a newer one superseded (fencing); a
-        repeat of the accepted one changes nothing; and only one caller ever wins the finalize
-        guard."""
+        Returns (accepted, how many segments are finished). Refused for an attempt that a newer
+        one superseded (fencing); a repeat of the accepted one changes nothing."""
         now = time.time()
         seg_key = self._key(job_id, "seg", index)
         args = [index, attempt, now, self.retention_s, json.dumps(check or {})]
@@ -288,14 +301,11 @@ class JobStore:
                 pipe = self.r.pipeline()
                 _observe(pipe, now - float(started))
                 pipe.execute()
-        return added >= 0, int(finished), self.finalize_due(job_id, int(finished), total)
+        return added >= 0, int(finished)
 
     def note_check(self, job_id: str, index: int, check: dict) -> None:
         """Replace segment `index`'s self-check (after finalize cleaned it again)."""
         self.r.hset(self._key(job_id, "seg", index), "check", json.dumps(check))
-
-    def finalize_due(self, job_id: str, finished: int, total: int) -> bool:
-        return finished >= total and self.claim_finalize(job_id)
 
     def finished_count(self, job_id: str) -> int:
         return int(self.r.scard(self._key(job_id, "done")))

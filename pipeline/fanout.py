@@ -32,9 +32,11 @@ class Chunk:
     def length(self) -> int:
         return self.stop - self.start
 
-    def seen(self, total: int, overlap: int) -> tuple[int, int]:
-        """The frames `lo <= f < hi` a detector looks at to answer for this chunk."""
-        return max(0, self.start - overlap), min(total, self.stop + overlap)
+    def seen(self, total: int, overlap: int, align: int = 1) -> tuple[int, int]:
+        """The frames `lo <= f < hi` a detector looks at to answer for this chunk: `overlap` more
+        on each side, `lo` rounded down to a multiple of `align` (so that a detector's windows fall
+        where they fall in a pass over the whole video)."""
+        return max(0, (self.start - overlap) // align * align), min(total, self.stop + overlap)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -93,18 +93,26 @@ def plan_config(settings: Settings, online_workers: int = 1) -> PlanConfig:
 
 def detect(info: VideoInfo, detector: str | None = None, boxes: Iterable | None = None,
            progress: Progress = _no_progress, settings: Settings | None = None,
-           weights: str | None = None, report: dict | None = None) -> FrameMarks:  # fmt: skip
+           weights: str | None = None, report: dict | None = None,
+           frames: tuple[int, int] | None = None, timestamps: list[int] | None = None) -> FrameMarks:  # fmt: skip
     """Run the named detector (default: `DETECTOR`) over the video; `boxes` select the `box` detector;
     `weights` go to detectors that take them (`yolo`). `report`, where given, gets `preset`: the
-    known mark that `auto` or a preset detector found (None where the generic detector answered)."""
+    known mark that `auto` or a preset detector found (None where the generic detector answered).
+    `frames`: only the frames `start <= f < stop`, as if they were the whole video (their marks
+    come back as `marks[f - start]`), decoded from the keyframe before `start` where
+    `timestamps` (`video.frame_timestamps`) are given."""
     settings = settings or get_settings()
     detector = "box" if boxes else (detector or settings.detector)
     kwargs = {"boxes": list(boxes)} if detector == "box" else {"mask_dilation": settings.mask_dilation}
     if weights:
         kwargs["weights"] = weights
     engine = create_detector(detector, **kwargs)
-    frames = _counted(iter_frames(info.path), "detect", info.frames, progress) if engine.needs_frames else None
-    marks = engine.detect(frames, info.frames, (info.width, info.height))
+    start, stop = frames or (0, info.frames)
+    decoded = None
+    if engine.needs_frames:
+        decoded = _counted(iter_frames(info.path, start=start, stop=stop, timestamps=timestamps), "detect",
+                           stop - start, progress)  # fmt: skip
+    marks = engine.detect(decoded, stop - start, (info.width, info.height))
     if report is not None:
         report["preset"] = getattr(engine, "matched", None)
     return marks
@@ -132,16 +140,18 @@ def inpaint_segment(inpainter, crops: np.ndarray, masks: np.ndarray, seg: Segmen
 
 
 def segment_inputs(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segment],
-                   progress: Progress = _no_progress, stage: str = "extract",
+                   progress: Progress = _no_progress, stage: str = "extract", timestamps: list[int] | None = None,
                    ) -> Iterator[tuple[Segment, np.ndarray, np.ndarray]]:  # fmt: skip
-    """Pass 2's decoding: yield `(segment, crops, masks)` as soon as a segment's last context frame
+    """Pass 2's decoding (from the first frame any segment needs; from the keyframe before it, where
+    `timestamps` are given): yield `(segment, crops, masks)` as soon as a segment's last context frame
     has been read; `crops` `(n, h, w, 3) uint8 BGR` and `masks` `(n, h, w) bool` cover its context
     frames. Only the segments still open are held in memory."""
     if not segments:
         return
     pending: dict[int, list[np.ndarray]] = {}
-    last_needed = max(s.context_end for s in segments)
-    for f, frame in enumerate(_counted(iter_frames(info.path), stage, info.frames, progress)):
+    first_needed, last_needed = min(s.context_start for s in segments), max(s.context_end for s in segments)
+    frames = iter_frames(info.path, start=first_needed, stop=last_needed + 1, timestamps=timestamps)
+    for f, frame in enumerate(_counted(frames, stage, last_needed + 1 - first_needed, progress), start=first_needed):
         for seg in segments:
             if seg.context_start <= f <= seg.context_end:
                 c = seg.crop
@@ -204,15 +214,34 @@ def composite_and_encode(info: VideoInfo, segments: list[Segment], results: dict
     stay resident while mapped, and a long video's segments would otherwise all add up.
     """
     video_only = output.with_name(output.stem + ".video.mp4")
+    written = encode_frames(info, segments, results, video_only, settings, progress)
+    mux_audio(video_only, info, output)
+    video_only.unlink(missing_ok=True)
+    return written
+
+
+def encode_frames(info: VideoInfo, segments: list[Segment], results: dict[int, SegmentResult], path: Path,
+                  settings: Settings, progress: Progress = _no_progress, frames: tuple[int, int] | None = None,
+                  timestamps: list[int] | None = None) -> int:  # fmt: skip
+    """`composite_and_encode` without the audio: the video-only mp4 at `path`. With `frames`, only
+    the frames `start <= f < stop`, as a chunk of the whole video's encode (its time zero, and
+    `ENCODE_LOOKAHEAD_FRAMES` more read ahead so it ends as it would inside one encode; see
+    `VideoWriter`): `timestamps` (`video.frame_timestamps`) are then needed. `results` needs only
+    the segments that clean frames of the chunk. Returns the number of frames written."""
     fmt = frame_format(info)
     planar = fmt.startswith("yuv")
+    start, stop = frames or (0, info.frames)
     by_frame: dict[int, list[Segment]] = {}
     for seg in segments:
-        for f in range(seg.start_frame, seg.end_frame + 1):
+        for f in range(max(start, seg.start_frame), min(stop - 1, seg.end_frame) + 1):
             by_frame.setdefault(f, []).append(seg)
-    with VideoWriter(video_only, info, crf=settings.crf, preset=settings.preset) as writer:
-        frames = _counted(iter_frames(info.path, with_pts=True, fmt=fmt), "encode", info.frames, progress)
-        for f, (frame, pts) in enumerate(frames):
+    chunk = {}
+    if frames is not None:
+        chunk = {"origin": timestamps[0], "until": timestamps[stop] if stop < info.frames else None}
+    ahead = min(info.frames, stop + settings.encode_lookahead_frames) if frames is not None else stop
+    with VideoWriter(path, info, crf=settings.crf, preset=settings.preset, **chunk) as writer:
+        decoded = iter_frames(info.path, with_pts=True, fmt=fmt, start=start, stop=ahead, timestamps=timestamps)
+        for f, (frame, pts) in enumerate(_counted(decoded, "encode", ahead - start, progress), start=start):
             for crop, pixels, mask in _cleaned_pixels(by_frame.get(f, ()), results, f):
                 if planar:
                     paste_planar(frame, info.width, info.height, crop, pixels, mask, fmt)
@@ -220,12 +249,9 @@ def composite_and_encode(info: VideoInfo, segments: list[Segment], results: dict
                     paste(frame, crop, pixels, mask)
             writer.write(frame, pts, fmt=fmt)
             for seg in by_frame.get(f, ()):
-                if seg.end_frame == f:
+                if min(stop - 1, seg.end_frame) == f:
                     results.pop(seg.index, None)
-    written = writer.frames_written
-    mux_audio(video_only, info, output)
-    video_only.unlink(missing_ok=True)
-    return written
+    return writer.frames_written
 
 
 def _cleaned_pixels(segs, results: dict[int, SegmentResult], f: int):

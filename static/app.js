@@ -3,8 +3,8 @@
 const $ = (id) => document.getElementById(id);
 const job = { id: null, video: null, box: null, source: null, timer: null, done: false };
 const STAGES = {
-  uploaded: "Uploaded", downloading: "Starting", detect: "Finding the watermark", extracting: "Cutting segments",
-  extract: "Cutting segments", inpainting: "Removing the watermark", encoding: "Encoding the result",
+  uploaded: "Uploaded", probing: "Reading the video", detecting: "Finding the watermark",
+  inpainting: "Removing the watermark", encoding: "Encoding the result", joining: "Joining the result",
   encode: "Encoding the result", done: "Done", failed: "Failed",
 };
 const PALETTE = ["#0b63c5", "#c2410c", "#15803d", "#7e22ce", "#b91c1c", "#0f766e", "#a16207", "#be185d"];

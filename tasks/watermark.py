@@ -1,5 +1,7 @@
-"""`watermark.prepare_video`, `watermark.process_segment`, `watermark.finalize_video`, and
-`watermark.notify` (one attempt at an ended job's webhook, see `jobs.webhooks`).
+"""The contract's `watermark.prepare_video`, `watermark.process_segment` and
+`watermark.finalize_video`; the fan-out's `watermark.detect_chunk`, `watermark.plan_segments`,
+`watermark.second_look` and `watermark.encode_chunk` (see `jobs.steps`); and `watermark.notify`
+(one attempt at an ended job's webhook, see `jobs.webhooks`).
 
 Tasks take ids only. Any error ends the job in FAILURE with a sentence and its intermediates
 deleted; the Celery task itself then returns normally, so nothing is retried blindly.
@@ -11,6 +13,7 @@ import logging
 import os
 import tempfile
 from contextlib import contextmanager
+from functools import partial
 
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
@@ -76,34 +79,76 @@ def _running(rt, job_id: str) -> bool:
     return rt.store.check_deadline(job_id)["state"] not in TERMINAL
 
 
+def _online_workers(rt) -> int:
+    """How many workers to split a job's work for: those heard from lately (`jobs.readiness`)."""
+    return max(1, readiness.workers_heard(rt.store, fresh_s=3 * rt.settings.reaper_interval_s + 5))
+
+
 @shared_task(name="watermark.prepare_video", bind=True)
 def prepare_video(self, task_id: str) -> None:
-    with failing_job(task_id, "detecting the watermark") as rt:
+    with failing_job(task_id, "reading the video") as rt:
         if not _running(rt, task_id):
             return
-        workers = len(self.app.control.ping(timeout=1.0) or []) if rt.settings.min_segments == "auto" else 1
-        with rt.leases.held(task_id, "prepare", self.request.hostname or "unknown") as lease, stop_when(lease.stopped):
-            count = steps.prepare(rt, task_id, lambda i: process_segment.apply_async((task_id, i)), workers)
-        if count == 0 and rt.store.claim_finalize(task_id):
-            finalize_video.apply_async((task_id,))
+        host = self.request.hostname or "unknown"
+        with rt.leases.held(task_id, "prepare", host) as lease, stop_when(lease.stopped):
+            steps.prepare(rt, task_id, partial(dispatch, task_id), _online_workers(rt), host)
+
+
+@shared_task(name="watermark.detect_chunk", bind=True)
+def detect_chunk(self, task_id: str, index: int) -> None:
+    with failing_job(task_id, "detecting the watermark") as rt:
+        if _running(rt, task_id):
+            steps.detect_chunk(rt, task_id, index, self.request.hostname or "unknown", partial(dispatch, task_id))
+
+
+@shared_task(name="watermark.plan_segments", bind=True)
+def plan_segments(self, task_id: str) -> None:
+    with failing_job(task_id, "planning the segments") as rt:
+        if _running(rt, task_id):
+            steps.plan_job(rt, task_id, partial(dispatch, task_id), _online_workers(rt),
+                           self.request.hostname or "unknown")  # fmt: skip
 
 
 @shared_task(name="watermark.process_segment", bind=True)
 def process_segment(self, task_id: str, index: int) -> None:
     with failing_job(task_id, f"cleaning segment {index}") as rt:
-        if not _running(rt, task_id):
-            return
-        if steps.process(rt, task_id, index, self.request.hostname or "unknown"):
-            finalize_video.apply_async((task_id,))
+        if _running(rt, task_id):
+            steps.process(rt, task_id, index, self.request.hostname or "unknown", partial(dispatch, task_id))
+
+
+@shared_task(name="watermark.second_look", bind=True)
+def second_look(self, task_id: str, index: int) -> None:
+    with failing_job(task_id, f"cleaning segment {index} again") as rt:
+        if _running(rt, task_id):
+            steps.second_look(rt, task_id, index, self.request.hostname or "unknown", partial(dispatch, task_id))
+
+
+@shared_task(name="watermark.encode_chunk", bind=True)
+def encode_chunk(self, task_id: str, index: int) -> None:
+    with failing_job(task_id, f"encoding part {index + 1} of the result") as rt:
+        if _running(rt, task_id):
+            steps.encode_chunk(rt, task_id, index, self.request.hostname or "unknown", partial(dispatch, task_id))
 
 
 @shared_task(name="watermark.finalize_video", bind=True)
 def finalize_video(self, task_id: str) -> None:
-    with failing_job(task_id, "encoding the result") as rt:
+    with failing_job(task_id, "joining the result") as rt:
         if _running(rt, task_id):
             host = self.request.hostname or "unknown"
             with rt.leases.held(task_id, "finalize", host) as lease, stop_when(lease.stopped):
-                steps.finalize(rt, task_id)
+                steps.finalize(rt, task_id, host)
+
+
+def dispatch(job_id: str, step: str) -> None:
+    """Queue the task that runs `step` (a step name of `jobs.steps`) of the job: how every step
+    starts the next, and how the reaper sends a step whose worker was lost back to the queue."""
+    name, _, index = step.partition(":")
+    single = {"prepare": prepare_video, "plan": plan_segments, "finalize": finalize_video}
+    indexed = {"detect": detect_chunk, "seg": process_segment, "again": second_look, "encode": encode_chunk}
+    if name in single:
+        single[name].apply_async((job_id,))
+    else:
+        indexed[name].apply_async((job_id, int(index)))
 
 
 @shared_task(name="watermark.notify")
@@ -115,16 +160,6 @@ def notify(task_id: str) -> None:
         return
     if wait is not None:
         notify.apply_async((task_id,), countdown=wait)
-
-
-def _dispatch_again(job_id: str, step: str) -> None:
-    """Send a step whose worker was lost back to the queue."""
-    if step == "prepare":
-        prepare_video.apply_async((job_id,))
-    elif step == "finalize":
-        finalize_video.apply_async((job_id,))
-    else:
-        process_segment.apply_async((job_id, int(step.removeprefix("seg:"))))
 
 
 _housekeeping: Periodic | None = None
@@ -141,7 +176,7 @@ def _start_housekeeping(sender=None, **kwargs) -> None:
     tempfile.tempdir = str(private_tmp(name))
 
     def reap_lost_steps() -> None:
-        reap(rt.leases, _dispatch_again, s.max_attempts, lambda job_id, error: _fail(rt, job_id, error))
+        reap(rt.leases, dispatch, s.max_attempts, lambda job_id, error: _fail(rt, job_id, error))
 
     def tell_engines() -> None:
         readiness.publish(rt.store, name, s)

@@ -4,12 +4,11 @@ against the real service, a long segment moves the status at least every few sec
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
-from jobs.progress import SEGMENTS, eta_s, in_band, segments_share
+from jobs.progress import SEGMENTS, PhaseWork, eta_s, in_band, measured_rates, segments_share
 from pipeline.stop import Stopped, checkpoint, phase, report_to, stop_when
 from propainter import create_inpainter
 from tests.conftest import SLOW_PAN_BOX, longest_still
@@ -22,29 +21,44 @@ def _seg(index: int, start: int, end: int, done: int, started_at: float | None =
 def test_the_job_s_share_is_of_frames_not_of_segments():
     segments = [_seg(0, 0, 9, 10), _seg(1, 10, 99, 0)]  # the short one done, the long one not begun
     assert segments_share(segments) == pytest.approx(0.1)
-    assert in_band(SEGMENTS, 0.1) == pytest.approx(40.5)
+    assert in_band(SEGMENTS, 0.1) == pytest.approx(22.0)
     assert segments_share([]) == 0.0
 
 
-def test_eta_from_the_rate_measured_so_far():
-    now = 1000.0
-    job = {"state": "PROGRESS", "stage": "inpainting", "total_frames": "200", "info": json.dumps({"width": 100,
-           "height": 50}), "prepare_seconds": json.dumps({"detect": 3.0, "extract": 2.0})}  # fmt: skip
-    waiting = [_seg(0, 0, 99, 0, None), _seg(1, 100, 199, 0, None)]
-    assert eta_s(job, waiting, now) is None  # nothing cleaned yet: no rate
-    # 60 frames in 10 s since the first segment started, by two workers: 140 left at 6 a second,
-    # then finalize as long as the extraction pass took (2 s), or at the service's measured rate
-    running = [_seg(0, 0, 99, 40, now - 10), _seg(1, 100, 199, 20, now - 5)]
-    assert eta_s(job, running, now) == pytest.approx(140 / 6 + 2.0, abs=0.1)
-    assert eta_s(job, running, now, finalize_pps=200 * 100 * 50 / 4.0) == pytest.approx(140 / 6 + 4.0, abs=0.1)
-    encoding = {**job, "stage": "encode", "stage_done": "50", "stage_total": "200", "stage_started_at": str(now - 5)}
-    assert eta_s(encoding, running, now) == pytest.approx(15.0)  # 150 frames at 10 a second
-    settling = {**encoding, "stage_done": "2", "stage_started_at": str(now - 0.2)}
-    assert eta_s(settling, running, now) is None  # a rate from 0.2 s is noise, and none was measured before
-    assert eta_s(settling, running, now, finalize_pps=200 * 100 * 50 / 4.0) == pytest.approx(4.0 * 198 / 200, abs=0.1)
-    assert eta_s({**job, "state": "SUCCESS"}, running, now) == 0.0
-    assert eta_s({**job, "state": "FAILURE"}, running, now) is None
-    assert eta_s({**job, "state": "PENDING"}, running, now) is None
+def test_eta_from_the_rates_measured_so_far():
+    now, pixels = 1000.0, 100 * 50
+    detect, seg, enc = PhaseWork("detect", 200, 200, now - 30), PhaseWork("segments", 160, 0, None), PhaseWork(
+        "encode", 200, 0, None)  # fmt: skip
+    # segments not begun and nothing measured before on this service: unknown
+    assert eta_s("PROGRESS", [detect, seg, enc], pixels, now, {}) is None
+    # 60 of 160 frames in 10 s since the first segment started (the job's workers together): 100
+    # left at 6 a second; the encode chunks at the service's measured rate (200 frames at 4 a
+    # second); joining them at its measured rate (1 s)
+    seg = PhaseWork("segments", 160, 60, now - 10)
+    rates = {"encode_pps": 4 * pixels, "finalize_pps": 200 * pixels}
+    assert eta_s("PROGRESS", [detect, seg, enc], pixels, now, rates) == pytest.approx(100 / 6 + 50 + 1, abs=0.1)
+    # once encoding, its own rate: 150 frames left at 10 a second
+    done = PhaseWork("segments", 160, 160, now - 30)
+    encoding = PhaseWork("encode", 200, 50, now - 5)
+    assert eta_s("PROGRESS", [detect, done, encoding], pixels, now, rates) == pytest.approx(15 + 1, abs=0.1)
+    # a rate from its first 0.2 s is noise: the measured one stands in
+    settling = PhaseWork("encode", 200, 2, now - 0.2)
+    assert eta_s("PROGRESS", [detect, done, settling], pixels, now, rates) == pytest.approx(198 / 4 + 1, abs=0.1)
+    assert eta_s("PROGRESS", [detect, done, settling], pixels, now, {}) is None
+    # a later phase no job has measured yet is left out: the segments' 100 frames alone
+    assert eta_s("PROGRESS", [detect, seg, enc], pixels, now, {}) == pytest.approx(100 / 6, abs=0.1)
+    assert eta_s("SUCCESS", [detect, seg, enc], pixels, now, {}) == 0.0
+    assert eta_s("FAILURE", [detect, seg, enc], pixels, now, rates) is None
+    assert eta_s("PENDING", [detect, seg, enc], pixels, now, rates) is None
+
+
+def test_a_job_s_measured_rates_are_of_its_phases_from_first_start_to_last_end():
+    tasks = [{"step": "detect:0", "started_at": 0.0, "finished_at": 4.0},
+             {"step": "detect:1", "started_at": 1.0, "finished_at": 5.0},
+             {"step": "seg:0", "started_at": 5.0, "finished_at": 15.0},
+             {"step": "encode:0", "started_at": 15.0, "finished_at": 17.0}]  # fmt: skip
+    rates = measured_rates(tasks, {"detect": 100, "segments": 50, "encode": 100}, pixels=10)
+    assert rates == {"detect_pps": 200.0, "segments_pps": 50.0, "encode_pps": 500.0}
 
 
 def test_phases_map_checkpoints_onto_one_rising_fraction():

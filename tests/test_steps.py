@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ from jobs import JobStore
 from jobs.housekeeping import private_tmp, sweep, sweep_orphans
 from jobs.leases import Leases, reap, segment_step
 from jobs.runtime import Runtime
-from jobs.steps import finalize, prepare, process
+from jobs.steps import detect_chunk, encode_chunk, finalize, plan_job, prepare, process, second_look
 from storage import open_storage
 from video import probe
 from waterz.service import free_port, start_redis, stop
@@ -40,34 +41,104 @@ def runtime(tmp_path_factory):
     stop([proc])
 
 
-def test_repeated_and_reordered_segments_trigger_finalize_once(runtime, clips, tmp_path):
+def run_steps(runtime, job_id: str, until: str | None = None, twice: bool = False, seed: int | None = None,
+              online_workers: int = 2) -> list[str]:
+    """Run the job's steps in this process as they dispatch each other, until none is left (or
+    until a step named `until` is dispatched: it is not run). `twice`: every step is delivered
+    twice; `seed`: the queue is taken in a shuffled order. Returns the steps delivered, in order."""
+    queue: list[str] = []
+    rng = random.Random(seed)
+
+    def dispatch(step: str) -> None:
+        queue.extend([step, step] if twice else [step])
+
+    prepare(runtime, job_id, dispatch, online_workers)
+    ran = ["prepare"]
+    while queue:
+        step = queue.pop(rng.randrange(len(queue)) if seed is not None else 0)
+        if step == until:
+            queue.append(step)
+            break
+        ran.append(step)
+        if runtime.store.get(job_id)["state"] in ("SUCCESS", "FAILURE"):
+            continue  # as the tasks do: a step delivered after the job ended does nothing
+        name, _, index = step.partition(":")
+        worker = "test@host"
+        if name == "detect":
+            detect_chunk(runtime, job_id, int(index), worker, dispatch)
+        elif name == "plan":
+            plan_job(runtime, job_id, dispatch, online_workers, worker)
+        elif name == "seg":
+            process(runtime, job_id, int(index), worker, dispatch)
+        elif name == "again":
+            second_look(runtime, job_id, int(index), worker, dispatch)
+        elif name == "encode":
+            encode_chunk(runtime, job_id, int(index), worker, dispatch)
+        elif name == "finalize":
+            finalize(runtime, job_id, worker)
+    return ran
+
+
+def test_every_step_runs_once_whatever_the_order_and_redeliveries(runtime, clips, tmp_path):
     clip = clips("pan_jump")
     with open(clip.path, "rb") as f:
         job_id = store_upload(runtime, f, "clip.mp4")["task_id"]
     assert runtime.store.claim_processing(job_id, {})
     assert not runtime.store.claim_processing(job_id, {"inpainter": "telea"})  # the second call changes nothing
-    dispatched: list[int] = []
-    total = prepare(runtime, job_id, dispatched.append, online_workers=1)
-    assert total >= 3 and dispatched == list(range(total))
+    ran = run_steps(runtime, job_id, twice=True, seed=3)
+    total = int(runtime.store.get(job_id)["total_segments"])
+    assert total >= 3
+    # each step was delivered twice, out of order; the next steps were started once each
+    from jobs.phases import Phases
 
-    order = [total - 1, 0, 0, *range(1, total), total - 1]  # out of order, with redeliveries
-    triggers = [process(runtime, job_id, i, "test@host") for i in order]
-    assert triggers.count(True) == 1
-    seen: set[int] = set()
-    completing = next(k for k, i in enumerate(order) if seen.add(i) or len(seen) == total)
-    assert triggers.index(True) == completing  # the call that completed the set, not a later repeat
+    chunks = {phase: len(Phases(runtime.store).chunks(job_id, phase)) for phase in ("detect", "encode")}
+    assert chunks == {"detect": 1, "encode": 2}  # 72 frames: one chunk under 2 x DETECT_CHUNK_FRAMES
+    for phase, count in (("detect", chunks["detect"]), ("seg", total), ("encode", chunks["encode"])):
+        assert sorted(s for s in ran if s.startswith(phase + ":")) == sorted(
+            f"{phase}:{i}" for i in range(count) for _ in (0, 1))  # fmt: skip
+    assert ran.count("plan") == 2 and ran.count("finalize") == 2  # dispatched once each, delivered twice
     for seg in runtime.store.segments(job_id, total):
         assert seg["attempts"] == 1 and seg["worker"] == "test@host"  # a redelivery after finishing does no work
-
-    key = finalize(runtime, job_id)
-    runtime.storage.get_file(key, tmp_path / "out.mp4")
-    assert probe(tmp_path / "out.mp4").frames == clip.spec.frames
     job = runtime.store.get(job_id)
     assert job["state"] == "SUCCESS" and json.loads(job["progress"]) == 100
-    assert runtime.storage.size(f"jobs/{job_id}/segment_0_a1.npy") is None  # intermediates deleted
+    assert int(job["finalize_runs"]) == 1
+    runtime.storage.get_file(job["result_key"], tmp_path / "out.mp4")
+    assert probe(tmp_path / "out.mp4").frames == clip.spec.frames
+    assert list(runtime.storage.list(f"jobs/{job_id}/")) == []  # intermediates deleted
     # a late update cannot move a finished job backwards
     assert not runtime.store.advance(job_id, "PROGRESS", 40, "inpainting")
     assert runtime.store.get(job_id)["state"] == "SUCCESS"
+
+
+def test_the_service_s_steps_give_the_command_line_s_result(runtime, clips, tmp_path):
+    """Detection in chunks, segments that decode their own frames, encoding in chunks joined by
+    stream copy: the same frames, timestamps and audio as `waterz remove`, and as clean."""
+    from pipeline.run import remove_watermark
+    from tests.conftest import psnr
+    from video import frame_timestamps, iter_frames
+
+    clip = clips("pan_jump")
+    with open(clip.path, "rb") as f:
+        job_id = store_upload(runtime, f, "clip.mp4")["task_id"]
+    assert runtime.store.claim_processing(job_id, {})
+    run_steps(runtime, job_id)
+    runtime.storage.get_file(runtime.store.get(job_id)["result_key"], tmp_path / "service.mp4")
+    remove_watermark(clip.path, tmp_path / "cli.mp4", settings=runtime.settings)
+    service, cli = probe(tmp_path / "service.mp4"), probe(tmp_path / "cli.mp4")
+    assert service.frames == cli.frames == clip.spec.frames and service.has_audio and service.fps == cli.fps
+    assert frame_timestamps(tmp_path / "service.mp4") == frame_timestamps(tmp_path / "cli.mp4")
+    inside = clip.alpha > 0.05
+    scores = [psnr(np.stack(list(iter_frames(tmp_path / name))), clip.clean, inside) for name in ("service.mp4",
+                                                                                               "cli.mp4")]
+    assert scores[0] >= scores[1] - 0.5, scores
+    tasks = {t["step"] for t in runtime_tasks(runtime, job_id)}
+    assert {"prepare", "detect:0", "plan", "seg:0", "encode:0", "encode:1", "finalize"} <= tasks
+
+
+def runtime_tasks(runtime, job_id: str) -> list[dict]:
+    from jobs.phases import Phases
+
+    return Phases(runtime.store).tasks(job_id)
 
 
 def test_progress_never_goes_down(runtime, clips):
@@ -80,10 +151,12 @@ def test_progress_never_goes_down(runtime, clips):
 
 
 def _prepared_job(runtime, clip) -> tuple[str, int]:
+    """A job detected and planned, its segments not started."""
     with open(clip.path, "rb") as f:
         job_id = store_upload(runtime, f, "clip.mp4")["task_id"]
     assert runtime.store.claim_processing(job_id, {})
-    return job_id, prepare(runtime, job_id, lambda i: None, online_workers=1)
+    run_steps(runtime, job_id, until="seg:0")
+    return job_id, int(runtime.store.get(job_id)["total_segments"])
 
 
 def test_a_late_attempt_neither_counts_nor_overwrites_the_newer_one(runtime, clips):
@@ -92,12 +165,12 @@ def test_a_late_attempt_neither_counts_nor_overwrites_the_newer_one(runtime, cli
     presumed_dead = leases.start(job_id, segment_step(0), "a@host")
     assert presumed_dead.attempt == 1
     # The reaper gave segment 0 to another worker, which runs it as attempt 2 and records it.
-    process(runtime, job_id, 0, "b@host")
+    process(runtime, job_id, 0, "b@host", lambda step: None)
     record = runtime.store.segments(job_id, total)[0]
     assert record["attempts"] == 2 and record["result_attempt"] == 2 and record["worker"] == "b@host"
     # Attempt 1 finishes late: refused, not counted, and it wrote under its own name anyway.
-    accepted, finished, trigger = runtime.store.segment_finished(job_id, 0, total, presumed_dead.attempt)
-    assert (accepted, finished, trigger) == (False, 1, False)
+    accepted, finished = runtime.store.segment_finished(job_id, 0, presumed_dead.attempt)
+    assert (accepted, finished) == (False, 1)
     assert not leases.renew(presumed_dead) and presumed_dead.lost
     assert runtime.store.segments(job_id, total)[0]["result_attempt"] == 2
     assert runtime.storage.size(f"jobs/{job_id}/segment_0_a2.npy")
@@ -191,23 +264,25 @@ def test_segments_keep_the_mark_mattes_for_each_other(runtime, clips):
     with open(clip.path, "rb") as f:
         job_id = store_upload(runtime, f, "clip.mp4")["task_id"]
     assert runtime.store.claim_processing(job_id, {"inpainter": "unblend"})
-    total = prepare(runtime, job_id, lambda i: None, online_workers=1)
+    run_steps(runtime, job_id, until="seg:0", online_workers=1)
+    total = int(runtime.store.get(job_id)["total_segments"])
     assert runtime.store.kept_mattes(job_id) == {}
-    process(runtime, job_id, 0, "test@host")
+    process(runtime, job_id, 0, "test@host", lambda step: None)
     kept = runtime.store.kept_mattes(job_id)
     assert len(kept) == 1 and runtime.store.kept_mattes(job_id, but=0) == {}
     matte = Matte.from_text(kept[0])
     assert matte.alpha.max() > 0.2 and np.all(matte.colour == 255.0)  # the white 35 % mark
     for i in range(1, total):
-        process(runtime, job_id, i, "test@host")
+        process(runtime, job_id, i, "test@host", lambda step: None)
     assert len(runtime.store.kept_mattes(job_id)) >= 2
 
 
-def test_finalize_cleans_again_a_segment_whose_own_fit_a_later_one_beat(runtime, tmp_path):
+def test_a_segment_whose_own_fit_a_later_one_beat_is_cleaned_again_before_it_is_encoded(runtime, tmp_path):
     """The talking head with a still logo through the service's steps. The first segment runs
     before any other kept a matte, and over its near-still frames its own fit sees less of the
-    mark than a later segment's, in the wrong colour; finalize cleans it again with the matte the
-    later segment kept, so it ends up better than Telea given the exact mask."""
+    mark than a later segment's, in the wrong colour; once every segment is done it is cleaned
+    again with the matte the later segment kept, and the encode chunks that need it wait for that,
+    so it ends up better than Telea given the exact mask."""
     from tests.conftest import psnr, still_logo_over_a_talking_head
     from video import iter_frames
 
@@ -215,11 +290,10 @@ def test_finalize_cleans_again_a_segment_whose_own_fit_a_later_one_beat(runtime,
     with open(clip.path, "rb") as f:
         job_id = store_upload(runtime, f, "carphone.mp4")["task_id"]
     assert runtime.store.claim_processing(job_id, {"inpainter": "auto"})
-    total = prepare(runtime, job_id, lambda i: None, online_workers=1)
-    for i in range(total):
-        process(runtime, job_id, i, "test@host")
+    ran = run_steps(runtime, job_id, online_workers=1)
     assert 0 in runtime.store.unmatched(job_id)  # it had no matte to use
-    runtime.storage.get_file(finalize(runtime, job_id), tmp_path / "out.mp4")
+    assert "again:0" in ran and ran.index("again:0") < min(ran.index(s) for s in ran if s.startswith("encode:"))
+    runtime.storage.get_file(runtime.store.get(job_id)["result_key"], tmp_path / "out.mp4")
     out = np.stack(list(iter_frames(tmp_path / "out.mp4")))
     first = slice(0, runtime.store.segment_plan(job_id, 0)["end_frame"] + 1)
     inside = clip.alpha[first] > 0.05

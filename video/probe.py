@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -56,6 +56,18 @@ class VideoInfo:
             return max(c.bits for c in av.VideoFormat(self.pix_fmt).components)
         except (ValueError, av.FFmpegError):
             return 8
+
+    def to_dict(self) -> dict:
+        """Everything but `path`, as JSON-able values (`from_dict` reads it back)."""
+        data = {k: v for k, v in asdict(self).items() if k != "path"}
+        return {**data, "fps": str(self.fps), "time_base": str(self.time_base)}
+
+    @classmethod
+    def from_dict(cls, data: dict, path: str | Path) -> VideoInfo:
+        """What `to_dict` wrote, for the video at `path`: probed once, read by every step."""
+        tuples = {k: tuple(data[k]) for k in ("audio_codecs", "colour", "subtitle_codecs")}
+        return cls(**{**data, **tuples, "path": str(path), "fps": Fraction(data["fps"]),
+                      "time_base": Fraction(data["time_base"])})  # fmt: skip
 
     def summary(self) -> dict:
         return {

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     crop_padding: int = Field(default=24, ge=0)
     min_crop: int = Field(default=128, ge=8)
 
+    # The service's fan-out: detection and encoding in chunks of frames, one task each.
+    detect_chunk_frames: int = Field(default=48, ge=1)  # the shortest detection chunk (the static detector's windows)
+    detect_overlap_frames: int = Field(default=32, ge=0)  # frames a detection chunk also sees on each side
+    encode_lookahead_frames: int = Field(default=12, ge=0)  # frames an encode chunk reads past its end (no seam)
+
     # Masks and compositing.
     mask_dilation: int = Field(default=2, ge=0)
     feather: int = Field(default=3, ge=0)
