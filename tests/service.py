@@ -14,7 +14,9 @@ from waterz.service import free_port, start_api, start_redis, start_worker, stop
 
 
 class Service:
-    def __init__(self, workdir: Path, workers: int = 2, env: dict | None = None, redis_url: str | None = None):
+    def __init__(self, workdir: Path, workers: int = 2, env: dict | None = None, redis_url: str | None = None,
+                 pin: bool = False):  # fmt: skip
+        """`pin`: worker i runs on core i - 1 alone (`taskset`)."""
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.procs = []
@@ -28,7 +30,8 @@ class Service:
         self.workers = []
         for i in range(1, workers + 1):
             wenv = {**self.env, "TMPDIR": str(self._private_tmp(f"worker{i}"))}
-            self.workers.append(start_worker(f"worker{i}", wenv, workdir / f"worker{i}.log"))
+            cpu = (i - 1) % (os.cpu_count() or 1) if pin else None
+            self.workers.append(start_worker(f"worker{i}", wenv, workdir / f"worker{i}.log", cpu))
         self.procs += self.workers
         self.port = free_port()
         self.procs.append(start_api(self.port, {**self.env, "TMPDIR": str(self._private_tmp("api"))},

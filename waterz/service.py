@@ -87,9 +87,13 @@ def start_api(port: int, env: Mapping[str, str], log_path: Path | None = None, h
     return proc
 
 
-def start_worker(name: str, env: Mapping[str, str], log_path: Path | None = None) -> subprocess.Popen:
+def start_worker(name: str, env: Mapping[str, str], log_path: Path | None = None,
+                 cpu: int | None = None) -> subprocess.Popen:  # fmt: skip
+    """A Celery worker; with `cpu`, pinned to that core (`taskset`: one worker stands for one device)."""
     cmd = [bin_of("celery"), "-A", "server_production.celery", "worker", "--loglevel=info", "--pool=threads",
            "--concurrency=1", "-n", f"{name}@%h"]  # fmt: skip
+    if cpu is not None:
+        cmd = ["taskset", "-c", str(cpu), *cmd]
     return _spawn(cmd, env, log_path)
 
 
