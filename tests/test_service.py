@@ -175,7 +175,9 @@ def test_celery_inspect_lists_the_three_tasks_and_the_threads_pool(service):
         return done.stdout
 
     registered = inspect("registered")
-    for name in ("watermark.prepare_video", "watermark.process_segment", "watermark.finalize_video"):
+    for name in ("watermark.prepare_video", "watermark.process_segment", "watermark.finalize_video",
+                 "watermark.detect_chunk", "watermark.plan_segments", "watermark.second_look",
+                 "watermark.encode_chunk", "watermark.notify"):  # fmt: skip
         assert registered.count(name) == 2  # listed by both workers
     stats = inspect("stats")
     assert stats.count("celery.concurrency.thread:TaskPool") == 2

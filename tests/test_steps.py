@@ -298,3 +298,41 @@ def test_a_segment_whose_own_fit_a_later_one_beat_is_cleaned_again_before_it_is_
     first = slice(0, runtime.store.segment_plan(job_id, 0)["end_frame"] + 1)
     inside = clip.alpha[first] > 0.05
     assert psnr(out[first], clip.clean[first], inside) >= psnr(telea[first], clip.clean[first], inside)
+
+
+def test_the_service_keeps_bit_depth_colour_tags_subtitles_and_chapters(runtime, tmp_path):
+    """A 10-bit input tagged bt709 with a text subtitle track, a title and two chapters, through
+    the service's steps: its encode chunks are 10-bit and tagged, and the joined result carries
+    the subtitles, the title and the chapters."""
+    import av
+    import imageio_ffmpeg
+
+    from jobs.phases import Phases
+    from tests.test_video import CHAPTERS, SUBTITLES
+
+    (tmp_path / "s.srt").write_text(SUBTITLES)
+    (tmp_path / "meta.txt").write_text(CHAPTERS)
+    source = tmp_path / "in.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi",
+                    "-i", "testsrc2=size=320x240:rate=25:duration=2", "-i", tmp_path / "s.srt",
+                    "-i", tmp_path / "meta.txt", "-map", "0:v", "-map", "1:s", "-map_metadata", "2",
+                    "-map_chapters", "2", "-vf", "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p10le", "-c:s", "mov_text", source], check=True)  # fmt: skip
+    with open(source, "rb") as f:
+        job_id = store_upload(runtime, f, "in.mp4")["task_id"]
+    boxes = [{"x": 10, "y": 10, "w": 60, "h": 40}]
+    assert runtime.store.claim_processing(job_id, {"boxes": boxes, "inpainter": "telea"})
+    run_steps(runtime, job_id)
+    assert len(Phases(runtime.store).chunks(job_id, "encode")) == 2
+    runtime.storage.get_file(runtime.store.get(job_id)["result_key"], tmp_path / "out.mp4")
+
+    def described(path):
+        with av.open(str(path)) as c:
+            frame = next(c.decode(video=0))
+            return (frame.format.name, frame.color_primaries, frame.color_trc, frame.colorspace,
+                    c.metadata.get("title"), [ch["metadata"].get("title") for ch in c.chapters()],
+                    [s.codec_context.name for s in c.streams.subtitles])  # fmt: skip
+
+    assert described(tmp_path / "out.mp4") == described(source) == ("yuv420p10le", 1, 1, 1, "My clip",
+                                                                     ["One", "Two"], ["mov_text"])  # fmt: skip
+    assert probe(tmp_path / "out.mp4").frames == 50
