@@ -27,23 +27,9 @@ from pipeline.fanout import Chunk
 
 SERIAL_STEPS = ("prepare", "plan", "finalize")  # the steps no second worker can share
 
-# KEYS: step hash, done set; ARGV: index, attempt, now, retention. Only the step's latest attempt
-# may finish it, and only once. Returns {added (1, 0, or -1 for a stale attempt), how many are done}.
-_FINISH = """
-if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') ~= tonumber(ARGV[2]) then
-  return {-1, redis.call('SCARD', KEYS[2])}
-end
-local added = redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-if added == 1 then redis.call('HSET', KEYS[1], 'finished_at', ARGV[3], 'result_attempt', ARGV[2]) end
-return {added, redis.call('SCARD', KEYS[2])}
-"""
-
-
 class Phases:
     def __init__(self, store: JobStore) -> None:
         self.store, self.r = store, store.r
-        self._finish = self.r.register_script(_FINISH)
 
     def _key(self, job_id: str, *parts) -> str:
         return self.store._key(job_id, *parts)
@@ -72,9 +58,9 @@ class Phases:
     def finish(self, job_id: str, phase: str, index: int, attempt: int) -> tuple[bool, int]:
         """Record attempt `attempt` of `<phase>:<index>` as its result: (accepted, how many of the
         phase are done). Refused for an attempt a newer one superseded; a repeat changes nothing."""
-        keys = [step_key(job_id, f"{phase}:{index}"), self.store.done_key(job_id, phase)]
-        added, count = self._finish(keys=keys, args=[index, attempt, time.time(), self.store.retention_s])
-        return added >= 0, int(count)
+        added, count = self.store.finish(step_key(job_id, f"{phase}:{index}"), self.store.done_key(job_id, phase),
+                                         index, attempt)  # fmt: skip
+        return added >= 0, count
 
     def is_done(self, job_id: str, phase: str, index: int) -> bool:
         return self.store.step_done(job_id, f"{phase}:{index}")

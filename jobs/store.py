@@ -87,8 +87,9 @@ return 1
 """
 
 
-# KEYS: segment hash, done set; ARGV: index, attempt, now, retention. Only the latest attempt may
-# record the segment, and only once. Returns {added (1, 0, or -1 for a stale attempt), finished}.
+# KEYS: a step's hash, its phase's done set; ARGV: index, attempt, now, retention, then field/value
+# pairs to record with it. Only the step's latest attempt may finish it, and only once. Returns
+# {added (1, 0, or -1 for a stale attempt), how many of the phase are done}.
 _FINISH = """
 if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') ~= tonumber(ARGV[2]) then
   return {-1, redis.call('SCARD', KEYS[2])}
@@ -96,7 +97,8 @@ end
 local added = redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 if added == 1 then
-  redis.call('HSET', KEYS[1], 'finished_at', ARGV[3], 'result_attempt', ARGV[2], 'check', ARGV[5])
+  redis.call('HSET', KEYS[1], 'finished_at', ARGV[3], 'result_attempt', ARGV[2])
+  for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 return {added, redis.call('SCARD', KEYS[2])}
 """
@@ -293,8 +295,8 @@ class JobStore:
         one superseded (fencing); a repeat of the accepted one changes nothing."""
         now = time.time()
         seg_key = self._key(job_id, "seg", index)
-        args = [index, attempt, now, self.retention_s, json.dumps(check or {})]
-        added, finished = self._finish(keys=[seg_key, self._key(job_id, "done")], args=args)
+        added, finished = self.finish(seg_key, self.done_key(job_id, "seg"), index, attempt,
+                                      check=json.dumps(check or {}))  # fmt: skip
         if added == 1:  # the first time only: a repeated run changes neither the record nor the metrics
             started = self.r.hget(seg_key, "started_at")
             if started:
@@ -302,6 +304,14 @@ class JobStore:
                 _observe(pipe, now - float(started))
                 pipe.execute()
         return added >= 0, int(finished)
+
+    def finish(self, step_key: str, done_key: str, index: int, attempt: int, **fields: str) -> tuple[int, int]:
+        """Record attempt `attempt` of the step whose hash is `step_key` as its result, adding
+        `index` to the phase's set `done_key` (see `_FINISH`): (added: 1, 0 for a repeat, -1 for
+        a superseded attempt; how many of the phase are done)."""
+        args = [index, attempt, time.time(), self.retention_s, *[x for kv in fields.items() for x in kv]]
+        added, count = self._finish(keys=[step_key, done_key], args=args)
+        return int(added), int(count)
 
     def note_check(self, job_id: str, index: int, check: dict) -> None:
         """Replace segment `index`'s self-check (after finalize cleaned it again)."""

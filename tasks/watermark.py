@@ -94,11 +94,23 @@ def prepare_video(self, task_id: str) -> None:
             steps.prepare(rt, task_id, partial(dispatch, task_id), _online_workers(rt), host)
 
 
-@shared_task(name="watermark.detect_chunk", bind=True)
-def detect_chunk(self, task_id: str, index: int) -> None:
-    with failing_job(task_id, "detecting the watermark") as rt:
-        if _running(rt, task_id):
-            steps.detect_chunk(rt, task_id, index, self.request.hostname or "unknown", partial(dispatch, task_id))
+def _step_task(name: str, doing: str, run):
+    """The task that runs one indexed step of a job (`run(rt, job_id, index, worker, dispatch)`);
+    `doing` says what it does, for the job's error, with `{index}` and `{part}` (index + 1)."""
+
+    @shared_task(name=name, bind=True)
+    def task(self, task_id: str, index: int) -> None:
+        with failing_job(task_id, doing.format(index=index, part=index + 1)) as rt:
+            if _running(rt, task_id):
+                run(rt, task_id, index, self.request.hostname or "unknown", partial(dispatch, task_id))
+
+    return task
+
+
+detect_chunk = _step_task("watermark.detect_chunk", "detecting the watermark", steps.detect_chunk)
+process_segment = _step_task("watermark.process_segment", "cleaning segment {index}", steps.process)
+second_look = _step_task("watermark.second_look", "cleaning segment {index} again", steps.second_look)
+encode_chunk = _step_task("watermark.encode_chunk", "encoding part {part} of the result", steps.encode_chunk)
 
 
 @shared_task(name="watermark.plan_segments", bind=True)
@@ -107,27 +119,6 @@ def plan_segments(self, task_id: str) -> None:
         if _running(rt, task_id):
             steps.plan_job(rt, task_id, partial(dispatch, task_id), _online_workers(rt),
                            self.request.hostname or "unknown")  # fmt: skip
-
-
-@shared_task(name="watermark.process_segment", bind=True)
-def process_segment(self, task_id: str, index: int) -> None:
-    with failing_job(task_id, f"cleaning segment {index}") as rt:
-        if _running(rt, task_id):
-            steps.process(rt, task_id, index, self.request.hostname or "unknown", partial(dispatch, task_id))
-
-
-@shared_task(name="watermark.second_look", bind=True)
-def second_look(self, task_id: str, index: int) -> None:
-    with failing_job(task_id, f"cleaning segment {index} again") as rt:
-        if _running(rt, task_id):
-            steps.second_look(rt, task_id, index, self.request.hostname or "unknown", partial(dispatch, task_id))
-
-
-@shared_task(name="watermark.encode_chunk", bind=True)
-def encode_chunk(self, task_id: str, index: int) -> None:
-    with failing_job(task_id, f"encoding part {index + 1} of the result") as rt:
-        if _running(rt, task_id):
-            steps.encode_chunk(rt, task_id, index, self.request.hostname or "unknown", partial(dispatch, task_id))
 
 
 @shared_task(name="watermark.finalize_video", bind=True)

@@ -83,7 +83,7 @@ def test_a_job_runs_through_s3_with_no_shared_disk_and_auto_segments(s3_endpoint
         clip = clips("shake_opaque")  # one mark position all along
         status = service.run_job(clip.path)
         assert status["state"] == "SUCCESS", status.get("error")
-        assert status["metadata"]["total_segments"] == 2  # MIN_SEGMENTS=auto: one per online worker
+        assert status["metadata"]["total_segments"] >= 2  # MIN_SEGMENTS=auto: at least one per online worker
         out = service.download(status, tmp_path / "clean.mp4")
         assert probe(out).frames == clip.spec.frames
         assert all(s["finished_at"] for s in status["metadata"]["segments"])
