@@ -11,7 +11,9 @@ position the mark left is printed (and beside it what waterz's own check, `pipel
 left per segment): the extra edge energy inside the labelled box over a ring of
 picture around it (mean gradient magnitude, box minus ring, never below 0), in the output as a
 share of the input's, averaged over the position's frames (frames where the input's own extra is
-under 2 grey levels, the mark over white, are left out). The stream checks: frames, every
+under 2 grey levels, the mark over white, are left out). Beside it, the picture's own score at
+each position's box in the frames where the mark is elsewhere (`picture_own`): the measure's floor
+there. The stream checks: frames, every
 frame's timestamp, audio, size, against the input.
 
 With `--variants`, each clip is also measured as made into what the labelled clips do not show:
@@ -150,6 +152,27 @@ def mark_left(source: Path, output: Path, truth: list[list[Box]]) -> list[float]
     return [float(np.mean(shares.get(id(c), [np.nan]))) for c in ledger.positions.values()]
 
 
+def picture_own(source: Path, truth: list[list[Box]]) -> list[float]:
+    """Per position (as `mark_left` orders them), what the picture itself scores by that measure at
+    the position's first box: its extra edge energy there in the input's frames where no labelled
+    box touches it (the mark is elsewhere or absent), as a share of the input's with the mark. A
+    mark left near this figure is the picture's own texture, not the mark; it is only a guide
+    where the camera moves, since the picture under the box changes."""
+    ledger, first = Score(), {}
+    for boxes in truth:
+        for box in boxes:
+            first.setdefault(id(_place(ledger, box)), box)
+    base: dict[int, list[float]] = {}
+    own: dict[int, list[float]] = {}
+    for boxes, frame in zip(truth, iter_frames(source), strict=True):
+        e = edges(frame)
+        for place, box in first.items():
+            here = any(b.intersection(box) for b in boxes)
+            (base if here else own).setdefault(place, []).append(_extra(e, box))
+    return [float(np.mean(own[p]) / max(np.mean(base[p]), 1e-6)) if own.get(p) and base.get(p) else float("nan")
+            for p in first]  # fmt: skip
+
+
 def frame_times(path: Path) -> list[float]:
     with av.open(str(path)) as container:
         return [float(f.time) for f in container.decode(video=0)]
@@ -202,10 +225,11 @@ def measure(name: str, path: Path, truth: list[list[Box]], args, total: Score, r
         start = time.perf_counter()
         summary = remove_watermark(info.path, out)
         left = ", ".join(f"{x:.0%}" for x in mark_left(info.path, out, truth))
+        floor = ", ".join(f"{x:.0%}" for x in picture_own(info.path, truth))
         own = ", ".join("-" if g["residual"] is None else f"{g['residual']:.0%}"
                         for g in summary["segments"])  # fmt: skip
-        removed.append(f"| {name} | {left} | {own} | {stream_checks(info.path, out)} | {summary['inpainter']} | "
-                       f"{time.perf_counter() - start:.0f} s |")  # fmt: skip
+        removed.append(f"| {name} | {left} | {floor} | {own} | {stream_checks(info.path, out)} | "
+                       f"{summary['inpainter']} | {time.perf_counter() - start:.0f} s |")  # fmt: skip
 
 
 def _sora(spec) -> np.ndarray:
@@ -340,8 +364,8 @@ def main() -> None:
     if args.composites:
         composites(args)
     if removed:
-        print("\n| clip | mark left per position | own check per segment | stream | inpainter | seconds |\n"
-              "|---|---|---|---|---|---|")  # fmt: skip
+        print("\n| clip | mark left per position | the picture's own there | own check per segment | stream | "
+              "inpainter | seconds |\n|---|---|---|---|---|---|---|")  # fmt: skip
         print("\n".join(removed))
 
 
