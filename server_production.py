@@ -4,10 +4,10 @@
     celery -A server_production.celery worker --pool=threads --concurrency=1 -n worker1@%h
 """
 
-from api import create_api
 from tasks.celery_app import create_celery
-from waterz.logs import install_secret_masking
-from waterz.settings import get_settings
+from waterz.api import create_api
+from waterz.core.logs import install_secret_masking
+from waterz.core.settings import get_settings
 
 install_secret_masking()
 settings = get_settings()

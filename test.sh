@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Create .venv if missing, install exactly what requirements.lock pins (waterz with its test and ml
-# extras), run ruff and the whole suite. Exit status is the suite's. Extra arguments go to pytest.
+# extras), run ruff, the import contracts and the whole suite. Exit status is the suite's.
+# Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/venv.sh
 install_locked ./test.sh requirements.lock
 .venv/bin/python -m ruff check .
+.venv/bin/lint-imports --no-cache  # the layer contracts in pyproject.toml
 exec .venv/bin/python -m pytest -q "$@"

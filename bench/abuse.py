@@ -22,10 +22,10 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from synth import ClipSpec, make_clip  # noqa: E402
-from synth.hostile import flat_video, long_mkv_claiming, looped, size_switching_stream  # noqa: E402
 from tests.service import Service, children, chunked_upload  # noqa: E402
 from waterz.service import free_port  # noqa: E402
+from waterz.synth import ClipSpec, make_clip  # noqa: E402
+from waterz.synth.hostile import flat_video, long_mkv_claiming, looped, size_switching_stream  # noqa: E402
 
 WATERZ = str(Path(sys.executable).with_name("waterz"))
 KEY = "bench-key-not-a-secret"

@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pipeline.run import remove_watermark  # noqa: E402
 from propainter.propainter_cv import ProPainterInpainter  # noqa: E402
 from propainter.weights import PROPAINTER_MODELS, WeightStore, fresh_weights, published  # noqa: E402
-from synth import ClipSpec, MarkSpec, make_clip  # noqa: E402
-from waterz.errors import WeightsMissing  # noqa: E402
-from waterz.settings import get_settings  # noqa: E402
+from waterz.core.errors import WeightsMissing  # noqa: E402
+from waterz.core.settings import get_settings  # noqa: E402
+from waterz.pipeline.run import remove_watermark  # noqa: E402
+from waterz.synth import ClipSpec, MarkSpec, make_clip  # noqa: E402
 
 SIZES = ((208, 176), (432, 240), (864, 480))
 

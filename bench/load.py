@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from synth import ClipSpec, MarkSpec, make_clip  # noqa: E402
 from tests.service import Service  # noqa: E402
-from video import probe  # noqa: E402
+from waterz.synth import ClipSpec, MarkSpec, make_clip  # noqa: E402
+from waterz.video import probe  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

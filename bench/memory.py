@@ -23,7 +23,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from synth.clips import MarkSpec, load_source, render_mark_matte  # noqa: E402
+from waterz.synth.clips import MarkSpec, load_source, render_mark_matte  # noqa: E402
 
 W, H, FPS = 1920, 1080, 30
 # Runs the CLI in-process, then prints that process's own peak RSS (KiB) on stderr.

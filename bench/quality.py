@@ -39,13 +39,13 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pipeline.geometry import Box  # noqa: E402
-from pipeline.run import composite_and_encode, remove_watermark  # noqa: E402
 from propainter.auto import propainter_ready  # noqa: E402
-from synth import ClipSpec, MarkSpec, SyntheticClip, make_clip  # noqa: E402
-from synth.footage import footage_dir, mark_footage  # noqa: E402
-from video import iter_frames, probe  # noqa: E402
-from waterz.settings import get_settings  # noqa: E402
+from waterz.core.geometry import Box  # noqa: E402
+from waterz.core.settings import get_settings  # noqa: E402
+from waterz.pipeline.run import composite_and_encode, remove_watermark  # noqa: E402
+from waterz.synth import ClipSpec, MarkSpec, SyntheticClip, make_clip  # noqa: E402
+from waterz.synth.footage import footage_dir, mark_footage  # noqa: E402
+from waterz.video import iter_frames, probe  # noqa: E402
 
 SUITE = {
     "pan, jumping white 60%": ClipSpec(frames=72, motion="pan", mark=MarkSpec(positions=((0, 20, 20), (36, 180, 160)))),

@@ -7,7 +7,7 @@ area on the mark), per position the recall (positions are the labelled boxes, in
 appearance), and the detection's seconds per frame.
 
 With `--remove`, each clip also goes through `waterz remove` with the default settings, and per
-position the mark left is printed (and beside it what waterz's own check, `pipeline.check`, found
+position the mark left is printed (and beside it what waterz's own check, `waterz.pipeline.check`, found
 left per segment): the extra edge energy inside the labelled box over a ring of
 picture around it (mean gradient magnitude, box minus ring, never below 0), in the output as a
 share of the input's, averaged over the position's frames (frames where the input's own extra is
@@ -55,14 +55,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from pipeline.check import MIN_EXTRA, edges  # noqa: E402
-from pipeline.geometry import Box  # noqa: E402
-from pipeline.run import detect, remove_watermark  # noqa: E402
-from synth.clips import MarkSpec, mark_alpha, render_mark_matte, write_video  # noqa: E402
-from synth.footage import footage_dir, mark_footage  # noqa: E402
-from synth.sora import sora_alpha  # noqa: E402
-from synth.tiktok_frames import half, tiktok_videos  # noqa: E402
-from video import iter_frames, probe  # noqa: E402
+from waterz.core.geometry import Box  # noqa: E402
+from waterz.pipeline.check import MIN_EXTRA, edges  # noqa: E402
+from waterz.pipeline.run import detect, remove_watermark  # noqa: E402
+from waterz.synth.clips import MarkSpec, mark_alpha, render_mark_matte, write_video  # noqa: E402
+from waterz.synth.footage import footage_dir, mark_footage  # noqa: E402
+from waterz.synth.sora import sora_alpha  # noqa: E402
+from waterz.synth.tiktok_frames import half, tiktok_videos  # noqa: E402
+from waterz.video import iter_frames, probe  # noqa: E402
 
 LABELS = ROOT / "bench" / "labels" / "sora"
 COVERED = 0.8  # share of a labelled box the found boxes must cover for the frame to count

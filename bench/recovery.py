@@ -22,10 +22,10 @@ import numpy as np
 from kombu import Connection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from synth import ClipSpec, MarkSpec, make_clip  # noqa: E402
 from tests.service import Service  # noqa: E402
-from video import iter_frames, probe  # noqa: E402
-from waterz.settings import Settings  # noqa: E402
+from waterz.core.settings import Settings  # noqa: E402
+from waterz.synth import ClipSpec, MarkSpec, make_clip  # noqa: E402
+from waterz.video import iter_frames, probe  # noqa: E402
 
 SPEC = ClipSpec(width=480, height=272, frames=200, motion="pan", source="chelsea",
                 mark=MarkSpec(scale=1.6, opacity=0.6, positions=((0, 40, 40),)))  # fmt: skip

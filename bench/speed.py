@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.memory import run_remove  # noqa: E402
 from bench.real import COMPOSITES  # noqa: E402
-from synth.clips import MarkSpec  # noqa: E402
-from synth.footage import footage_dir, mark_footage  # noqa: E402
+from waterz.synth.clips import MarkSpec  # noqa: E402
+from waterz.synth.footage import footage_dir, mark_footage  # noqa: E402
 
 WORDMARK = "stock wordmark 35 % over big buck bunny"
 SIZES = {"720p": None, "1080p": (1920, 1080)}

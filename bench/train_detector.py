@@ -27,10 +27,10 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pipeline.geometry import Box  # noqa: E402
-from synth import ClipSpec, MarkSpec, make_clip  # noqa: E402
-from synth.clips import render_mark_matte  # noqa: E402
-from synth.footage import footage_dir, mark_footage  # noqa: E402
+from waterz.core.geometry import Box  # noqa: E402
+from waterz.synth import ClipSpec, MarkSpec, make_clip  # noqa: E402
+from waterz.synth.clips import render_mark_matte  # noqa: E402
+from waterz.synth.footage import footage_dir, mark_footage  # noqa: E402
 
 WATERZ = str(Path(sys.executable).with_name("waterz"))
 MARK = MarkSpec(text="Sora", scale=1.0, opacity=0.6,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from detector.base import Detector, FrameMarks
-from waterz.registry import LazyRegistry
+from waterz.core.registry import LazyRegistry
 
 DETECTORS = LazyRegistry(
     "detector",

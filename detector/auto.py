@@ -19,7 +19,7 @@ import numpy as np
 
 from detector.base import FrameMarks
 from detector.preset import PresetDetector
-from waterz.settings import get_settings
+from waterz.core.settings import get_settings
 
 PRESET_NAMES = ("sora", "tiktok")
 DECIDE_FRAMES = 60

@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from pipeline.geometry import FrameMarks
+from waterz.core.geometry import FrameMarks
 
 __all__ = ["Detector", "FrameMarks"]
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from detector.base import FrameMarks
-from pipeline.geometry import Box, Mark
-from waterz.errors import InvalidBox
+from waterz.core.errors import InvalidBox
+from waterz.core.geometry import Box, Mark
 
 _BOX_RE = re.compile(r"^\s*(\d+),(\d+),(\d+),(\d+)\s*(?:@\s*(\d*)\s*-\s*(\d*))?\s*$")
 

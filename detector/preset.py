@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from detector.base import FrameMarks
-from pipeline.geometry import Box, Mark
+from waterz.core.geometry import Box, Mark
 
 PRESETS = Path(__file__).resolve().parent / "presets"
 
@@ -43,7 +43,7 @@ class Preset:
     """`matte`: alpha in [0, 1] as measured; `short_side`: the picture short side the matte's size
     belongs to (the mark scales with the video); `colour`: the mark's grey level; `animated`: the
     mark changes shape from frame to frame, so `matte` is its mean look and no fixed matte
-    removes it (the inpainters are told, see `propainter.matte.MatteBook`)."""
+    removes it (the inpainters are told, see `waterz.core.matte.MatteBook`)."""
 
     name: str
     matte: np.ndarray

@@ -50,8 +50,8 @@ import numpy as np
 from detector.base import FrameMarks
 from detector.steady import SteadyConfig, SteadyEdges, steady_components
 from detector.strokes import fill_stroke_insides
-from pipeline.composite import fill_holes
-from pipeline.geometry import Box, Mark, union_box
+from waterz.core.geometry import Box, Mark, union_box
+from waterz.core.masks import fill_holes
 
 log = logging.getLogger(__name__)
 
@@ -561,7 +561,7 @@ class _Scan:
         out: FrameMarks = [[] for _ in range(total)]
         found = []
         for track in self.tracks:
-            present = _clean_presence(_lead_in(track.present, track.matches), total)
+            present = clean_presence(_lead_in(track.present, track.matches), total)
             if not present.any():
                 continue
             mark = self._full_res_mark(track, width, height)
@@ -900,7 +900,7 @@ def _lead_in(present: set[int], matches: set[int]) -> set[int]:
     return out
 
 
-def _clean_presence(frames: set[int], total: int, max_gap: int = 2, min_run: int = 3) -> np.ndarray:
+def clean_presence(frames: set[int], total: int, max_gap: int = 2, min_run: int = 3) -> np.ndarray:
     """Presence as `(total,) bool` with gaps of up to `max_gap` frames bridged and runs shorter
     than `min_run` frames dropped (a detector flicker is not a mark appearing)."""
     present = np.zeros(total, bool)

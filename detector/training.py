@@ -21,9 +21,9 @@ import av
 import cv2
 import numpy as np
 
-from pipeline.geometry import Box
-from video import iter_frames, probe
-from waterz.errors import InvalidRequest, InvalidVideo
+from waterz.core.errors import InvalidRequest, InvalidVideo
+from waterz.core.geometry import Box
+from waterz.video import iter_frames, probe
 
 log = logging.getLogger(__name__)
 

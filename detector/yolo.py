@@ -24,10 +24,10 @@ import cv2
 import numpy as np
 
 from detector.base import FrameMarks
-from detector.static import _clean_presence
-from pipeline.geometry import Box, Mark
-from waterz.errors import WeightsMissing
-from waterz.settings import get_settings
+from detector.static import clean_presence
+from waterz.core.errors import WeightsMissing
+from waterz.core.geometry import Box, Mark
+from waterz.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class _Positions:
                 present.setdefault(self.find(b, size), set()).add(i)
         out: FrameMarks = [[] for _ in range(total)]
         for p, frames in sorted(present.items()):
-            kept = _clean_presence(frames, total, max_gap=2, min_run=self.min_run)
+            kept = clean_presence(frames, total, max_gap=2, min_run=self.min_run)
             mark = self._refine(p, scale, width, height, dilation) if kept.any() else None
             if mark is not None:
                 for i in np.flatnonzero(kept):

@@ -16,8 +16,8 @@ from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from synth import ClipSpec, MarkSpec, make_clip  # noqa: E402
 from tests.service import Service  # noqa: E402
+from waterz.synth import ClipSpec, MarkSpec, make_clip  # noqa: E402
 
 SPEC = ClipSpec(width=480, height=272, frames=150, motion="pan", source="chelsea",
                 mark=MarkSpec(text="Sora", scale=1.0, opacity=0.6,

@@ -6,7 +6,7 @@ Only engines that need torch import it, and only when picked.
 from __future__ import annotations
 
 from propainter.base import Inpainter
-from waterz.registry import LazyRegistry
+from waterz.core.registry import LazyRegistry
 
 INPAINTERS = LazyRegistry(
     "inpainter",

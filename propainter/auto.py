@@ -11,10 +11,10 @@ import logging
 
 import numpy as np
 
-from propainter.matte import MatteBook
 from propainter.weights import PROPAINTER_MODELS, WeightStore, published
-from waterz.errors import WeightsMissing
-from waterz.settings import get_settings
+from waterz.core.errors import WeightsMissing
+from waterz.core.matte import MatteBook
+from waterz.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
-from propainter.matte import MatteBook
+from waterz.core.matte import MatteBook
 
 
 class Inpainter(Protocol):

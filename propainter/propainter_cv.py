@@ -14,9 +14,9 @@ import os
 
 import numpy as np
 
-from pipeline.stop import checkpoint
 from propainter.weights import PROPAINTER_MODELS, WeightStore, published
-from waterz.settings import get_settings
+from waterz.core.settings import get_settings
+from waterz.core.stop import checkpoint
 
 log = logging.getLogger(__name__)
 

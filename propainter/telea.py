@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.stop import checkpoint
+from waterz.core.stop import checkpoint
 
 
 class TeleaInpainter:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.stop import checkpoint, phase
-from propainter.matte import UNKNOWN, Matte, MatteBook, marked_pixels, persistent_edges
+from waterz.core.matte import UNKNOWN, Matte, MatteBook, marked_pixels, persistent_edges
+from waterz.core.stop import checkpoint, phase
 
 _IDENTITY = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
 

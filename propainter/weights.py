@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from waterz.errors import WeightsMissing
+from waterz.core.errors import WeightsMissing
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ word (the icon animates: eyes open in one, closed in the other) and averaged, so
 the icon's mean look; the text is the same in both.
 
 **tiktok**, from the labelled real frames of `../shared/footage/tiktok_frames` of the videos kept
-for building (`synth.tiktok_frames.half(..., 0)`; the other half measures the preset). The fixed
+for building (`waterz.synth.tiktok_frames.half(..., 0)`; the other half measures the preset). The fixed
 part of the mark is the note icon over the word "TikTok"; the `@username` line under it differs
 per video and is found in each video by the detector (`detector.preset`). In each portrait video
 the frame whose mark box is darkest is taken; the word is found in each by normalised correlation
@@ -87,7 +87,7 @@ def _ncc(region: np.ndarray, template: np.ndarray) -> np.ndarray:
 
 def tiktok(footage: Path) -> None:
     from detector.preset import runs
-    from synth.tiktok_frames import half, tiktok_videos
+    from waterz.synth.tiktok_frames import half, tiktok_videos
 
     pad, bright, frames = 16, 110, 10
     picks = []  # (darkness, grey frame, box) of each portrait video's darkest mark

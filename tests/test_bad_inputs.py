@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.service import Service
-from video import probe
+from waterz.video import probe
 
 pytestmark = pytest.mark.slow
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()

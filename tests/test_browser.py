@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import SLOW_PAN_BOX, longest_still
 from tests.service import Service
-from video import probe
+from waterz.video import probe
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [

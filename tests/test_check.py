@@ -1,4 +1,4 @@
-"""The self-check after cleaning (`pipeline.check`): what is left of the mark in a segment's own
+"""The self-check after cleaning (`waterz.pipeline.check`): what is left of the mark in a segment's own
 output, reported per segment."""
 
 from __future__ import annotations
@@ -6,12 +6,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline import check
-from pipeline.geometry import Box
-from pipeline.plan import Segment
-from pipeline.run import clean_segment
 from propainter import create_inpainter
 from tests.test_inpaint import crop_problem
+from waterz.core.geometry import Box
+from waterz.pipeline import check
+from waterz.pipeline.plan import Segment
+from waterz.pipeline.run import clean_segment
 
 
 def test_the_input_is_all_mark_left_and_the_clean_picture_none(clips):

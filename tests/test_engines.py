@@ -14,8 +14,8 @@ from detector import DETECTORS
 from propainter import INPAINTERS
 from propainter.weights import PROPAINTER_MODELS, named_weights
 from tests.service import Service
-from waterz.engines import CATALOGUE, engines
-from waterz.settings import Settings
+from waterz.core.settings import Settings
+from waterz.pipeline.engines import CATALOGUE, engines
 
 
 def _waterz(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -44,7 +44,7 @@ def test_the_listing_says_propainter_s_weights_are_non_commercial_and_marks_the_
 
 def test_listing_the_engines_imports_no_torch(tmp_path):
     """The API process answers `/api/engines` without loading torch (about 470 MB)."""
-    code = "import sys; from waterz.engines import engines; from waterz.settings import Settings; " \
+    code = "import sys; from waterz.pipeline.engines import engines; from waterz.core.settings import Settings; " \
            "engines(Settings()); print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={"WEIGHTS_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}).stdout.strip() == "False"

@@ -1,10 +1,10 @@
-"""The job's split into chunks that run side by side (`pipeline.fanout`)."""
+"""The job's split into chunks that run side by side (`waterz.pipeline.fanout`)."""
 
 import numpy as np
 
-from pipeline.fanout import Chunk, chunk_count, load_marks, merge_marks, save_marks, split, waits_for
-from pipeline.geometry import Box, Mark
-from pipeline.plan import Segment
+from waterz.core.geometry import Box, Mark
+from waterz.pipeline.fanout import Chunk, chunk_count, load_marks, merge_marks, save_marks, split, waits_for
+from waterz.pipeline.plan import Segment
 
 
 def test_chunks_cover_every_frame_once_in_near_equal_parts():

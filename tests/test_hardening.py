@@ -13,8 +13,8 @@ import httpx
 import pytest
 import redis
 
-from synth import ClipSpec, make_clip
 from tests.service import Service, chunked_upload
+from waterz.synth import ClipSpec, make_clip
 
 pytestmark = pytest.mark.slow
 

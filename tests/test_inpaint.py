@@ -6,7 +6,7 @@ import pytest
 
 from propainter import create_inpainter
 from tests.conftest import psnr
-from video import iter_frames, probe
+from waterz.video import iter_frames, probe
 
 
 def crop_slices(clip):
@@ -75,8 +75,8 @@ def test_a_still_picture_tells_a_white_or_black_mark_but_not_a_coloured_one(colo
     import skimage.data
 
     from propainter.temporal import _achromatic_colour, _Pairs
-    from synth import MarkSpec
-    from synth.clips import render_mark_matte
+    from waterz.synth import MarkSpec
+    from waterz.synth.clips import render_mark_matte
 
     rng = np.random.default_rng(1)
     alpha = render_mark_matte(MarkSpec(text="Sora", scale=0.8)) * 0.55
@@ -94,9 +94,9 @@ def test_a_still_picture_tells_a_white_or_black_mark_but_not_a_coloured_one(colo
 
 
 def test_a_matte_travels_as_text_and_is_found_where_the_mark_sits():
-    from propainter.matte import Matte, MatteBook, persistent_edges
-    from synth import MarkSpec
-    from synth.clips import render_mark_matte
+    from waterz.core.matte import Matte, MatteBook, persistent_edges
+    from waterz.synth import MarkSpec
+    from waterz.synth.clips import render_mark_matte
 
     alpha = render_mark_matte(MarkSpec(text="Sora", scale=0.8)) * 0.55
     matte = Matte.from_text(Matte(alpha, np.full(alpha.shape, 0.02, np.float32), np.full(3, 255.0)).to_text())
@@ -124,8 +124,8 @@ def test_a_segment_reuses_the_matte_another_position_estimated(clips):
     """A faint mark (35 %) over a zoom, boxed loosely by the user (8 px around it): where it
     jumps to, its own fit over the wide box is poorer than the one the first position gave, and
     the first position's matte makes up for it."""
-    from pipeline.run import detect, plan, segment_inputs
-    from propainter.matte import MatteBook
+    from waterz.core.matte import MatteBook
+    from waterz.pipeline.run import detect, plan, segment_inputs
 
     clip = clips("zoom_faint")
     info = probe(clip.path)
@@ -160,8 +160,8 @@ def test_the_fitted_matte_follows_the_marks_shape_not_the_errors_of_its_sources(
     own shape, which the frames' temporal median shows, it is much closer to the true matte, and
     the mark's edges stay where they are."""
     from propainter.temporal import _smooth_alpha
-    from synth import MarkSpec
-    from synth.clips import render_mark_matte
+    from waterz.synth import MarkSpec
+    from waterz.synth.clips import render_mark_matte
 
     rng = np.random.default_rng(1)
     alpha = np.pad(render_mark_matte(MarkSpec(scale=0.6)) * 0.5, 8)
@@ -183,10 +183,10 @@ def test_a_matte_whose_edges_match_outweighs_an_own_fit_that_saw_little_of_the_m
     """Over a still picture a segment's own fit sees little of the mark and may even get its
     colour wrong (black here, for a white mark). A matte another segment fitted, found at the
     mark by its edges, is used instead: the picture under the mark comes back."""
-    from propainter.matte import Matte, MatteBook
     from propainter.temporal import _BlendModel, _with_book
-    from synth import MarkSpec
-    from synth.clips import render_mark_matte
+    from waterz.core.matte import Matte, MatteBook
+    from waterz.synth import MarkSpec
+    from waterz.synth.clips import render_mark_matte
 
     rng = np.random.default_rng(2)
     alpha = render_mark_matte(MarkSpec(scale=0.8)) * 0.5
@@ -220,9 +220,9 @@ def test_a_later_matte_of_another_colour_that_saw_more_of_the_mark_earns_a_secon
     sources, for a white mark) is cleaned again once a later segment fitted more of it in
     another colour, and then that matte outweighs the own colour; a later matte of the same
     colour that saw about as much does not call for it."""
-    from propainter.matte import Matte, MatteBook, marked_pixels, persistent_edges, second_look
-    from synth import MarkSpec
-    from synth.clips import render_mark_matte
+    from waterz.core.matte import Matte, MatteBook, marked_pixels, persistent_edges, second_look
+    from waterz.synth import MarkSpec
+    from waterz.synth.clips import render_mark_matte
 
     alpha = render_mark_matte(MarkSpec(scale=0.8)) * 0.5
     error = np.full(alpha.shape, 0.02, np.float32)

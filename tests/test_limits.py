@@ -7,11 +7,11 @@ from dataclasses import replace
 import av
 import pytest
 
-from api.uploads import check_limits
-from synth.hostile import flat_video, long_mkv_claiming, size_switching_stream
-from video import iter_frames, probe
-from waterz.errors import InvalidVideo, UploadTooLarge
-from waterz.settings import Settings
+from waterz.api.uploads import check_limits
+from waterz.core.errors import InvalidVideo, UploadTooLarge
+from waterz.core.settings import Settings
+from waterz.synth.hostile import flat_video, long_mkv_claiming, size_switching_stream
+from waterz.video import iter_frames, probe
 
 
 def test_the_duration_is_what_the_timestamps_span_not_what_the_header_says(tmp_path):

@@ -1,7 +1,7 @@
 """Segment planning edge cases (pure functions)."""
 
-from pipeline.geometry import Box
-from pipeline.plan import PlanConfig, crop_for, plan_segments
+from waterz.core.geometry import Box
+from waterz.pipeline.plan import PlanConfig, crop_for, plan_segments
 
 A = Box(20, 20, 100, 30)
 B = Box(180, 160, 100, 30)
@@ -95,9 +95,9 @@ def test_a_pinhole_in_a_marks_mask_is_closed_but_the_inside_of_a_ring_stays():
     import cv2
     import numpy as np
 
-    from pipeline.composite import segment_masks
-    from pipeline.geometry import Mark
-    from pipeline.plan import Segment
+    from waterz.core.geometry import Mark
+    from waterz.pipeline.composite import segment_masks
+    from waterz.pipeline.plan import Segment
 
     shape = np.zeros((60, 100), np.uint8)
     cv2.circle(shape, (30, 30), 25, 1, 5)  # a ring, its inside is picture

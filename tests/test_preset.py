@@ -10,11 +10,11 @@ from bench.real import coverage, mark_left
 from detector import create_detector
 from detector.auto import DECIDE_FRAMES
 from detector.preset import PresetConfig, load_preset
-from pipeline.run import detect, remove_watermark
-from synth.clips import render_clean, write_video
 from tests.conftest import PORTRAIT, TIKTOK, TIKTOK_END, sora_over, tiktok_over
-from video import iter_frames, probe
-from waterz.settings import Settings
+from waterz.core.settings import Settings
+from waterz.pipeline.run import detect, remove_watermark
+from waterz.synth.clips import render_clean, write_video
+from waterz.video import iter_frames, probe
 
 
 @pytest.mark.parametrize("detector", ["sora", "auto"])

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from jobs.progress import SEGMENTS, PhaseWork, eta_s, in_band, measured_rates, segments_share
-from pipeline.stop import Stopped, checkpoint, phase, report_to, stop_when
 from propainter import create_inpainter
 from tests.conftest import SLOW_PAN_BOX, longest_still
+from waterz.core.stop import Stopped, checkpoint, phase, report_to, stop_when
+from waterz.jobs.progress import SEGMENTS, PhaseWork, eta_s, in_band, measured_rates, segments_share
 
 
 def _seg(index: int, start: int, end: int, done: int, started_at: float | None = None) -> dict:
@@ -77,8 +77,8 @@ def test_phases_map_checkpoints_onto_one_rising_fraction():
 
 @pytest.mark.parametrize("name", ["temporal", "unblend", "telea"])
 def test_an_engine_reports_its_segment_rising_to_the_end(name, clips):
-    from pipeline.run import detect, plan, segment_inputs
-    from video import probe
+    from waterz.pipeline.run import detect, plan, segment_inputs
+    from waterz.video import probe
 
     info = probe(clips("pan_jump").path)
     marks = detect(info, "box", ["14,14,116,44@0-23"])

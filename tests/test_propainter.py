@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch", reason="the ml extra (torch, pytorchcv) is 
 
 from propainter import create_inpainter  # noqa: E402
 from propainter.weights import PROPAINTER_MODELS, WeightStore, fresh_weights, published  # noqa: E402
-from waterz.errors import WeightsMissing  # noqa: E402
+from waterz.core.errors import WeightsMissing  # noqa: E402
 
 WATERZ = str(Path(sys.executable).with_name("waterz"))
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ def local_weights(tmp_path_factory) -> WeightStore:
 
 @pytest.mark.slow
 def test_a_segment_through_the_engine(local_weights, clips):
-    from video import iter_frames
+    from waterz.video import iter_frames
 
     clip = clips("pan_jump")
     # an odd crop smaller than 128 px a side: the engine pads it (deform_conv2d crashes below that)
@@ -111,7 +111,7 @@ def test_auto_sends_opaque_marks_to_propainter_and_the_rest_to_unblend(local_wei
 
 def _crop_problem(clip, n: int):
     """The first n frames, cropped to 128 px around the mark's first position."""
-    from video import iter_frames
+    from waterz.video import iter_frames
 
     ys, xs = np.nonzero(clip.alpha[0] > 0.05)
     y0 = int(np.clip(ys.min() - 40, 0, clip.spec.height - 128))
@@ -124,7 +124,7 @@ def _crop_problem(clip, n: int):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_the_engine_on_cuda_matches_the_cpu_outside_the_mask(local_weights, clips):
-    from video import iter_frames
+    from waterz.video import iter_frames
 
     clip = clips("pan_jump")
     frames = np.stack([f[:128, :128] for f, _ in zip(iter_frames(clip.path), range(12))])

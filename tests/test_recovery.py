@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 from kombu import Connection
 
-from synth import ClipSpec, MarkSpec, make_clip
 from tests.service import Service
-from video import probe
 from waterz.service import free_port, start_redis, stop
+from waterz.synth import ClipSpec, MarkSpec, make_clip
+from waterz.video import probe
 
 pytestmark = pytest.mark.slow
 

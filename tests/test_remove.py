@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.composite import chunk_weight, i420_planes, paste_planar
-from pipeline.geometry import Box
-from pipeline.plan import Segment
 from tests.conftest import psnr
-from video import iter_frames, probe
+from waterz.core.geometry import Box
+from waterz.pipeline.composite import chunk_weight, i420_planes, paste_planar
+from waterz.pipeline.plan import Segment
+from waterz.video import iter_frames, probe
 
 WATERZ = str(Path(sys.executable).with_name("waterz"))
 
@@ -126,8 +126,8 @@ def test_a_still_logo_over_a_talking_head_beats_telea_given_the_exact_mask(tmp_p
     """Over the first segment of the talking head the picture hardly changes, so its own blend
     fit sees less of the mark than the second segment's and gets its colour wrong (its frames
     came out worse than Telea's); it is done again with the matte the second segment fitted."""
-    from pipeline.run import remove_watermark
     from tests.conftest import still_logo_over_a_talking_head
+    from waterz.pipeline.run import remove_watermark
 
     clip, telea = still_logo_over_a_talking_head(tmp_path)
     remove_watermark(clip.path, tmp_path / "out.mp4", inpainter="auto")

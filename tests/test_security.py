@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.service import Service
-from waterz.logs import mask_secrets
+from waterz.core.logs import mask_secrets
 from waterz.service import free_port, start_redis, stop
 
 pytestmark = pytest.mark.slow

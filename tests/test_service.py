@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import PORTRAIT, psnr, sora_over
 from tests.service import Service
-from video import iter_frames, probe
 from waterz.service import bin_of
+from waterz.video import iter_frames, probe
 
 pytestmark = pytest.mark.slow
 

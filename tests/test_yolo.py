@@ -16,8 +16,8 @@ import pytest
 pytest.importorskip("ultralytics", reason="the ml extra (ultralytics) is not installed")
 
 from detector.yolo import YoloDetector, refine_mask  # noqa: E402
-from pipeline.geometry import Box  # noqa: E402
-from waterz.errors import WeightsMissing  # noqa: E402
+from waterz.core.errors import WeightsMissing  # noqa: E402
+from waterz.core.geometry import Box  # noqa: E402
 
 WATERZ = str(Path(sys.executable).with_name("waterz"))
 
@@ -79,8 +79,8 @@ def test_box_is_refined_into_the_marks_shape():
 
 
 def test_a_loose_box_is_placed_on_the_logo_the_weights_remember():
-    from synth import MarkSpec
-    from synth.clips import render_mark_matte
+    from waterz.synth import MarkSpec
+    from waterz.synth.clips import render_mark_matte
 
     matte = render_mark_matte(MarkSpec(text="WZ", scale=1.2))
     h, w = matte.shape
@@ -121,8 +121,8 @@ def test_missing_weights_are_a_sentence(tmp_path):
 @pytest.mark.slow
 def test_tiny_training_run_detects_the_logo(tmp_path):
     from detector.training import load_logo
-    from synth import ClipSpec, MarkSpec, make_clip
-    from synth.clips import render_mark_matte
+    from waterz.synth import ClipSpec, MarkSpec, make_clip
+    from waterz.synth.clips import render_mark_matte
 
     mark = MarkSpec(text="WZ", scale=1.6, opacity=0.8, positions=((0, 30, 30), (12, 180, 150)))
     matte = render_mark_matte(mark)

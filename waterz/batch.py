@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from waterz.errors import InvalidRequest
+from waterz.core.errors import InvalidRequest
 
 SUFFIX = ".clean.mp4"
 

@@ -7,8 +7,8 @@ import json
 import logging
 import sys
 
-from waterz.errors import WaterzError, WeightsMissing
-from waterz.logs import install_secret_masking, mask_secrets
+from waterz.core.errors import WaterzError, WeightsMissing
+from waterz.core.logs import install_secret_masking, mask_secrets
 
 
 def _progress_bar():
@@ -33,8 +33,8 @@ def _progress_bar():
 def cmd_remove(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pipeline.run import remove_watermark
     from waterz.batch import batch_outputs, is_batch, single_output
+    from waterz.pipeline.run import remove_watermark
 
     inputs, output = [Path(p) for p in args.input], Path(args.output)
     options = {"detector": args.detector, "boxes": args.box or None, "weights": args.weights}
@@ -49,18 +49,14 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def _remove_batch(pairs, inpainter: str | None, options: dict) -> int:
     """Each file in turn, one engine for all; a file that fails is reported and the others run.
     A JSON line per file (its summary, or `input` and `error`); 1 when any failed."""
-    from detector import DETECTORS
-    from detector.box import BoxDetector
-    from pipeline.run import remove_watermark
-    from propainter import create_inpainter
-    from waterz.settings import get_settings
+    from waterz.core.settings import get_settings
+    from waterz.pipeline.options import check_options
+    from waterz.pipeline.run import remove_watermark, shared_inpainter
 
     settings = get_settings()
     name = inpainter or settings.inpainter
-    engine = create_inpainter(name)  # an unknown name or missing weights: bad usage, before any file
-    DETECTORS.get(options["detector"] or settings.detector)
-    if options["boxes"]:
-        BoxDetector(options["boxes"])  # a malformed box as well
+    engine = shared_inpainter(name)  # an unknown name or missing weights: bad usage, before any file
+    check_options(options["detector"] or settings.detector, boxes=options["boxes"])  # a malformed box as well
     bar = _batch_bar(len(pairs))
     failed = 0
     for source, target in pairs:
@@ -98,7 +94,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from waterz.errors import InvalidRequest
+    from waterz.core.errors import InvalidRequest
     from waterz.submit import submit
 
     server = args.server or os.environ.get("WATERZ_SERVER")
@@ -109,8 +105,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from pipeline.run import detect, plan
-    from video import probe
+    from waterz.pipeline.run import detect, plan
+    from waterz.video import probe
 
     info = probe(args.input)
     found: dict = {}
@@ -123,8 +119,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from waterz.core.settings import get_settings
     from waterz.service import up
-    from waterz.settings import get_settings
 
     settings = get_settings()
     return up(args.port or settings.port, args.workers or settings.workers, settings.redis_url, args.host,
@@ -154,7 +150,7 @@ def cmd_train_detector(args: argparse.Namespace) -> int:
 
 def cmd_weights(args: argparse.Namespace) -> int:
     from propainter.weights import PROPAINTER_MODELS, WeightStore, published
-    from waterz.settings import get_settings
+    from waterz.core.settings import get_settings
 
     store = WeightStore(get_settings().weights_dir, published(PROPAINTER_MODELS))
     if args.action == "download":
@@ -171,8 +167,8 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 def cmd_engines(args: argparse.Namespace) -> int:
-    from waterz.engines import as_text, engines
-    from waterz.settings import get_settings
+    from waterz.core.settings import get_settings
+    from waterz.pipeline.engines import as_text, engines
 
     listing = engines(get_settings())
     print(json.dumps(listing) if args.json else as_text(listing))

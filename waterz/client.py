@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from waterz.errors import WaterzError
+from waterz.core.errors import WaterzError
 
 TERMINAL = ("SUCCESS", "FAILURE")
 

@@ -20,7 +20,7 @@ from typing import TextIO
 
 from waterz.batch import batch_outputs
 from waterz.client import Client, ServiceError
-from waterz.errors import UnknownEngine, WeightsMissing
+from waterz.core.errors import UnknownEngine, WeightsMissing
 
 FOLLOW = 8  # jobs followed at once (each holds one live stream)
 

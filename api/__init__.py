@@ -1,5 +1,0 @@
-"""The FastAPI application: upload, process, status, results, health."""
-
-from api.app import create_api
-
-__all__ = ["create_api"]

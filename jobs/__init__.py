@@ -1,5 +1,0 @@
-"""Job state in Redis: one record per job, one per segment, the set of finished segments."""
-
-from jobs.store import TERMINAL, JobStore
-
-__all__ = ["JobStore", "TERMINAL"]

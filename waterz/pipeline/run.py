@@ -1,0 +1,347 @@
+"""The single-process pipeline: probe -> detect -> plan -> inpaint each segment -> composite -> encode.
+
+Three streaming passes over the input keep memory independent of the video's length: detection,
+crop extraction (one segment's crops in memory at a time), and compositing while encoding.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from detector import FrameMarks, create_detector
+from detector.preset import animates
+from propainter import Inpainter, create_inpainter
+from waterz.core.matte import Matte, MatteBook, second_looks
+from waterz.core.settings import Settings, get_settings
+from waterz.pipeline import check
+from waterz.pipeline.composite import blend, chunk_weight, feather_alpha, paste, paste_planar, segment_masks
+from waterz.pipeline.plan import PlanConfig, Segment, plan_segments
+from waterz.video import VideoInfo, VideoWriter, frame_format, iter_frames, mux_audio, probe
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+"""`progress(stage, done, total)`: called as each stage advances."""
+
+
+_shared_lock = threading.Lock()
+_shared: dict[str, Inpainter] = {}
+
+
+def shared_inpainter(name: str) -> Inpainter:
+    """This process's one instance of inpainter `name`, created on first use: a model is loaded
+    once per process, never per segment."""
+    with _shared_lock:
+        if name not in _shared:
+            _shared[name] = create_inpainter(name)
+        return _shared[name]
+
+
+def matte_book(preset: str | None, mattes: Iterable[Matte] = ()) -> MatteBook:
+    """The book a segment starts with: the `mattes` other segments kept, for a mark found by
+    `preset` (None: not a preset's). A preset whose mark animates gets no fitted matte."""
+    return MatteBook(list(mattes), animated=animates(preset))
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass
+class SegmentResult:
+    """A cleaned segment: `pixels` `(length, h, w, 3) uint8 BGR` and `masks` `(length, h, w) bool`
+    for its frames start..end, in crop coordinates; `residual`: the share of the mark its own
+    check found left (`waterz.pipeline.check`; None where not measured or the input showed no mark's
+    edges)."""
+
+    pixels: np.ndarray
+    masks: np.ndarray
+    residual: float | None = None
+
+    def check(self) -> dict:
+        """The self-check's figure, for the summary and the job's segment records."""
+        return {"residual": None if self.residual is None else round(self.residual, 3)}
+
+
+def save_result(workdir: Path, index: int, result: SegmentResult) -> None:
+    np.save(workdir / f"segment_{index}.npy", result.pixels)
+    np.save(workdir / f"segment_{index}_mask.npy", result.masks)
+
+
+def load_result(workdir: Path, index: int) -> SegmentResult:
+    """Memory-mapped: compositing reads one frame at a time."""
+    return SegmentResult(
+        np.load(workdir / f"segment_{index}.npy", mmap_mode="r"),
+        np.load(workdir / f"segment_{index}_mask.npy", mmap_mode="r"),
+    )
+
+
+@dataclass
+class Timings:
+    """Seconds per stage, in order."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        log.info("stage %s: %.2fs", name, self.seconds[name])
+
+
+def plan_config(settings: Settings, online_workers: int = 1, marked_frames: int = 0) -> PlanConfig:
+    """The planner's settings. With several workers, no segment is longer than a share of the
+    marked frames that gives each worker two segments: one segment's cost per frame can be
+    several times another's, and the job waits for its longest."""
+    longest = settings.max_chunk_frames
+    if online_workers > 1 and marked_frames:
+        longest = min(longest, max(2 * settings.min_chunk_frames, -(-marked_frames // (2 * online_workers))))
+    return PlanConfig(
+        min_segments=settings.min_segments_for(online_workers),
+        min_chunk_frames=settings.min_chunk_frames,
+        max_chunk_frames=longest,
+        overlap_frames=settings.overlap_frames,
+        context_frames=settings.context_frames,
+        crop_padding=settings.crop_padding,
+        min_crop=settings.min_crop,
+    )
+
+
+def detect(info: VideoInfo, detector: str | None = None, boxes: Iterable | None = None,
+           progress: Progress = _no_progress, settings: Settings | None = None,
+           weights: str | None = None, report: dict | None = None,
+           frames: tuple[int, int] | None = None, timestamps: list[int] | None = None) -> FrameMarks:  # fmt: skip
+    """Run the named detector (default: `DETECTOR`) over the video; `boxes` select the `box` detector;
+    `weights` go to detectors that take them (`yolo`). `report`, where given, gets `preset`: the
+    known mark that `auto` or a preset detector found (None where the generic detector answered).
+    `frames`: only the frames `start <= f < stop`, as if they were the whole video (their marks
+    come back as `marks[f - start]`), decoded from the keyframe before `start` where
+    `timestamps` (`video.frame_timestamps`) are given."""
+    settings = settings or get_settings()
+    detector = "box" if boxes else (detector or settings.detector)
+    kwargs = {"boxes": list(boxes)} if detector == "box" else {"mask_dilation": settings.mask_dilation}
+    if weights:
+        kwargs["weights"] = weights
+    engine = create_detector(detector, **kwargs)
+    start, stop = frames or (0, info.frames)
+    decoded = None
+    if engine.needs_frames:
+        decoded = _counted(iter_frames(info.path, start=start, stop=stop, timestamps=timestamps), "detect",
+                           stop - start, progress)  # fmt: skip
+    marks = engine.detect(decoded, stop - start, (info.width, info.height))
+    if report is not None:
+        report["preset"] = getattr(engine, "matched", None)
+    return marks
+
+
+def plan(
+    frame_marks: FrameMarks, info: VideoInfo, settings: Settings | None = None, online_workers: int = 1
+) -> list[Segment]:
+    settings = settings or get_settings()
+    boxes = [[m.box for m in marks] for marks in frame_marks]
+    config = plan_config(settings, online_workers, sum(1 for b in boxes if b))
+    return plan_segments(boxes, info.width, info.height, config)
+
+
+def inpaint_segment(inpainter, crops: np.ndarray, masks: np.ndarray, seg: Segment, feather: int,
+                    mattes: MatteBook | None = None) -> np.ndarray:  # fmt: skip
+    """Clean one segment: `crops` `(n, h, w, 3)` and `masks` `(n, h, w)` cover its context frames.
+    Returns the pixels to paste for frames start..end, `(length, h, w, 3) uint8`, equal to the
+    input outside the masks and feathered at their edges. `mattes`: the video's mark mattes so far
+    (see `waterz.core.matte`)."""
+    first, last = seg.start_frame - seg.context_start, seg.end_frame - seg.context_start
+    cleaned = inpainter.inpaint(crops, masks, first, last, mattes=mattes)
+    for k in range(len(cleaned)):
+        cleaned[k] = blend(crops[first + k], cleaned[k], feather_alpha(masks[first + k], feather))
+    return cleaned
+
+
+def segment_inputs(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segment],
+                   progress: Progress = _no_progress, stage: str = "extract", timestamps: list[int] | None = None,
+                   ) -> Iterator[tuple[Segment, np.ndarray, np.ndarray]]:  # fmt: skip
+    """Pass 2's decoding (from the first frame any segment needs; from the keyframe before it, where
+    `timestamps` are given): yield `(segment, crops, masks)` as soon as a segment's last context frame
+    has been read; `crops` `(n, h, w, 3) uint8 BGR` and `masks` `(n, h, w) bool` cover its context
+    frames. Only the segments still open are held in memory."""
+    if not segments:
+        return
+    pending: dict[int, list[np.ndarray]] = {}
+    first_needed, last_needed = min(s.context_start for s in segments), max(s.context_end for s in segments)
+    frames = iter_frames(info.path, start=first_needed, stop=last_needed + 1, timestamps=timestamps)
+    for f, frame in enumerate(_counted(frames, stage, last_needed + 1 - first_needed, progress), start=first_needed):
+        for seg in segments:
+            if seg.context_start <= f <= seg.context_end:
+                c = seg.crop
+                pending.setdefault(seg.index, []).append(frame[c.y : c.y1, c.x : c.x1].copy())
+            if f == seg.context_end:
+                yield seg, np.stack(pending.pop(seg.index)), segment_masks(frame_marks, seg)
+        if f >= last_needed:
+            break
+
+
+def clean_segment(inpainter, seg: Segment, crops: np.ndarray, masks: np.ndarray, feather: int,
+                  mattes: MatteBook | None = None) -> SegmentResult:  # fmt: skip
+    """Inpaint one segment's context crops; keep the frames start..end, with the self-check's
+    measure of what is left of the mark in them."""
+    window = slice(seg.start_frame - seg.context_start, seg.end_frame - seg.context_start + 1)
+    pixels = inpaint_segment(inpainter, crops, masks, seg, feather, mattes)
+    return SegmentResult(pixels, masks[window], check.mark_left(crops[window], pixels, masks[window]))
+
+
+def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segment], inpainter: Inpainter,
+                        workdir: Path, settings: Settings, progress: Progress = _no_progress,
+                        animated: bool = False) -> dict[int, dict]:  # fmt: skip
+    """Pass 2 in one process: inpaint each segment as soon as its crops are read, and save its
+    pixels and masks (frames start..end) in `workdir`. `animated`: the mark is known to change
+    from frame to frame (see `MatteBook`). Returns each segment's check (`SegmentResult.check`)."""
+    checks: dict[int, dict] = {}
+    mattes = MatteBook(animated=animated)  # what one segment learns of the mark's blend, the next may use
+    kept: dict[int, Matte] = {}  # the matte each segment left, by index
+    unmatched: dict[int, tuple[int, list[int]]] = {}  # see `waterz.core.matte.second_looks`
+    for seg, crops, masks in segment_inputs(info, frame_marks, segments, progress, "inpaint"):
+        had, before = list(kept), len(mattes.added)
+        result = clean_segment(inpainter, seg, crops, masks, settings.feather, mattes)
+        save_result(workdir, seg.index, result)
+        checks[seg.index] = result.check()
+        kept.update((seg.index, m) for m in mattes.added[before:])
+        if mattes.unmatched is not None:
+            unmatched[seg.index] = (mattes.unmatched, had)
+    again = second_looks(kept, unmatched)
+    if again:
+        log.info("segments %s again, with the mattes later segments estimated", sorted(again))
+        redo = [s for s in segments if s.index in again]
+        for seg, crops, masks in segment_inputs(info, frame_marks, redo, progress, "inpaint again"):
+            result = clean_segment(inpainter, seg, crops, masks, settings.feather, again[seg.index])
+            save_result(workdir, seg.index, result)
+            checks[seg.index] = result.check()
+    return checks
+
+
+def composite_and_encode(info: VideoInfo, segments: list[Segment], results: dict[int, SegmentResult], output: Path,
+                         settings: Settings, progress: Progress = _no_progress) -> int:  # fmt: skip
+    """Pass 3: paste the cleaned pixels into the original frames (cross-fading overlapping chunks),
+    encode once, and mux the original audio. Returns the number of frames written.
+
+    Frames are decoded as I420 planes where the size allows and only masked pixels are replaced,
+    so everything outside the mask is re-encoded without a round trip through RGB, and at the
+    input's bit depth (10 bits for an input of more than 8: only the cleaned pixels, made at 8,
+    are widened; see `video.frame_format`).
+
+    Each segment's result leaves `results` once its last frame is written: memory-mapped pixels
+    stay resident while mapped, and a long video's segments would otherwise all add up.
+    """
+    video_only = output.with_name(output.stem + ".video.mp4")
+    written = encode_frames(info, segments, results, video_only, settings, progress)
+    mux_audio(video_only, info, output)
+    video_only.unlink(missing_ok=True)
+    return written
+
+
+def encode_frames(info: VideoInfo, segments: list[Segment], results: dict[int, SegmentResult], path: Path,
+                  settings: Settings, progress: Progress = _no_progress, frames: tuple[int, int] | None = None,
+                  timestamps: list[int] | None = None) -> int:  # fmt: skip
+    """`composite_and_encode` without the audio: the video-only mp4 at `path`. With `frames`, only
+    the frames `start <= f < stop`, as a chunk of the whole video's encode (its time zero, and
+    `ENCODE_LOOKAHEAD_FRAMES` more read ahead so it ends as it would inside one encode; see
+    `VideoWriter`): `timestamps` (`video.frame_timestamps`) are then needed. `results` needs only
+    the segments that clean frames of the chunk. Returns the number of frames written."""
+    fmt = frame_format(info)
+    planar = fmt.startswith("yuv")
+    start, stop = frames or (0, info.frames)
+    by_frame: dict[int, list[Segment]] = {}
+    for seg in segments:
+        for f in range(max(start, seg.start_frame), min(stop - 1, seg.end_frame) + 1):
+            by_frame.setdefault(f, []).append(seg)
+    chunk = {}
+    if frames is not None:
+        chunk = {"origin": timestamps[0], "until": timestamps[stop] if stop < info.frames else None}
+    ahead = min(info.frames, stop + settings.encode_lookahead_frames) if frames is not None else stop
+    with VideoWriter(path, info, crf=settings.crf, preset=settings.preset, **chunk) as writer:
+        decoded = iter_frames(info.path, with_pts=True, fmt=fmt, start=start, stop=ahead, timestamps=timestamps)
+        for f, (frame, pts) in enumerate(_counted(decoded, "encode", ahead - start, progress), start=start):
+            for crop, pixels, mask in _cleaned_pixels(by_frame.get(f, ()), results, f):
+                if planar:
+                    paste_planar(frame, info.width, info.height, crop, pixels, mask, fmt)
+                else:
+                    paste(frame, crop, pixels, mask)
+            writer.write(frame, pts, fmt=fmt)
+            for seg in by_frame.get(f, ()):
+                if min(stop - 1, seg.end_frame) == f:
+                    results.pop(seg.index, None)
+    return writer.frames_written
+
+
+def _cleaned_pixels(segs, results: dict[int, SegmentResult], f: int):
+    """For one frame, `(crop, pixels, mask)` to paste: one per crop, overlapping chunks cross-faded."""
+    by_crop: dict = {}
+    for seg in segs:
+        by_crop.setdefault(seg.crop, []).append(seg)
+    for crop, group in by_crop.items():
+        acc = np.zeros((crop.h, crop.w, 3), np.float32)
+        mask = np.zeros((crop.h, crop.w), bool)
+        total = 0.0
+        for seg in group:
+            w = chunk_weight(seg, f) if len(group) > 1 else 1.0
+            acc += w * results[seg.index].pixels[f - seg.start_frame]
+            mask |= results[seg.index].masks[f - seg.start_frame]
+            total += w
+        yield crop, np.clip(acc / total + 0.5, 0, 255).astype(np.uint8), mask
+
+
+def remove_watermark(input_path: str | Path, output_path: str | Path, *, detector: str | None = None,
+                     inpainter: str | None = None, boxes: Iterable | None = None,
+                     settings: Settings | None = None, progress: Progress = _no_progress,
+                     engine: Inpainter | None = None, weights: str | None = None) -> dict:  # fmt: skip
+    """The whole job in one process. Returns a JSON-able summary. `engine`: an inpainter already
+    built (its name for the summary in `inpainter`)."""
+    settings = settings or get_settings()
+    inpainter = inpainter or settings.inpainter
+    engine = engine or create_inpainter(inpainter)  # an unknown name or missing weights fail before any work
+    output = Path(output_path)
+    timings = Timings()
+    with timings.stage("probe"):
+        info = probe(input_path)
+    found: dict = {}
+    with timings.stage("detect"):
+        frame_marks = detect(info, detector, boxes, progress, settings, weights, found)
+    with timings.stage("plan"):
+        segments = plan(frame_marks, info, settings)
+    with tempfile.TemporaryDirectory(prefix="waterz-") as tmp:
+        workdir = Path(tmp)
+        checks: dict[int, dict] = {}
+        with timings.stage("inpaint"):
+            if segments:
+                animated = animates(found["preset"])
+                checks = extract_and_inpaint(info, frame_marks, segments, engine, workdir, settings, progress, animated)
+            results = {s.index: load_result(workdir, s.index) for s in segments}
+        with timings.stage("encode"):
+            output.parent.mkdir(parents=True, exist_ok=True)
+            written = composite_and_encode(info, segments, results, output, settings, progress)
+    return {
+        "input": str(input_path),
+        "output": str(output),
+        **info.summary(),
+        "frames_written": written,
+        "detector": "box" if boxes else (detector or settings.detector),
+        "preset": found["preset"],
+        "inpainter": inpainter,
+        "frames_with_mark": sum(1 for m in frame_marks if m),
+        "segments": [{**s.as_dict(), **checks.get(s.index, {})} for s in segments],
+        "seconds": timings.seconds,
+    }
+
+
+def _counted(frames: Iterable, stage: str, total: int, progress: Progress):
+    for i, frame in enumerate(frames):
+        yield frame
+        progress(stage, i + 1, total)
