@@ -122,7 +122,7 @@ def test_unknown_detector_lists_the_known_ones():
 def test_a_jumping_mark_lends_each_position_the_parts_its_background_hid():
     import cv2
 
-    from detector.static import _complete_shapes
+    from detector.static.shapes import complete_shapes
     from waterz.core.geometry import Mark
     from waterz.synth import MarkSpec
     from waterz.synth.clips import render_mark_matte
@@ -138,7 +138,7 @@ def test_a_jumping_mark_lends_each_position_the_parts_its_background_hid():
     other[: h // 2, : w // 3] = True  # a different mark
     whole, lacking = Mark(Box(20, 30, w, h), shape), Mark(Box(150, 120, w, h), partial)
     stranger = Mark(Box(10, 200, w, h), other)
-    done = _complete_shapes([whole, lacking, stranger], 320 + w, 240 + h)
+    done = complete_shapes([whole, lacking, stranger], 320 + w, 240 + h)
     assert done[0].box == whole.box and np.array_equal(done[0].mask, shape)  # already whole: unchanged
     assert done[1].box == lacking.box and np.array_equal(done[1].mask, shape)  # the letter is back, in place
     assert done[2] is stranger

@@ -5,9 +5,12 @@ import cv2
 import numpy as np
 import pytest
 
-from detector.static import StaticDetector, _features, _grouping_kernel, _holds_while_around_changes
+from detector.static import StaticDetector
+from detector.static.features import features
+from detector.static.fixed import holds_while_around_changes
+from detector.static.parts import grouping_kernel
 from detector.steady import SteadyEdges, steady_components
-from propainter.temporal import _Motion
+from propainter.motion import Motion
 from waterz.core.geometry import Box, union_box
 from waterz.synth import ClipSpec, MarkSpec
 from waterz.synth.clips import load_source, render_clean
@@ -36,7 +39,7 @@ def vibrating_frames(frames: int, overlay: bool, jitter: float = 0.4, seed: int 
 def steady_edges(frames: list[np.ndarray]) -> SteadyEdges:
     edges = SteadyEdges()
     for frame in frames:
-        f = _features(frame, 1.0)
+        f = features(frame, 1.0)
         edges.push(f.gray, f.gx, f.gy)
     return edges
 
@@ -48,8 +51,8 @@ def opaque_parts(frames: list[np.ndarray]) -> list[Box]:
     steady = edges.steady(10.0)
     assert steady is not None
     h, w = steady.shape
-    return [Box(x, y, bw, bh) for x, y, bw, bh, support in steady_components(steady, _grouping_kernel(h, w), 30)
-            if _holds_while_around_changes(support, edges.grey_spread(), 0.5)]  # fmt: skip
+    return [Box(x, y, bw, bh) for x, y, bw, bh, support in steady_components(steady, grouping_kernel(h, w), 30)
+            if holds_while_around_changes(support, edges.grey_spread(), 0.5)]  # fmt: skip
 
 
 def test_an_opaque_overlay_holds_while_a_vibrating_camera_s_picture_changes_around_it():
@@ -112,12 +115,12 @@ def test_a_still_camera_with_something_moving_beside_a_fixed_mask_shows_nothing_
     frames = render_clean(ClipSpec(frames=40, motion="locked", source="astronaut", movers=2, mark=None))
     masks = np.zeros(frames.shape[:3], bool)
     masks[:, 100:140, 120:200] = True
-    assert _Motion(frames, masks, 3).never_uncovered(masks, 6.0)
+    assert Motion(frames, masks, 3).never_uncovered(masks, 6.0)
     panned = render_clean(ClipSpec(frames=40, motion="pan", source="astronaut", mark=None))
-    assert not _Motion(panned, masks, 3).never_uncovered(masks, 6.0)
+    assert not Motion(panned, masks, 3).never_uncovered(masks, 6.0)
     moved = masks.copy()
     moved[20:, 100:140, 120:200], moved[20:, 30:70, 20:100] = False, True  # the mark jumped
-    assert not _Motion(frames, moved, 3).never_uncovered(moved, 6.0)
+    assert not Motion(frames, moved, 3).never_uncovered(moved, 6.0)
 
 
 def test_the_opaque_logo_over_carphone_is_removed(tmp_path):

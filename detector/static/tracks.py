@@ -1,0 +1,206 @@
+"""Stage 4: a track per mark position, accumulating the gradient template of the windows that saw
+it, and the frames it is present on. Every frame is scored against the tracks seen near it (how
+much of the template its own gradient holds), which places a jumping mark's appearance and
+disappearance to the frame; a run of frames before that whose gradient holds the template leads
+up to the mark (there from the start of a shot too slow for the first windows to see it). Parts of
+one mark found separately (a logo and its text) become one track once they overlap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from detector.static.features import Features
+from detector.static.parts import overlap
+from detector.static.pops import Pop
+from waterz.core.geometry import Box
+
+
+@dataclass
+class Track:
+    """A mark position: its analysis-scale box, template sums and the windows that saw it."""
+
+    box: Box
+    sum_x: np.ndarray
+    sum_y: np.ndarray
+    votes: np.ndarray  # how many windows marked each pixel as part of the mark
+    still_sum: np.ndarray  # sum over windows of each pixel's temporal change relative to its surroundings
+    still_n: np.ndarray  # how many windows measured it
+    windows: list[tuple[int, int]] = field(default_factory=list)
+    present: set[int] = field(default_factory=set)
+    # Frames scored before any window near them saw the mark, whose gradient holds its template:
+    # the mark was there already where a run of them leads up to a frame it is present on.
+    matches: set[int] = field(default_factory=set)
+
+    @property
+    def n(self) -> int:
+        return len(self.windows)
+
+    def template(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        b = self.box
+        tx = self.sum_x[b.y : b.y1, b.x : b.x1] / self.n
+        ty = self.sum_y[b.y : b.y1, b.x : b.x1] / self.n
+        # Most windows that saw the mark agree on its pixels; picture edges caught once do not.
+        support = self.votes[b.y : b.y1, b.x : b.x1] >= (1.0 if self.n < 2 else max(2.0, 0.5 * self.n))
+        return tx, ty, support
+
+    def shape_support(self, min_share: float) -> np.ndarray:
+        """The mark's pixels for its mask: seen in at least `min_share` of the windows. Laxer than
+        the template's support: parts of a mark that show only over some backgrounds (white on
+        white) must still be covered; not much laxer: over a near-still picture, picture edges
+        next to the mark persist in a fifth of the windows or more, and whatever the mask covers
+        and no frame shows is painted over."""
+        b = self.box
+        return self.votes[b.y : b.y1, b.x : b.x1] >= max(1.0, min_share * self.n)
+
+    def near(self, frame: int, reach: int) -> bool:
+        return any(s - reach <= frame < e + reach for s, e in self.windows)
+
+    def score(self, feats: Features) -> float:
+        """The share of the template that a frame's gradient holds."""
+        tx, ty, support = self.template()
+        if not support.any():
+            return 0.0
+        b = self.box
+        fx, fy = feats.gx[b.y : b.y1, b.x : b.x1], feats.gy[b.y : b.y1, b.x : b.x1]
+        tx, ty = tx[support], ty[support]
+        return float((fx[support] * tx + fy[support] * ty).sum() / ((tx * tx + ty * ty).sum() + 1e-6))
+
+    def presence(self, total: int) -> np.ndarray:
+        """`(total,) bool`: the frames the mark is on (`clean_presence` of the present frames and
+        the runs of matches that lead up to them)."""
+        return clean_presence(_lead_in(self.present, self.matches), total)
+
+
+class Tracks:
+    """The tracks of one video, in the order they were started."""
+
+    def __init__(self) -> None:
+        self.all: list[Track] = []
+
+    def knows(self, box: Box) -> bool:
+        return any(overlap(t.box, box) > 0.5 for t in self.all)
+
+    def add(self, box: Box, span: tuple[int, int], med_x, med_y, pixels, gray) -> Track:
+        """A window's component (`pixels` over the analysis frame; `gray`, the window's grey
+        frames) into the track at its place, or a new one. Returns the track it ended up in."""
+        for track in self.all:
+            if overlap(track.box, box) > 0.5:
+                break
+        else:
+            zeros = np.zeros_like(med_x)
+            track = Track(box, *(zeros.copy() for _ in range(5)))
+            self.all.append(track)
+        track.box = track.box.union(box)
+        track.votes += pixels
+        if span not in track.windows:  # two parts of one mark in one window count once
+            track.sum_x += med_x
+            track.sum_y += med_y
+            _add_stillness(track, box, pixels, gray)
+            track.windows.append(span)
+        return self._merge_overlapping(track)
+
+    def add_pop(self, pop: Pop, feats: list[Features], start: int, t: int, run: int) -> None:
+        """A pop at frame t of the window of `feats` starting at frame `start`."""
+        span = (start + t, start + t + run) if pop.appears else (start + t - run, start + t)
+        seen = np.stack([f.gray for f in feats[slice(t, t + run) if pop.appears else slice(t - run, t)]])
+        track = self.add(pop.box, span, pop.tx, pop.ty, pop.shape, seen)
+        if not pop.appears and feats[t - 1].since is not None:
+            # Frames before the windows that saw it go: since when the vanished mark held. An
+            # object passing under it disturbs some of its pixels at a time, so a fifth of them
+            # holding is enough.
+            held_from = int(np.percentile(feats[t - 1].since[pop.edges], 20))
+            track.present.update(range(held_from, start + t))
+
+    def score(self, index: int, feats: Features, reach: int, presence: float) -> None:
+        """Frame `index` against every track: present where it holds `presence` of the template."""
+        for track in self.all:
+            # A mark seen on the previous frame is looked for on this one too: over a
+            # locked-off shot only its appearance confirms it, not the windows after.
+            near = track.near(index, reach) or (index - 1) in track.present
+            if track.score(feats) > presence:
+                (track.present if near else track.matches).add(index)
+
+    def _merge_overlapping(self, track: Track) -> Track:
+        merged = True
+        while merged:
+            merged = False
+            for a in self.all:
+                for b in self.all:
+                    if a is not b and overlap(a.box, b.box) > 0.5:
+                        _merge(a, b)
+                        self.all.remove(b)
+                        track = a if track is b else track
+                        merged = True
+                        break
+                if merged:
+                    break
+        return track
+
+
+def _merge(a: Track, b: Track) -> None:
+    a.box = a.box.union(b.box)
+    a.votes += b.votes
+    if set(a.windows) & set(b.windows):  # parts of one mark seen in the same windows
+        a.sum_x, a.sum_y = _weighted(a, b, "sum_x"), _weighted(a, b, "sum_y")
+    else:
+        a.sum_x += b.sum_x
+        a.sum_y += b.sum_y
+        a.still_sum += b.still_sum
+        a.still_n += b.still_n
+    a.windows = sorted(set(a.windows) | set(b.windows))
+    a.present |= b.present
+    a.matches |= b.matches
+
+
+def _weighted(a: Track, b: Track, name: str) -> np.ndarray:
+    """The template sum of two merged tracks that shared windows, rescaled to their union's count."""
+    n = len(set(a.windows) | set(b.windows))
+    return (getattr(a, name) / max(a.n, 1) + getattr(b, name) / max(b.n, 1)) / 2 * n
+
+
+def _add_stillness(track: Track, box: Box, pixels: np.ndarray, gray: np.ndarray, pad: int = 6) -> None:
+    """Accumulate, around `box`, each pixel's temporal change over the window relative to the
+    change of the picture around the mark's edges (median absolute deviations over time)."""
+    H, W = pixels.shape
+    y0, y1, x0, x1 = max(0, box.y - pad), min(H, box.y1 + pad), max(0, box.x - pad), min(W, box.x1 + pad)
+    local = gray[:, y0:y1, x0:x1]
+    mad = np.median(np.abs(local - np.median(local, axis=0)), axis=0)
+    edges = cv2.dilate(pixels[y0:y1, x0:x1].astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    if (~edges).sum() < 10:
+        return
+    reference = float(np.median(mad[~edges]))
+    if reference < 1.0:
+        return  # the picture around does not change enough to tell
+    track.still_sum[y0:y1, x0:x1] += np.minimum(mad / reference, 2.0)
+    track.still_n[y0:y1, x0:x1] += 1
+
+
+def _lead_in(present: set[int], matches: set[int]) -> set[int]:
+    """`present` and every run of `matches` that ends on the frame before a present frame (a mark
+    there from the start of a slow shot is found by windows well into it)."""
+    out = set(present)
+    for i in sorted(present):
+        j = i - 1
+        while j in matches and j not in out:
+            out.add(j)
+            j -= 1
+    return out
+
+
+def clean_presence(frames: set[int], total: int, max_gap: int = 2, min_run: int = 3) -> np.ndarray:
+    """Presence as `(total,) bool` with gaps of up to `max_gap` frames bridged and runs shorter
+    than `min_run` frames dropped (a detector flicker is not a mark appearing)."""
+    present = np.zeros(total, bool)
+    present[[i for i in frames if i < total]] = True
+    idx = np.flatnonzero(present)
+    for a, b in zip(idx, idx[1:]):
+        if 1 < b - a <= max_gap + 1:
+            present[a:b] = True
+    runs = np.flatnonzero(np.diff(np.concatenate([[0], present.astype(np.int8), [0]])))
+    for s, e in zip(runs[::2], runs[1::2]):
+        if e - s < min_run:
+            present[s:e] = False
+    return present
