@@ -19,7 +19,6 @@ import numpy as np
 
 from detector.base import FrameMarks
 from detector.preset import PresetDetector
-from waterz.core.settings import get_settings
 
 PRESET_NAMES = ("sora", "tiktok")
 DECIDE_FRAMES = 60
@@ -30,7 +29,7 @@ class AutoDetector:
 
     def __init__(self, weights: str | None = None, mask_dilation: int = 2, **kwargs):
         self.presets = [PresetDetector(name, mask_dilation=mask_dilation) for name in PRESET_NAMES]
-        if weights or get_settings().yolo_weights:
+        if weights:
             from detector.yolo import YoloDetector
 
             self.generic = YoloDetector(weights=weights, mask_dilation=mask_dilation, **kwargs)

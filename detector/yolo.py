@@ -27,7 +27,6 @@ from detector.base import FrameMarks
 from detector.static import clean_presence
 from waterz.core.errors import WeightsMissing
 from waterz.core.geometry import Box, Mark
-from waterz.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +44,9 @@ def _load(path: str):
 class YoloDetector:
     needs_frames = True
 
-    def __init__(self, weights: str | Path | None = None, conf: float | None = None, stride: int | None = None,
+    def __init__(self, weights: str | Path | None = None, conf: float = 0.15, stride: int = 2,
                  batch: int = 8, mask_dilation: int = 2, same_iou: float = 0.6, samples: int = 24) -> None:  # fmt: skip
-        settings = get_settings()
-        path = weights or settings.yolo_weights
+        path = weights
         if not path:
             raise WeightsMissing("The yolo detector needs weights: set YOLO_WEIGHTS or pass --weights "
                                  "(waterz train-detector makes them from a logo image).")  # fmt: skip
@@ -63,8 +61,7 @@ class YoloDetector:
         logo = checkpoint.get("waterz_logo") if isinstance(checkpoint, dict) else None
         # the logo's matte, kept in the weights by `waterz train-detector` (None for other weights)
         self.logo = None if logo is None else np.asarray(logo, np.float32) / 255.0
-        self.conf = settings.yolo_conf if conf is None else conf
-        self.stride = max(1, settings.yolo_stride if stride is None else stride)
+        self.conf, self.stride = conf, max(1, stride)
         self.batch, self.mask_dilation, self.same_iou, self.samples = batch, mask_dilation, same_iou, samples
         self.predicted = 0  # frames the model actually saw (for tests and logs)
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import logging
+from pathlib import Path
 
 import numpy as np
 
+from propainter.base import Cleaned, Inpainter
 from propainter.weights import PROPAINTER_MODELS, WeightStore, published
 from waterz.core.errors import WeightsMissing
 from waterz.core.matte import MatteBook
-from waterz.core.settings import get_settings
+from waterz.core.settings import DEFAULT_WEIGHTS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,8 @@ def nvidia_driver() -> bool:
     return True
 
 
-def propainter_ready() -> tuple[bool, str]:
-    """Whether ProPainter can run on a GPU here, and if not, why."""
+def propainter_ready(weights_dir: Path | None = None) -> tuple[bool, str]:
+    """Whether ProPainter can run on a GPU here with the weights in `weights_dir`, and if not, why."""
     if importlib.util.find_spec("torch") is None:
         return False, "torch is not installed"
     if not nvidia_driver():
@@ -40,36 +42,38 @@ def propainter_ready() -> tuple[bool, str]:
     if not torch.cuda.is_available():
         return False, "no CUDA device"
     try:
-        WeightStore(get_settings().weights_dir, published(PROPAINTER_MODELS)).require()
+        WeightStore(weights_dir or DEFAULT_WEIGHTS_DIR, published(PROPAINTER_MODELS)).require()
     except WeightsMissing as exc:
         return False, str(exc)
     return True, "CUDA and weights present"
 
 
-class AutoInpainter:
-    def __init__(self, **kwargs) -> None:
+class AutoInpainter(Inpainter):
+    """`unblend`, and ProPainter (its weights in `weights_dir`, `fp16` on CUDA) for opaque marks
+    where it can run."""
+
+    def __init__(self, weights_dir: Path | None = None, fp16: bool = False, **kwargs) -> None:
         from propainter.temporal import unblend_inpainter
 
         self.unblend = unblend_inpainter(**kwargs)
-        ready, why = propainter_ready()
+        ready, why = propainter_ready(weights_dir)
         self.propainter = None
         if ready:
             from propainter.propainter_cv import ProPainterInpainter
 
-            self.propainter = ProPainterInpainter()
+            self.propainter = ProPainterInpainter(fp16=fp16, weights_dir=weights_dir)
         log.info("auto inpainter: unblend, and for opaque marks %s", "propainter" if ready else f"unblend ({why})")
         self.last_choice: str | None = None  # the engine the last segment went to, for logs and tests
 
-    def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int,
-                mattes: MatteBook | None = None) -> np.ndarray:  # fmt: skip
+    def fill(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes: MatteBook | None) -> Cleaned:
         animated = mattes is not None and mattes.animated
         if animated and self.propainter is not None:  # no matte to fit: no analysis needed either
-            return self._propainter(frames, masks, first, last)
+            return Cleaned(self._propainter(frames, masks, first, last))
         analysis = self.unblend.analyse(frames, masks, first, last, mattes)
         if analysis.opaque and self.propainter is not None:
-            return self._propainter(frames, masks, first, last)
+            return Cleaned(self._propainter(frames, masks, first, last), analysis.learned)
         self.last_choice = "unblend"
-        return self.unblend.render(frames, masks, first, last, analysis)
+        return Cleaned(self.unblend.render(frames, masks, first, last, analysis), analysis.learned)
 
     def _propainter(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int) -> np.ndarray:
         self.last_choice = "propainter"

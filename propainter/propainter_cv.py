@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from pathlib import Path
 
 import numpy as np
 
+from propainter.base import Cleaned, Inpainter
 from propainter.weights import PROPAINTER_MODELS, WeightStore, published
-from waterz.core.settings import get_settings
+from waterz.core.settings import DEFAULT_WEIGHTS_DIR
 from waterz.core.stop import checkpoint
 
 log = logging.getLogger(__name__)
@@ -31,20 +33,20 @@ def padded_size(h: int, w: int) -> tuple[int, int]:
     return up(h), up(w)
 
 
-class ProPainterInpainter:
+class ProPainterInpainter(Inpainter):
     """See the module docstring. `device`: "cuda" or "cpu" (default: CUDA when available);
-    `fp16`: autocast on CUDA (default: PROPAINTER_FP16); `weights`: where the models come from."""
+    `fp16`: autocast on CUDA; `weights`: where the models come from (default: the published
+    files in `weights_dir`)."""
 
-    def __init__(self, device: str | None = None, fp16: bool | None = None, weights: WeightStore | None = None,
-                 window: int = 80, step: int = 10) -> None:  # fmt: skip
+    def __init__(self, device: str | None = None, fp16: bool = False, weights: WeightStore | None = None,
+                 weights_dir: Path | None = None, window: int = 80, step: int = 10) -> None:  # fmt: skip
         import torch
 
-        settings = get_settings()
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.fp16 = (settings.propainter_fp16 if fp16 is None else fp16) and self.device == "cuda"
+        self.fp16 = fp16 and self.device == "cuda"
         self.window, self.step = window, step
-        store = weights or WeightStore(settings.weights_dir, published(PROPAINTER_MODELS))
+        store = weights or WeightStore(weights_dir or DEFAULT_WEIGHTS_DIR, published(PROPAINTER_MODELS))
         paths = store.require()  # missing weights fail here, before anything else is said or loaded
         if self.device == "cpu":
             log.warning("ProPainter on the CPU is slow (about 2 s per frame on a 208x176 crop); "
@@ -53,7 +55,7 @@ class ProPainterInpainter:
         log.info("propainter: models loaded on %s (CUDA_VISIBLE_DEVICES=%s, fp16=%s)",
                  self.device, os.environ.get("CUDA_VISIBLE_DEVICES", "unset"), self.fp16)  # fmt: skip
 
-    def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes=None) -> np.ndarray:
+    def fill(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes=None) -> Cleaned:
         torch = self.torch
         from pytorchcv.models.propainter_stream import ProPainterIterator
 
@@ -77,10 +79,8 @@ class ProPainterInpainter:
             for chunk in iterator:
                 checkpoint(len(chunks), n)
                 chunks.append(chunk.float().clamp_(-1, 1).add_(1).mul_(127.5).round_().byte().cpu())
-        result = torch.cat(chunks).numpy().transpose(0, 2, 3, 1)[first : last + 1, :h, :w, ::-1]
-        keep = masks[first : last + 1, :, :, None]
-        # Only masked pixels come from the model: everything else is the input, bit for bit.
-        return np.where(keep, result, frames[first : last + 1])
+        # Only masked pixels come from the model: the base puts the input everywhere else.
+        return Cleaned(torch.cat(chunks).numpy().transpose(0, 2, 3, 1)[first : last + 1, :h, :w, ::-1])
 
 
 def _load_models(paths: dict, device: str):

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from propainter import create_inpainter
+from propainter.base import Cleaned, Inpainter
 from tests.test_inpaint import crop_problem
 from waterz.core.geometry import Box
 from waterz.pipeline import check
@@ -33,11 +34,11 @@ def test_a_halo_just_past_the_mask_counts_as_left():
     assert check.mark_left(marked, picture, masks) < 0.05
 
 
-class _KeepsTheMark:
+class _KeepsTheMark(Inpainter):
     """An engine that fails: it gives back its input."""
 
-    def inpaint(self, frames, masks, first, last, mattes=None):
-        return frames[first : last + 1].copy()
+    def fill(self, frames, masks, first, last, mattes=None):
+        return Cleaned(frames[first : last + 1].copy())
 
 
 def _segment(frames) -> Segment:

@@ -74,7 +74,7 @@ def test_a_still_picture_tells_a_white_or_black_mark_but_not_a_coloured_one(colo
     object in one frame made its source wrong; a coloured mark is explained by neither."""
     import skimage.data
 
-    from propainter.temporal import _achromatic_colour, _Pairs
+    from propainter.blend_fit import Pairs, achromatic_colour
     from waterz.synth import MarkSpec
     from waterz.synth.clips import render_mark_matte
 
@@ -86,7 +86,7 @@ def test_a_still_picture_tells_a_white_or_black_mark_but_not_a_coloured_one(colo
     frames = np.stack([np.clip(marked + rng.normal(0, 1.5, marked.shape), 0, 255) for _ in range(12)])
     fills = {t: np.where((alpha > 0.02)[..., None], picture, np.nan).astype(np.float32) for t in range(12)}
     fills[3][:, : w // 3] = (200, 40, 40)  # a wrong source: an object stood there in it
-    found = _achromatic_colour(_Pairs(frames.astype(np.uint8), fills))
+    found = achromatic_colour(Pairs(frames.astype(np.uint8), fills))
     if expected is None:
         assert found is None
     else:
@@ -142,7 +142,8 @@ def test_a_segment_reuses_the_matte_another_position_estimated(clips):
     for seg, crops, masks in segment_inputs(info, marks, segments):
         first, last = seg.start_frame - seg.context_start, seg.end_frame - seg.context_start
         if seg.start_frame < 36:  # the first position: its matte goes into the book
-            engine.analyse(crops, masks, first, last, book)
+            learned = engine.analyse(crops, masks, first, last, book).learned
+            book.mattes += [learned.kept] if learned.kept is not None else []
             continue
         c = seg.crop
         clean = clip.clean[seg.start_frame : seg.end_frame + 1, c.y : c.y1, c.x : c.x1]
@@ -159,7 +160,7 @@ def test_the_fitted_matte_follows_the_marks_shape_not_the_errors_of_its_sources(
     (here: noise, and one pixel in eight fitted on a wrong source). Smoothed along the mark's
     own shape, which the frames' temporal median shows, it is much closer to the true matte, and
     the mark's edges stay where they are."""
-    from propainter.temporal import _smooth_alpha
+    from propainter.blend_fit import smooth_alpha
     from waterz.synth import MarkSpec
     from waterz.synth.clips import render_mark_matte
 
@@ -171,7 +172,7 @@ def test_the_fitted_matte_follows_the_marks_shape_not_the_errors_of_its_sources(
     wrong = rng.random(alpha.shape) < 0.125
     fitted[wrong] = rng.uniform(-0.2, 0.9, wrong.sum())
     error = np.where(wrong, 0.2, 0.05)
-    smoothed = _smooth_alpha(fitted.astype(np.float32), 1.0 / error**2, guide)
+    smoothed = smooth_alpha(fitted.astype(np.float32), 1.0 / error**2, guide)
     mark = alpha > 0.05
     before, after = np.abs(fitted - alpha)[mark].mean(), np.abs(smoothed - alpha)[mark].mean()
     assert after < 0.6 * before, (before, after)
@@ -183,7 +184,7 @@ def test_a_matte_whose_edges_match_outweighs_an_own_fit_that_saw_little_of_the_m
     """Over a still picture a segment's own fit sees little of the mark and may even get its
     colour wrong (black here, for a white mark). A matte another segment fitted, found at the
     mark by its edges, is used instead: the picture under the mark comes back."""
-    from propainter.temporal import _BlendModel, _with_book
+    from propainter.blend import BlendModel, with_book
     from waterz.core.matte import Matte, MatteBook
     from waterz.synth import MarkSpec
     from waterz.synth.clips import render_mark_matte
@@ -200,19 +201,19 @@ def test_a_matte_whose_edges_match_outweighs_an_own_fit_that_saw_little_of_the_m
     ys, xs = np.nonzero(a[..., 0] > 0.4)
     own_alpha = np.zeros(a.shape[:2], np.float32)
     own_alpha[ys[:10], xs[:10]] = 0.2  # ten pixels of the mark, and the wrong colour
-    own = _BlendModel(own_alpha, np.zeros(3, np.float32), masks[0].copy(), 0.85)
+    own = BlendModel(own_alpha, np.zeros(3, np.float32), masks[0].copy(), 0.85)
 
     def white_matte() -> Matte:
         return Matte(alpha, np.full(alpha.shape, 0.02, np.float32), np.full(3, 255.0, np.float32))
 
-    blend = _with_book(own, frames, masks, list(range(6)), MatteBook([white_matte()]))
+    blend, _ = with_book(own, frames, masks, list(range(6)), MatteBook([white_matte()]))
     assert blend is not own and np.all(blend.colour == 255.0)
     recovered, _ = blend.recover(frame)
     mark = a[..., 0] > 0.05
     assert psnr(recovered[None], picture[None], mark[None]) > psnr(frame[None], picture[None], mark[None]) + 10
     # An own fit that saw the whole mark keeps its colour: a white matte is another mark then.
-    strong = _BlendModel(a[..., 0].copy(), np.zeros(3, np.float32), masks[0].copy(), 0.85)
-    assert _with_book(strong, frames, masks, list(range(6)), MatteBook([white_matte()])) is strong
+    strong = BlendModel(a[..., 0].copy(), np.zeros(3, np.float32), masks[0].copy(), 0.85)
+    assert with_book(strong, frames, masks, list(range(6)), MatteBook([white_matte()]))[0] is strong
 
 
 def test_a_later_matte_of_another_colour_that_saw_more_of_the_mark_earns_a_second_look():

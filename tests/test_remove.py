@@ -174,3 +174,20 @@ def test_a_batch_with_bad_usage_stops_before_any_file(clips, tmp_path):
         assert result.returncode == 2, (args, result.stderr)
         assert words in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_the_settings_given_are_the_ones_the_engines_use(tmp_path, clips, monkeypatch):
+    """A `Settings` handed to `remove_watermark` reaches the engines, whatever the environment says:
+    the yolo detector looks for the weights it names, ProPainter in its weights folder."""
+    from waterz.core.errors import WeightsMissing
+    from waterz.core.settings import Settings
+    from waterz.pipeline.run import remove_watermark
+
+    monkeypatch.setenv("YOLO_WEIGHTS", str(tmp_path / "from-the-environment.pt"))
+    monkeypatch.setenv("WEIGHTS_DIR", str(tmp_path / "environment-weights"))
+    source = clips("pan_jump").path
+    given = Settings(yolo_weights=tmp_path / "given.pt", weights_dir=tmp_path / "given-weights")
+    with pytest.raises(WeightsMissing, match="given.pt"):
+        remove_watermark(source, tmp_path / "a.mp4", detector="yolo", inpainter="telea", settings=given)
+    with pytest.raises(WeightsMissing, match="given-weights"):
+        remove_watermark(source, tmp_path / "b.mp4", inpainter="propainter", settings=given)

@@ -141,6 +141,22 @@ def runtime_tasks(runtime, job_id: str) -> list[dict]:
     return Phases(runtime.store).tasks(job_id)
 
 
+def test_the_video_is_probed_once_per_job_when_it_is_uploaded(runtime, clips, monkeypatch):
+    """The steps read what the upload's probe found; none probes the video again."""
+    import waterz.jobs.steps
+
+    with open(clips("pan_jump").path, "rb") as f:
+        job_id = store_upload(runtime, f, "clip.mp4")["task_id"]
+
+    def probe_again(path, *args, **kwargs):
+        raise AssertionError(f"probed again: {path}")
+
+    monkeypatch.setattr(waterz.jobs.steps, "probe", probe_again)
+    assert runtime.store.claim_processing(job_id, {"inpainter": "telea"})
+    run_steps(runtime, job_id)
+    assert runtime.store.get(job_id)["state"] == "SUCCESS"
+
+
 def test_progress_never_goes_down(runtime, clips):
     with open(clips("pan_jump").path, "rb") as f:
         job_id = store_upload(runtime, f, "clip.mp4")["task_id"]

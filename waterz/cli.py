@@ -55,7 +55,7 @@ def _remove_batch(pairs, inpainter: str | None, options: dict) -> int:
 
     settings = get_settings()
     name = inpainter or settings.inpainter
-    engine = shared_inpainter(name)  # an unknown name or missing weights: bad usage, before any file
+    engine = shared_inpainter(name, settings)  # an unknown name or missing weights: bad usage, before any file
     check_options(options["detector"] or settings.detector, boxes=options["boxes"])  # a malformed box as well
     bar = _batch_bar(len(pairs))
     failed = 0

@@ -88,7 +88,8 @@ def store_upload(rt: Runtime, source: BinaryIO, filename: str) -> dict:
         rt.storage.put_file(preview_key(job_id), preview)
     summary = info.summary()
     try:
-        rt.store.create(job_id, filename=filename, input_key=key, info=summary, deadline_s=rt.settings.job_deadline_s)
+        rt.store.create(job_id, filename=filename, input_key=key, info=summary, deadline_s=rt.settings.job_deadline_s,
+                        probed=info.to_dict())  # fmt: skip
     except Exception:  # Redis away: the files would belong to no job
         delete_job_files(rt.storage, job_id)
         raise

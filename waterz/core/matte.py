@@ -8,15 +8,18 @@ video's `MatteBook`; a later segment finds where that matte sits in its own crop
 edges, which stay put in every frame while the picture moves or not), and combines it with its own
 estimate, each pixel weighted by the inverse of its error.
 
-In one process the book goes from segment to segment in order; in the service each segment's
-matte is kept with the job, and a segment uses those recorded by the time it runs.
+What a segment learned (`Learned`) goes into the video's `MatteLedger`, which gives each segment
+its book and, once all have run, says which to clean again (`second_looks`): in memory for one
+process, where segments run in order (`MemoryLedger`), and kept with the job in Redis for the
+service (`waterz.jobs.mattes.RedisLedger`), where a segment uses those recorded by the time it runs.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -57,9 +60,19 @@ class Matte:
         return bool(np.abs(self.colour - colour).max() <= max_gap)
 
 
+@dataclass
+class Learned:
+    """What cleaning one segment learned of the mark's blend: the matte it fitted for the others
+    (`kept`, None when none), and, when it found no matte of the others to use, how many pixels of
+    the mark its own fit saw (`unmatched`; None when it found one or needs none)."""
+
+    kept: Matte | None = None
+    unmatched: int | None = None
+
+
 class MatteBook:
-    """The mattes the segments of one video estimated so far. `added` lists those added through
-    this book (for the service to keep with the job). `min_score`: the least correlation of a
+    """The mattes other segments of one video estimated, for one segment to use (read only);
+    `sources`: the segments they came from, in the same order. `min_score`: the least correlation of a
     matte's edges with a segment's persistent edges for it to be placed there; over a still
     picture the picture's own edges persist as well and lower it (0.40 where the matte sat right,
     on big buck bunny's still shot); `min_inside`: the share of the matte's marked pixels that must
@@ -69,19 +82,13 @@ class MatteBook:
     segment holds for its frames and none is fitted or used."""
 
     def __init__(self, mattes: list[Matte] | None = None, min_score: float = 0.35, min_inside: float = 0.9,
-                 weak_share: float = 0.5, animated: bool = False) -> None:  # fmt: skip
+                 weak_share: float = 0.5, animated: bool = False,
+                 sources: list[int] | None = None) -> None:  # fmt: skip
         self.animated = animated
         self.mattes = list(mattes or [])
-        self.added: list[Matte] = []
+        self.sources = list(sources or [])
         self.min_score, self.min_inside = min_score, min_inside
         self.weak_share = weak_share
-        # Set by an engine whose segment found no matte here to use: how many pixels of the mark
-        # its own fit saw (see `second_look`). None after a segment that found one.
-        self.unmatched: int | None = None
-
-    def add(self, matte: Matte) -> None:
-        self.mattes.append(matte)
-        self.added.append(matte)
 
     def place(self, edges: np.ndarray, mask: np.ndarray, colour: np.ndarray | None = None, seen: int | None = None,
               max_colour_gap: float = 40.0) -> tuple[Matte, int, int] | None:  # fmt: skip
@@ -144,6 +151,58 @@ def second_looks(kept: dict[int, Matte], unmatched: dict[int, tuple[int, list[in
         if book is not None:
             again[index] = book
     return again
+
+
+class MatteLedger(ABC):
+    """The mattes the segments of one video kept, and those that found none to use: what gives each
+    segment its book (`book`), takes what it learned (`record`) and, once every segment has run,
+    says which to clean again (`second_looks`)."""
+
+    @abstractmethod
+    def kept(self, but: int | None = None) -> dict[int, Matte]:
+        """The matte each segment kept, by index, in the order they were recorded (all but `but`)."""
+
+    @abstractmethod
+    def unmatched(self) -> dict[int, tuple[int, list[int]]]:
+        """For each segment that found no matte to use: the pixels of the mark its own fit saw, and
+        the segments whose mattes its book held."""
+
+    @abstractmethod
+    def _record(self, index: int, learned: Learned, had: list[int]) -> None: ...
+
+    def book(self, index: int, animated: bool = False) -> MatteBook:
+        """Segment `index`'s book: the mattes the others kept so far."""
+        kept = self.kept(but=index)
+        return MatteBook(list(kept.values()), animated=animated, sources=list(kept))
+
+    def record(self, index: int, learned: Learned, book: MatteBook) -> None:
+        """What segment `index` learned, cleaned with `book`."""
+        self._record(index, learned, sorted(book.sources))
+
+    def second_looks(self) -> dict[int, MatteBook]:
+        return second_looks(self.kept(), self.unmatched())
+
+
+@dataclass
+class MemoryLedger(MatteLedger):
+    """The ledger of one process, whose segments run one after the other."""
+
+    _kept: dict[int, Matte] = field(default_factory=dict)
+    _unmatched: dict[int, tuple[int, list[int]]] = field(default_factory=dict)
+
+    def kept(self, but: int | None = None) -> dict[int, Matte]:
+        return {i: m for i, m in self._kept.items() if i != but}
+
+    def unmatched(self) -> dict[int, tuple[int, list[int]]]:
+        return dict(self._unmatched)
+
+    def _record(self, index: int, learned: Learned, had: list[int]) -> None:
+        if learned.kept is not None:
+            self._kept[index] = learned.kept
+        if learned.unmatched is not None:
+            self._unmatched[index] = (learned.unmatched, had)
+        else:
+            self._unmatched.pop(index, None)
 
 
 def marked_pixels(alpha: np.ndarray, known: np.ndarray | None = None) -> int:

@@ -11,6 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
+DEFAULT_WEIGHTS_DIR = Path("~/.cache/waterz")
+"""Where model weights are looked for when `WEIGHTS_DIR` is not set."""
+
+
 class Settings(BaseSettings):
     """Every knob of waterz. Environment variable names are the field names in upper case."""
 
@@ -60,7 +64,7 @@ class Settings(BaseSettings):
     # Engines.
     detector: str = "auto"
     inpainter: str = "auto"
-    weights_dir: Path = Path("~/.cache/waterz")
+    weights_dir: Path = DEFAULT_WEIGHTS_DIR
     yolo_weights: Path | None = None  # the yolo detector's model; `auto` picks yolo when set
     yolo_conf: float = Field(default=0.15, gt=0, lt=1)  # low: a missed mark shows, an extra box costs little
     yolo_stride: int = Field(default=2, ge=1)  # predict every n-th frame, re-check around changes

@@ -2,7 +2,7 @@
 
     prepare  ->  detect:0..k  ->  plan  ->  seg:0..n  ( -> again:i )  ->  encode:0..m  ->  finalize
 
-`prepare` probes the video once and splits it into detection chunks; each `detect:<k>` runs the
+`prepare` takes the video as the upload probed it and splits it into detection chunks; each `detect:<k>` runs the
 detector over its chunk (and a few frames around it); the last one to finish starts `plan`,
 which merges their marks, plans the segments and the encode chunks, and starts every segment
 and every encode chunk no segment touches. Each `seg:<i>` decodes and cleans its own frames; an
@@ -29,10 +29,11 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from waterz.core.matte import Matte, MatteBook, second_looks
+from waterz.core.matte import MatteBook
 from waterz.core.stop import Stopped, checkpoint, report_to, stop_when
 from waterz.jobs import keys
 from waterz.jobs.leases import segment_step
+from waterz.jobs.mattes import RedisLedger
 from waterz.jobs.phases import Phases
 from waterz.jobs.progress import (
     DETECT,
@@ -139,7 +140,7 @@ def _fetch(rt: Runtime, key: str, workdir: Path) -> Path:
 
 
 def _video(rt: Runtime, job_id: str, job: dict, workdir: Path) -> tuple[VideoInfo, list[int]]:
-    """The job's video, as `prepare` probed it, and every frame's timestamp."""
+    """The job's video, as the upload probed it, and every frame's timestamp."""
     path = _fetch(rt, job["input_key"], workdir)
     data = json.loads(_fetch(rt, keys.video_key(job_id), workdir).read_text())
     return VideoInfo.from_dict(data["info"], path), data["timestamps"]
@@ -157,9 +158,9 @@ def ended(rt: Runtime, job_id: str) -> bool:
 
 
 def prepare(rt: Runtime, job_id: str, dispatch: Dispatch, online_workers: int, worker: str = "unknown") -> None:
-    """Probe the video once (its facts and timestamps go to storage for every step), then split
-    it into detection chunks, one or more per worker, and dispatch them; with boxes given, the
-    marks are known at once and `plan` is dispatched instead."""
+    """Take the video's facts as the upload probed them, and its timestamps (both go to storage for
+    every step), then split it into detection chunks, one or more per worker, and dispatch them;
+    with boxes given, the marks are known at once and `plan` is dispatched instead."""
     phases = Phases(rt.store)
     if phases.record(job_id, "prepare").get("completed"):
         return  # delivered again after it was done: what it dispatched is on its way
@@ -175,7 +176,8 @@ def _prepare(rt: Runtime, job_id: str, dispatch: Dispatch, online_workers: int) 
     with tempfile.TemporaryDirectory(prefix="waterz-prepare-") as tmp:
         workdir = Path(tmp)
         path = _fetch(rt, job["input_key"], workdir)
-        info = probe(path)
+        # what the upload probed (a job stored before it kept that is probed here)
+        info = VideoInfo.from_dict(json.loads(job["probed"]), path) if job.get("probed") else probe(path)
         video = workdir / "video.json"
         video.write_text(json.dumps({"info": info.to_dict(), "timestamps": frame_timestamps(path)}))
         rt.storage.put_file(keys.video_key(job_id), video)
@@ -312,8 +314,8 @@ def _clean(rt: Runtime, job_id: str, job: dict, index: int, worker: str, total: 
             workdir = Path(tmp)
             crops, masks = _segment_input(rt, job_id, job, seg, workdir)
             # The mark's mattes other segments estimated so far (a jumping mark): used where they match.
-            kept = rt.store.kept_mattes(job_id, but=index)
-            mattes = matte_book(job.get("preset") or None, [Matte.from_text(text) for text in kept.values()])
+            ledger = RedisLedger(rt.store, job_id)
+            mattes = matte_book(ledger, index, job.get("preset") or None)
             log.info("segment %s/%d (attempt %d): %s on %d frames, %d matte(s) of the mark from other segments",
                      job_id, index, lease.attempt, type(engine).__name__, seg.length, len(mattes.mattes))  # fmt: skip
             start = time.perf_counter()
@@ -330,9 +332,7 @@ def _clean(rt: Runtime, job_id: str, job: dict, index: int, worker: str, total: 
                      time.perf_counter() - start)  # fmt: skip
             if ended(rt, job_id) or lease.lost:
                 return None  # cancelled, or taken over by a newer attempt: this output is not wanted
-            for matte in mattes.added:
-                rt.store.keep_matte(job_id, index, matte.to_text())
-            rt.store.note_unmatched(job_id, index, mattes.unmatched, sorted(kept))
+            ledger.record(index, result.learned, mattes)
             _store_result(rt, workdir, result, keys.output_keys(job_id, index, lease.attempt))
         accepted, _ = rt.store.segment_finished(job_id, index, lease.attempt, result.check())
     if not accepted:
@@ -341,7 +341,7 @@ def _clean(rt: Runtime, job_id: str, job: dict, index: int, worker: str, total: 
         for key in keys.output_keys(job_id, index, lease.attempt):
             rt.storage.delete_prefix(key)  # an exact key: deletes that one file
         return None
-    if mattes.unmatched is None:
+    if result.learned.unmatched is None:
         phases.make_final(job_id, index)  # it found a matte (or needs none): no second look can change it
     advance_segments(rt, job_id, total)
     return lease.attempt
@@ -352,8 +352,9 @@ def _after_segment(rt: Runtime, job_id: str, index: int, total: int, dispatch: D
     whose segments are all final."""
     phases = Phases(rt.store)
     if rt.store.finished_count(job_id) >= total and phases.claim(job_id, "second looks"):
-        again = _worth_again(rt, job_id)
-        unmatched = set(rt.store.unmatched(job_id))
+        ledger = RedisLedger(rt.store, job_id)
+        again = ledger.second_looks()
+        unmatched = set(ledger.unmatched())
         phases.make_final(job_id, *(unmatched - set(again)))
         for i in sorted(again):
             dispatch(f"again:{i}")
@@ -369,17 +370,10 @@ def _dispatch_ready(rt: Runtime, job_id: str, dispatch: Dispatch) -> None:
             dispatch(f"encode:{chunk.index}")
 
 
-def _worth_again(rt: Runtime, job_id: str) -> dict[int, MatteBook]:
-    """The segments to clean again (`waterz.core.matte.second_looks`, the CLI's rule too), each
-    with its book, once every segment has run."""
-    kept = {i: Matte.from_text(text) for i, text in rt.store.kept_mattes(job_id).items()}
-    unmatched = {i: (int(r["seen"]), r["had"]) for i, r in rt.store.unmatched(job_id).items()}
-    return second_looks(kept, unmatched)
-
-
 def second_look(rt: Runtime, job_id: str, index: int, worker: str, dispatch: Dispatch) -> None:
-    """Clean segment `index` again with the mattes later segments kept (`_worth_again`); its
-    output then replaces the first, and the encode chunks that waited for it may start."""
+    """Clean segment `index` again with the mattes later segments kept (the ledger's
+    `second_looks`, the CLI's rule too); its output then replaces the first, and the encode
+    chunks that waited for it may start."""
     phases = Phases(rt.store)
     step = f"again:{index}"
     if not phases.is_done(job_id, "again", index):
@@ -388,7 +382,7 @@ def second_look(rt: Runtime, job_id: str, index: int, worker: str, dispatch: Dis
             with phases.measured(job_id, step, worker), tempfile.TemporaryDirectory(prefix="waterz-again-") as tmp:
                 workdir = Path(tmp)
                 seg = Segment.from_dict(rt.store.segment_plan(job_id, index))
-                mattes = _worth_again(rt, job_id).get(index, MatteBook())
+                mattes = RedisLedger(rt.store, job_id).second_looks().get(index, MatteBook())
                 crops, masks = _segment_input(rt, job_id, job, seg, workdir)
                 start = time.perf_counter()
                 result = clean_segment(_engine(rt, job), seg, crops, masks, rt.settings.feather, mattes)
@@ -421,7 +415,7 @@ def _store_result(rt: Runtime, workdir: Path, result: SegmentResult, names: tupl
 
 def _engine(rt: Runtime, job: dict):
     """The inpainter the job asked for, else the configured one."""
-    return shared_inpainter(_options(job).get("inpainter") or rt.settings.inpainter)
+    return shared_inpainter(_options(job).get("inpainter") or rt.settings.inpainter, rt.settings)
 
 
 # --- encode ----------------------------------------------------------------------------------

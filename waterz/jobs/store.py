@@ -149,13 +149,16 @@ class JobStore:
 
     # --- creation and reading -------------------------------------------------
 
-    def create(self, job_id: str, *, filename: str, input_key: str, info: dict, deadline_s: float) -> None:
+    def create(self, job_id: str, *, filename: str, input_key: str, info: dict, deadline_s: float,
+               probed: dict | None = None) -> None:  # fmt: skip
+        """A new job. `info`: the video's summary for the status; `probed`: everything the upload's
+        probe found (`VideoInfo.to_dict`), so that no step probes the video again."""
         now = time.time()
         key = self._key(job_id)
         self.r.hset(key, mapping={
             "state": "PENDING", "progress": 0, "stage": "uploaded", "filename": filename, "input_key": input_key,
             "info": json.dumps(info), "total_frames": info["frames"], "created_at": now, "updated_at": now,
-            "deadline_s": deadline_s,
+            "deadline_s": deadline_s, **({"probed": json.dumps(probed)} if probed else {}),
         })  # fmt: skip
         self.r.expire(key, self.retention_s)
         self.r.zadd(INDEX, {job_id: now})

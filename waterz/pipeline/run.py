@@ -20,7 +20,8 @@ import numpy as np
 from detector import FrameMarks, create_detector
 from detector.preset import animates
 from propainter import Inpainter, create_inpainter
-from waterz.core.matte import Matte, MatteBook, second_looks
+from propainter.base import Cleaned
+from waterz.core.matte import Learned, MatteBook, MatteLedger, MemoryLedger
 from waterz.core.settings import Settings, get_settings
 from waterz.pipeline import check
 from waterz.pipeline.composite import blend, chunk_weight, feather_alpha, paste, paste_planar, segment_masks
@@ -37,19 +38,26 @@ _shared_lock = threading.Lock()
 _shared: dict[str, Inpainter] = {}
 
 
-def shared_inpainter(name: str) -> Inpainter:
-    """This process's one instance of inpainter `name`, created on first use: a model is loaded
-    once per process, never per segment."""
+def new_inpainter(name: str, settings: Settings) -> Inpainter:
+    """Inpainter `name`, given what it takes from `settings` (ProPainter's weights and fp16)."""
+    if name in ("propainter", "auto"):
+        return create_inpainter(name, weights_dir=settings.weights_dir, fp16=settings.propainter_fp16)
+    return create_inpainter(name)
+
+
+def shared_inpainter(name: str, settings: Settings) -> Inpainter:
+    """This process's one instance of inpainter `name` (see `new_inpainter`), created on first
+    use: a model is loaded once per process, never per segment."""
     with _shared_lock:
         if name not in _shared:
-            _shared[name] = create_inpainter(name)
+            _shared[name] = new_inpainter(name, settings)
         return _shared[name]
 
 
-def matte_book(preset: str | None, mattes: Iterable[Matte] = ()) -> MatteBook:
-    """The book a segment starts with: the `mattes` other segments kept, for a mark found by
-    `preset` (None: not a preset's). A preset whose mark animates gets no fitted matte."""
-    return MatteBook(list(mattes), animated=animates(preset))
+def matte_book(ledger: MatteLedger, index: int, preset: str | None) -> MatteBook:
+    """Segment `index`'s book from the video's ledger, for a mark found by `preset` (None: not a
+    preset's). A preset whose mark animates gets no fitted matte."""
+    return ledger.book(index, animated=animates(preset))
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -61,11 +69,12 @@ class SegmentResult:
     """A cleaned segment: `pixels` `(length, h, w, 3) uint8 BGR` and `masks` `(length, h, w) bool`
     for its frames start..end, in crop coordinates; `residual`: the share of the mark its own
     check found left (`waterz.pipeline.check`; None where not measured or the input showed no mark's
-    edges)."""
+    edges); `learned`: what the engine learned of the mark's blend (not saved with the pixels)."""
 
     pixels: np.ndarray
     masks: np.ndarray
     residual: float | None = None
+    learned: Learned = field(default_factory=Learned)
 
     def check(self) -> dict:
         """The self-check's figure, for the summary and the job's segment records."""
@@ -122,7 +131,8 @@ def detect(info: VideoInfo, detector: str | None = None, boxes: Iterable | None 
            weights: str | None = None, report: dict | None = None,
            frames: tuple[int, int] | None = None, timestamps: list[int] | None = None) -> FrameMarks:  # fmt: skip
     """Run the named detector (default: `DETECTOR`) over the video; `boxes` select the `box` detector;
-    `weights` go to detectors that take them (`yolo`). `report`, where given, gets `preset`: the
+    `weights` go to detectors that take them (default: `YOLO_WEIGHTS` for `yolo` and `auto`,
+    with `YOLO_CONF` and `YOLO_STRIDE`). `report`, where given, gets `preset`: the
     known mark that `auto` or a preset detector found (None where the generic detector answered).
     `frames`: only the frames `start <= f < stop`, as if they were the whole video (their marks
     come back as `marks[f - start]`), decoded from the keyframe before `start` where
@@ -130,8 +140,11 @@ def detect(info: VideoInfo, detector: str | None = None, boxes: Iterable | None 
     settings = settings or get_settings()
     detector = "box" if boxes else (detector or settings.detector)
     kwargs = {"boxes": list(boxes)} if detector == "box" else {"mask_dilation": settings.mask_dilation}
+    weights = weights or (settings.yolo_weights if detector in ("yolo", "auto") else None)
     if weights:
         kwargs["weights"] = weights
+        if detector in ("yolo", "auto"):
+            kwargs.update(conf=settings.yolo_conf, stride=settings.yolo_stride)
     engine = create_detector(detector, **kwargs)
     start, stop = frames or (0, info.frames)
     decoded = None
@@ -153,16 +166,16 @@ def plan(
     return plan_segments(boxes, info.width, info.height, config)
 
 
-def inpaint_segment(inpainter, crops: np.ndarray, masks: np.ndarray, seg: Segment, feather: int,
-                    mattes: MatteBook | None = None) -> np.ndarray:  # fmt: skip
+def inpaint_segment(inpainter: Inpainter, crops: np.ndarray, masks: np.ndarray, seg: Segment, feather: int,
+                    mattes: MatteBook | None = None) -> Cleaned:  # fmt: skip
     """Clean one segment: `crops` `(n, h, w, 3)` and `masks` `(n, h, w)` cover its context frames.
     Returns the pixels to paste for frames start..end, `(length, h, w, 3) uint8`, equal to the
-    input outside the masks and feathered at their edges. `mattes`: the video's mark mattes so far
-    (see `waterz.core.matte`)."""
+    input outside the masks and feathered at their edges, and what the engine learned. `mattes`:
+    the mattes other segments kept (see `waterz.core.matte`)."""
     first, last = seg.start_frame - seg.context_start, seg.end_frame - seg.context_start
-    cleaned = inpainter.inpaint(crops, masks, first, last, mattes=mattes)
-    for k in range(len(cleaned)):
-        cleaned[k] = blend(crops[first + k], cleaned[k], feather_alpha(masks[first + k], feather))
+    cleaned = inpainter.clean(crops, masks, first, last, mattes=mattes)
+    for k in range(len(cleaned.frames)):
+        cleaned.frames[k] = blend(crops[first + k], cleaned.frames[k], feather_alpha(masks[first + k], feather))
     return cleaned
 
 
@@ -194,8 +207,9 @@ def clean_segment(inpainter, seg: Segment, crops: np.ndarray, masks: np.ndarray,
     """Inpaint one segment's context crops; keep the frames start..end, with the self-check's
     measure of what is left of the mark in them."""
     window = slice(seg.start_frame - seg.context_start, seg.end_frame - seg.context_start + 1)
-    pixels = inpaint_segment(inpainter, crops, masks, seg, feather, mattes)
-    return SegmentResult(pixels, masks[window], check.mark_left(crops[window], pixels, masks[window]))
+    cleaned = inpaint_segment(inpainter, crops, masks, seg, feather, mattes)
+    residual = check.mark_left(crops[window], cleaned.frames, masks[window])
+    return SegmentResult(cleaned.frames, masks[window], residual, cleaned.learned)
 
 
 def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segment], inpainter: Inpainter,
@@ -205,18 +219,14 @@ def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list
     pixels and masks (frames start..end) in `workdir`. `animated`: the mark is known to change
     from frame to frame (see `MatteBook`). Returns each segment's check (`SegmentResult.check`)."""
     checks: dict[int, dict] = {}
-    mattes = MatteBook(animated=animated)  # what one segment learns of the mark's blend, the next may use
-    kept: dict[int, Matte] = {}  # the matte each segment left, by index
-    unmatched: dict[int, tuple[int, list[int]]] = {}  # see `waterz.core.matte.second_looks`
+    ledger = MemoryLedger()  # what one segment learns of the mark's blend, the next may use
     for seg, crops, masks in segment_inputs(info, frame_marks, segments, progress, "inpaint"):
-        had, before = list(kept), len(mattes.added)
-        result = clean_segment(inpainter, seg, crops, masks, settings.feather, mattes)
+        book = ledger.book(seg.index, animated)
+        result = clean_segment(inpainter, seg, crops, masks, settings.feather, book)
         save_result(workdir, seg.index, result)
         checks[seg.index] = result.check()
-        kept.update((seg.index, m) for m in mattes.added[before:])
-        if mattes.unmatched is not None:
-            unmatched[seg.index] = (mattes.unmatched, had)
-    again = second_looks(kept, unmatched)
+        ledger.record(seg.index, result.learned, book)
+    again = ledger.second_looks()
     if again:
         log.info("segments %s again, with the mattes later segments estimated", sorted(again))
         redo = [s for s in segments if s.index in again]
@@ -306,7 +316,7 @@ def remove_watermark(input_path: str | Path, output_path: str | Path, *, detecto
     built (its name for the summary in `inpainter`)."""
     settings = settings or get_settings()
     inpainter = inpainter or settings.inpainter
-    engine = engine or create_inpainter(inpainter)  # an unknown name or missing weights fail before any work
+    engine = engine or new_inpainter(inpainter, settings)  # an unknown name or missing weights fail before any work
     output = Path(output_path)
     timings = Timings()
     with timings.stage("probe"):

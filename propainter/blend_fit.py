@@ -1,0 +1,174 @@
+"""The least-squares pieces of fitting a mark's blend `I = a * C + (1 - a) * B` (see
+`propainter.blend.BlendModel.fit`): the frames paired with their fills, the mark's colour, alpha
+per pixel, its smoothing along the mark's shape, and the fit's error."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def shape_guide(pairs, most: int = 25) -> np.ndarray:
+    """The temporal median of the grey target frames (at most `most`, evenly spread), in [0, 1]:
+    the picture averages out under a moving camera and the mark's shape stays."""
+    targets = list(pairs.fills)
+    pick = np.linspace(0, len(targets) - 1, min(most, len(targets))).round().astype(int)
+    grey = np.stack([cv2.cvtColor(pairs.frames[targets[i]], cv2.COLOR_BGR2GRAY) for i in pick])
+    return (np.median(grey, axis=0) / 255.0).astype(np.float32)
+
+
+def smooth_alpha(alpha: np.ndarray, weight: np.ndarray, guide: np.ndarray, radius: int = 4,
+                  eps: float = 1e-4) -> np.ndarray:  # fmt: skip
+    """Alpha after a weighted guided filter (He et al.) on `guide`: within each window alpha is
+    taken as a linear function of the guide, fitted with each pixel weighted by `weight` (the
+    inverse of its squared error). A mark's matte follows its own shape, which the guide shows;
+    the per-pixel fit's errors (a wrong source here and there) do not."""
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def mean(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x.astype(np.float32), -1, size)
+
+    w = weight.astype(np.float32)
+    a = np.nan_to_num(alpha).astype(np.float32)
+    total = np.maximum(mean(w), 1e-12)
+    m_i, m_a = mean(w * guide) / total, mean(w * a) / total
+    cov = mean(w * guide * a) / total - m_i * m_a
+    var = mean(w * guide * guide) / total - m_i * m_i
+    slope = cov / (np.maximum(var, 0.0) + eps)
+    offset = m_a - slope * m_i
+    has = mean(w > 0) > 0
+    return np.where(has, mean(slope) * guide + mean(offset), a).astype(np.float32)
+
+
+def calm_colour(picture: np.ndarray) -> np.ndarray:
+    """The unblended picture with its colour (not its brightness) median-filtered over 5x5: H.264
+    keeps colour at half resolution, so inverting the blend per channel leaves coloured speckles
+    along the mark's edges."""
+    ycc = cv2.cvtColor(picture.astype(np.float32), cv2.COLOR_BGR2YCrCb)
+    for c in (1, 2):
+        ycc[..., c] = cv2.medianBlur(np.ascontiguousarray(ycc[..., c]), 5)
+    return np.clip(cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR), 0, 255)
+
+
+class Pairs:
+    """`(image, fill)` as float32 for each target frame, made on the fly: a segment's worth of
+    float copies would not fit the memory budget."""
+
+    def __init__(self, frames: np.ndarray, fills: dict[int, np.ndarray]) -> None:
+        self.frames, self.fills = frames, fills
+        self.shape = frames.shape[1:3]
+
+    def __iter__(self):
+        for t, fill in self.fills.items():
+            yield self.frames[t].astype(np.float32), fill.astype(np.float32)
+
+
+def fit_alpha(pairs, colour: np.ndarray, keep: list[np.ndarray] | None):
+    """Per-pixel alpha with the colour known: `I - B = a (C - B)` over the (kept) frames.
+    Returns alpha, the number of frames used and the summed squared contrast `|C - B|^2`."""
+    h, w = pairs.shape
+    n, num, den = (np.zeros((h, w), np.float32) for _ in range(3))
+    for k, (image, fill) in enumerate(pairs):
+        ok = ~np.isnan(fill[..., 0])
+        if keep is not None:
+            ok &= keep[k]
+        contrast = np.where(ok[..., None], colour - fill, 0.0)
+        n += ok
+        num += (contrast * np.where(ok[..., None], image - fill, 0.0)).sum(axis=-1)
+        den += (contrast * contrast).sum(axis=-1)
+    return num / np.maximum(den, 1e-6), n, den
+
+
+def blend_error(image: np.ndarray, fill: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """RMS over channels of `I - (a C + (1 - a) B)` per pixel; NaN where `B` is unknown."""
+    pred = alpha[..., None] * colour + (1 - alpha[..., None]) * fill
+    return np.sqrt(((image - pred) ** 2).mean(axis=-1))
+
+
+def mark_colour(pairs, min_frames: int, guide: np.ndarray, min_alpha: float = 0.15,
+                 min_fit: float = 0.6) -> np.ndarray | None:  # fmt: skip
+    """The mark's colour `(3,)`: from a per-pixel fit of `I - B = a C - a B` (unknowns `a C`, `a`),
+    the median of `C` over the pixels where the mark is clearly there (`a` above `min_alpha`) and
+    the fit explains most of the change (`min_fit` of its variance): where a source was wrong, the
+    fill error looks like a mark but does not follow the blend. Candidate colours are judged with
+    their alpha smoothed along `guide` (see `guide`)."""
+    h, w = pairs.shape
+    n = np.zeros((h, w), np.float32)
+    sum_b, sum_d = np.zeros((h, w, 3), np.float32), np.zeros((h, w, 3), np.float32)
+    sum_bb, sum_bd, sum_dd = (np.zeros((h, w), np.float32) for _ in range(3))
+    for image, fill in pairs:
+        ok = ~np.isnan(fill[..., 0])
+        b = np.where(ok[..., None], fill, 0.0)
+        d = np.where(ok[..., None], image - b, 0.0)
+        n += ok
+        sum_b += b
+        sum_d += d
+        sum_bb += (b * b).sum(axis=-1)
+        sum_bd += (b * d).sum(axis=-1)
+        sum_dd += (d * d).sum(axis=-1)
+    safe = np.maximum(n, 1)
+    mean_b, mean_d = sum_b / safe[..., None], sum_d / safe[..., None]
+    var_b = sum_bb - safe * (mean_b * mean_b).sum(axis=-1)
+    var_d = sum_dd - safe * (mean_d * mean_d).sum(axis=-1)
+    cov = sum_bd - safe * (mean_b * mean_d).sum(axis=-1)
+    alpha = np.where(var_b > 0, -cov / np.maximum(var_b, 1e-6), 0.0)
+    explained = cov * cov / np.maximum(var_b * var_d, 1e-6)
+    strong = (n >= min_frames) & (alpha > min_alpha) & (alpha < 1.0) & (var_b > 64 * 3 * safe)
+    strong &= explained >= min_fit
+    if strong.sum() < 10:
+        return achromatic_colour(pairs)
+    samples = np.clip((mean_d + alpha[..., None] * mean_b)[strong] / alpha[strong][:, None], 0, 255)
+    # The median of the samples, and a few other plausible colours: whichever explains the frames
+    # best (a truncated squared blend error, so a wrong source cannot dominate) is the colour.
+    candidates = [np.median(samples, axis=0), *np.percentile(samples, (25, 75), axis=0),
+                  np.full(3, 255.0), np.zeros(3)]  # fmt: skip
+    scores = [blend_fit_cost(pairs, c.astype(np.float32), guide) for c in candidates]
+    return snap_achromatic(candidates[int(np.argmin(scores))].astype(np.float32))
+
+
+def achromatic_colour(pairs, min_share: float = 0.5, marked: float = 10.0) -> np.ndarray | None:
+    """White or black, for a picture too still under the mark to fit its colour (a locked-off
+    shot): with the picture known, each colour leaves one unknown (alpha) for three channels per
+    pixel, so the wrong one, or a coloured mark, leaves the change unexplained. Counted over the
+    pixels the mark visibly changed (by `marked` grey levels), robustly: a source that was wrong
+    somewhere (an object in the frame but not in the sources) is explained by neither. None unless
+    one of the two explains at least `min_share` of them (to half their change or better)."""
+    explained = {255.0: 0, 0.0: 0}
+    total = 0
+    alphas = {c: np.clip(fit_alpha(pairs, np.full(3, c, np.float32), None)[0], 0.0, 0.85) for c in explained}
+    for image, fill in pairs:
+        change = np.sqrt(((image - fill) ** 2).mean(axis=-1))
+        visible = np.nan_to_num(change, nan=0.0) > marked
+        total += int(visible.sum())
+        for c in explained:
+            err = blend_error(image, fill, alphas[c], np.full(3, c, np.float32))
+            explained[c] += int((visible & (np.nan_to_num(err, nan=np.inf) < 0.5 * change)).sum())
+    best = max(explained, key=explained.get)
+    return np.full(3, best, np.float32) if total and explained[best] >= min_share * total else None
+
+
+def snap_achromatic(colour: np.ndarray, reach: float = 65.0) -> np.ndarray:
+    """White or black when the estimate is near it in every channel. Most marks are one of the
+    two, and the estimate drifts from it where the temporal sources leak some of the mark."""
+    if np.all(colour >= 255 - reach):
+        return np.full(3, 255.0, np.float32)
+    if np.all(colour <= reach):
+        return np.zeros(3, np.float32)
+    return colour
+
+
+def is_opaque(alpha: np.ndarray, level: float = 0.9, share: float = 0.1) -> bool:
+    """Whether the fitted matte says the mark is opaque: at least `share` of its pixels at
+    `level` or above (a semi-transparent mark stays below its opacity everywhere)."""
+    marked = alpha[alpha > 0.1]
+    return marked.size > 0 and float(np.mean(marked >= level)) >= share
+
+
+def blend_fit_cost(pairs, colour: np.ndarray, guide: np.ndarray, cap: float = 20.0, max_alpha: float = 0.85) -> float:
+    alpha, n, _ = fit_alpha(pairs, colour, None)
+    alpha = np.clip(smooth_alpha(alpha, (n > 0).astype(np.float32), guide), 0.0, max_alpha)
+    cost = 0.0
+    for image, fill in pairs:
+        err = blend_error(image, fill, alpha, colour)
+        cost += float(np.minimum(np.nan_to_num(err, nan=0.0), cap).__pow__(2).sum())
+    return cost

@@ -1,0 +1,171 @@
+"""Affine motion of the picture between the crops of a segment, tracked outside the masks (where
+a static mark would drag it to zero): step by step between neighbours, composed to reach frames
+further away and tracked again directly where the composed model misaligns. What `temporal`
+needs to bring one frame's pixels onto another's and to judge whether that source can be trusted."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+IDENTITY = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
+
+
+class Motion:
+    """Affine motion of the picture between crops, measured outside the masks only."""
+
+    def __init__(self, frames: np.ndarray, masks: np.ndarray, margin: int, refine_above: float = 3.0) -> None:
+        self.refine_above = refine_above
+        self.gray = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
+        kernel = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
+        self.keep = [cv2.dilate(m.astype(np.uint8), kernel) == 0 for m in masks]
+        ring_kernel = np.ones((25, 25), np.uint8)
+        self.ring = [
+            cv2.dilate(m.astype(np.uint8), ring_kernel).astype(bool) & keep for m, keep in zip(masks, self.keep)
+        ]
+        self.to_first: list[np.ndarray | None] = [np.eye(3)]  # 3x3 maps from frame u to frame 0
+        self.models: dict[tuple[int, int], np.ndarray | None] = {}
+        self.checks: dict[tuple[int, int], tuple[float, np.ndarray]] = {}
+
+    def never_uncovered(self, masks: np.ndarray, max_error: float) -> bool:
+        """Whether no frame can show what is under the mask: it covers the same pixels in every
+        frame, and the picture around it holds still (the first, middle and last frames align
+        with no motion at all). Over a still camera, something moving in front of it (a head, a
+        car) gives tracked points a motion of their own; composed over many frames, its small
+        steps drift by pixels where a flat picture around the mark cannot show it, and the
+        picture beside the mark would be taken for the picture under it."""
+        if not all(np.array_equal(masks[0], m) for m in masks[1:]):
+            return False
+        last = len(masks) - 1
+        pairs = ((0, last), (0, last // 2), (last // 2, last))
+        return all(self._alignment(t, s, IDENTITY)[0] <= max_error for t, s in pairs)
+
+    def between(self, t: int, s: int) -> np.ndarray | None:
+        """`(2, 3)` affine taking a pixel of frame t to frame s, or None when it cannot be tracked."""
+        key = (t, s)
+        if key not in self.models:
+            model = self._composed(t, s)
+            # Composed steps drift over long spans: refine directly only when they misalign.
+            if model is not None and abs(t - s) > 1 and self.check(t, s, model) > self.refine_above:
+                refined = self._track(t, s, model)
+                if refined is not None:
+                    self.checks.pop(key, None)
+                model = refined
+            self.models[key] = model
+        return self.models[key]
+
+    def _composed(self, t: int, s: int) -> np.ndarray | None:
+        while len(self.to_first) <= max(t, s):
+            u = len(self.to_first)
+            prev = self.to_first[u - 1]
+            step = None if prev is None else self._track(u, u - 1, IDENTITY)
+            self.to_first.append(None if step is None else prev @ np.vstack([step, [0, 0, 1]]))
+        a, b = self.to_first[t], self.to_first[s]
+        if a is None or b is None:
+            return None
+        return (np.linalg.inv(b) @ a)[:2]
+
+    def _track(self, t: int, s: int, guess: np.ndarray) -> np.ndarray | None:
+        keep = (self.keep[t] & _warp_mask(self.keep[s], guess)).astype(np.uint8) * 255
+        pts = cv2.goodFeaturesToTrack(self.gray[t], 300, 0.005, 4, mask=keep, blockSize=5)
+        if pts is None or len(pts) < 6:
+            return guess if guess is not IDENTITY else None
+        init = cv2.transform(pts, guess).astype(np.float32)
+        lk = {"winSize": (15, 15), "maxLevel": 2, "flags": cv2.OPTFLOW_USE_INITIAL_FLOW}
+        fwd, ok1, _ = cv2.calcOpticalFlowPyrLK(self.gray[t], self.gray[s], pts, init.copy(), **lk)
+        back, ok2, _ = cv2.calcOpticalFlowPyrLK(self.gray[s], self.gray[t], fwd, pts.copy(), **lk)
+        good = (ok1[:, 0] == 1) & (ok2[:, 0] == 1) & (np.linalg.norm((back - pts)[:, 0], axis=1) < 0.7)
+        if good.sum() < 6:
+            return None
+        model, _ = cv2.estimateAffine2D(pts[good, 0], fwd[good, 0], method=cv2.RANSAC, ransacReprojThreshold=1.0)
+        return None if model is None else model
+
+    def could_show(self, t: int, s: int, ys: np.ndarray, xs: np.ndarray, mask_s: np.ndarray) -> bool:
+        """A cheap first look, by the composed motion alone: whether frame s shows any of the
+        pixels `(ys, xs)` of frame t uncovered by its own mask `mask_s`."""
+        a = self._composed(t, s)
+        if a is None:
+            return False
+        _, _, inside, qxi, qyi = project(a, xs, ys, mask_s.shape)
+        return bool((~mask_s[qyi[inside], qxi[inside]]).any())
+
+    def forget(self, t: int) -> None:
+        """Drop what was kept for frame t as a target: it is only needed while filling t."""
+        for key in [k for k in self.checks if k[0] == t]:
+            del self.checks[key]
+        for key in [k for k in self.models if k[0] == t]:
+            del self.models[key]
+
+    def check(self, t: int, s: int, a: np.ndarray) -> float:
+        """How far frame s, brought onto frame t by `a`, can be trusted as a source for t: the
+        median grey-level difference in the ring around the mark (misalignment)."""
+        key = (t, s)
+        if key not in self.checks:
+            self.checks[key] = self._alignment(t, s, a)
+        return self.checks[key][0]
+
+    def _alignment(self, t: int, s: int, a: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """`check`'s error for the affine `a`, with the difference map and where it was measured."""
+        h, w = self.gray[t].shape
+        inverse = cv2.WARP_INVERSE_MAP
+        warped = cv2.warpAffine(self.gray[s], a, (w, h), flags=cv2.INTER_LINEAR | inverse)
+        valid = cv2.warpAffine(self.keep[s].astype(np.uint8), a, (w, h), flags=cv2.INTER_NEAREST | inverse)
+        known = self.keep[t] & valid.astype(bool)
+        diff = np.abs(warped.astype(np.float32) - self.gray[t].astype(np.float32)) * known
+        ring = self.ring[t] & known
+        return (float(np.median(diff[ring])) if ring.sum() >= 20 else float("inf")), diff, known
+
+    def disagreement(self, t: int, s: int) -> np.ndarray:
+        """After `check(t, s, a)`: an `(h, w)` map of the mean difference near each pixel, measured
+        where both frames are visible and carried into the masks from their border: an object that
+        stood next to the mark in one of the two frames makes that source suspect there. Made only
+        for the sources `check` lets through."""
+        error, diff, known = self.checks[(t, s)]
+        if known is not None:
+            diff = _carry_in(diff, known, error)
+            self.checks[(t, s)] = (error, diff, None)
+        return diff
+
+
+def project(a: np.ndarray, xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int]):
+    """Pixels `(ys, xs)` mapped by the affine `a`: their positions `qx, qy`, whether they land
+    inside a frame of `shape`, and the nearest pixel, clamped into it."""
+    h, w = shape
+    qx = a[0, 0] * xs + a[0, 1] * ys + a[0, 2]
+    qy = a[1, 0] * xs + a[1, 1] * ys + a[1, 2]
+    inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
+    qxi = np.clip(np.rint(qx), 0, w - 1).astype(np.int32)
+    qyi = np.clip(np.rint(qy), 0, h - 1).astype(np.int32)
+    return qx, qy, inside, qxi, qyi
+
+
+def _carry_in(diff: np.ndarray, known: np.ndarray, fallback: float) -> np.ndarray:
+    """The local mean of `diff` over `known` pixels at each pixel (normalised convolution), from a
+    fine neighbourhood where there is one, else a coarse one, else `fallback`: carried as deep
+    into the unknown areas as needed."""
+    out = np.full(diff.shape, fallback, np.float32)
+    for size in (63, 15):  # coarse first, overwritten by fine where the fine one has support
+        weight = cv2.blur(known.astype(np.float32), (size, size))
+        spread = cv2.blur(diff, (size, size)) / np.maximum(weight, 1e-6)
+        out = np.where(weight > 0.02, spread, out)
+    return out
+
+
+def _warp_mask(keep: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Pixels of frame t whose image under `a` lands on a trackable pixel of frame s."""
+    h, w = keep.shape
+    return cv2.warpAffine(keep.astype(np.uint8), a, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP).astype(bool)
+
+
+def bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Colours of `image` at sub-pixel points `(x, y)`, as `(len(x), 3) float32`."""
+    h, w = image.shape[:2]
+    x = np.clip(x, 0, w - 1)
+    y = np.clip(y, 0, h - 1)
+    x0, y0 = np.floor(x).astype(np.int32), np.floor(y).astype(np.int32)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    ax, ay = (x - x0)[:, None], (y - y0)[:, None]
+    img = image.astype(np.float32)
+    top = img[y0, x0] * (1 - ax) + img[y0, x1] * ax
+    bottom = img[y1, x0] * (1 - ax) + img[y1, x1] * ax
+    return top * (1 - ay) + bottom * ay
