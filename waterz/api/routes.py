@@ -13,8 +13,9 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
-from waterz.api.uploads import preview_key, safe_filename, store_upload
+from waterz.api.uploads import safe_filename, store_upload
 from waterz.core.errors import FilesDeleted, InvalidRequest, JobFinished, JobNotFound, WeightsMissing
+from waterz.jobs import keys
 from waterz.jobs.housekeeping import delete_job_files
 from waterz.jobs.readiness import refused_by_workers
 from waterz.jobs.runtime import Runtime
@@ -121,7 +122,7 @@ def result(name: str, request: Request):
     if job["state"] != "SUCCESS":
         raise JobNotFound(f"The result '{name}' is not ready (the job is {job['state']}).")
     stem = job.get("filename", "video").rsplit(".", 1)[0]
-    return _send(rt, f"results/{name}", "video/mp4", download=f"{stem}_clean.mp4")
+    return _send(rt, keys.result_key(match.group(1)), "video/mp4", download=f"{stem}_clean.mp4")
 
 
 @router.get("/api/options")
@@ -146,7 +147,7 @@ def preview(task_id: str, request: Request):
     """The upload's first frame as a JPEG (boxes are given in its pixels)."""
     rt = _rt(request)
     _still_stored(rt, rt.store.get(task_id))
-    return _send(rt, preview_key(task_id), "image/jpeg")
+    return _send(rt, keys.preview_key(task_id), "image/jpeg")
 
 
 @router.get("/api/source/{task_id}")

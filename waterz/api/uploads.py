@@ -12,6 +12,7 @@ from typing import BinaryIO
 import cv2
 
 from waterz.core.errors import UploadTooLarge
+from waterz.jobs import keys
 from waterz.jobs.housekeeping import delete_job_files
 from waterz.jobs.runtime import Runtime
 from waterz.storage.base import copy_stream
@@ -59,11 +60,6 @@ def check_limits(info, settings, filename: str) -> None:
                              f"{settings.max_width}x{settings.max_height} (MAX_WIDTH, MAX_HEIGHT).")  # fmt: skip
 
 
-def preview_key(job_id: str) -> str:
-    """The first frame as decoded (the frame boxes are drawn on), JPEG."""
-    return f"uploads/{job_id}/preview.jpg"
-
-
 def too_large(limit_mb: int) -> UploadTooLarge:
     return UploadTooLarge(f"The file is larger than the {limit_mb} MB upload limit (MAX_UPLOAD_MB).")
 
@@ -81,11 +77,11 @@ def store_upload(rt: Runtime, source: BinaryIO, filename: str) -> dict:
                 raise too_large(limit_mb)
         info = probe(local, name=filename)
         check_limits(info, rt.settings, filename)
-        key = f"uploads/{job_id}/source{suffix}"
+        key = keys.upload_key(job_id, suffix)
         rt.storage.put_file(key, local)
         preview = Path(tmp) / "preview.jpg"
         cv2.imwrite(str(preview), next(iter_frames(local)), [cv2.IMWRITE_JPEG_QUALITY, 88])
-        rt.storage.put_file(preview_key(job_id), preview)
+        rt.storage.put_file(keys.preview_key(job_id), preview)
     summary = info.summary()
     try:
         rt.store.create(job_id, filename=filename, input_key=key, info=summary, deadline_s=rt.settings.job_deadline_s,

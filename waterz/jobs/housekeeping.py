@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from waterz.jobs import keys
 from waterz.jobs.store import FILES, TERMINAL, JobStore
 from waterz.storage import Storage
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 def delete_job_files(storage: Storage, job_id: str) -> int:
     """Delete everything stored for a job: its upload, its intermediates, its result. Returns how
     many files went."""
-    return sum(storage.delete_prefix(p) for p in (f"uploads/{job_id}/", f"jobs/{job_id}/", f"results/{job_id}.mp4"))
+    return sum(storage.delete_prefix(p) for p in keys.job_files(job_id))
 
 
 def sweep(store: JobStore, storage: Storage, ttl_s: float, now: float | None = None) -> list[str]:
@@ -53,18 +54,15 @@ def sweep(store: JobStore, storage: Storage, ttl_s: float, now: float | None = N
     return swept
 
 
-_OWNER = re.compile(r"^(?:uploads|jobs)/([0-9a-f]{32})/|^results/([0-9a-f]{32})\.mp4$")
-
-
 def sweep_orphans(store: JobStore, storage: Storage, ttl_s: float, now: float | None = None) -> list[str]:
     """Delete the files, found by listing the storage, of every job that has no record in Redis
     and whose newest file is older than `ttl_s` (an upload whose record was never written, a job
     whose record expired or was lost with a Redis without AOF). Returns their ids."""
     now = now or time.time()
     newest: dict[str, float] = {}
-    for top in ("uploads/", "jobs/", "results/"):
+    for top in keys.TOPS:
         for key, modified in storage.list(top):
-            if match := _OWNER.match(key):
+            if match := keys.OWNER.match(key):
                 owner = match[1] or match[2]
                 newest[owner] = max(modified, newest.get(owner, 0.0))
     swept = []

@@ -1,6 +1,7 @@
 """The names of a job's files in storage, in one place.
 
-  uploads/<id>/<name>                   the original video (written by the API)
+  uploads/<id>/source<.ext>             the original video (written by the API)
+  uploads/<id>/preview.jpg              its first frame as decoded, for drawing boxes on
   jobs/<id>/video.json                  what probing it found, and every frame's timestamp
   jobs/<id>/detect_<k>_a<n>.npz         the marks detection chunk k found, from attempt n
   jobs/<id>/marks.npz                   the whole video's marks, merged (`waterz.pipeline.fanout`)
@@ -14,6 +15,28 @@ Everything under `jobs/<id>/` is deleted when the job ends.
 """
 
 from __future__ import annotations
+
+import re
+
+TOPS = ("uploads/", "jobs/", "results/")
+"""The folders every job's files lie under."""
+
+OWNER = re.compile(r"^(?:uploads|jobs)/([0-9a-f]{32})/|^results/([0-9a-f]{32})\.mp4$")
+"""A stored file's name: its job's id in group 1 or 2."""
+
+
+def upload_key(job_id: str, suffix: str) -> str:
+    return f"uploads/{job_id}/source{suffix}"
+
+
+def preview_key(job_id: str) -> str:
+    """The first frame as decoded (the frame boxes are drawn on), JPEG."""
+    return f"uploads/{job_id}/preview.jpg"
+
+
+def job_files(job_id: str) -> tuple[str, ...]:
+    """The prefixes of everything stored for a job: its upload, its intermediates, its result."""
+    return f"uploads/{job_id}/", intermediates(job_id), result_key(job_id)
 
 
 def video_key(job_id: str) -> str:

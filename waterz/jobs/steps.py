@@ -57,6 +57,7 @@ from waterz.pipeline.run import (
     load_result,
     matte_book,
     plan,
+    result_files,
     save_result,
     segment_inputs,
     shared_inpainter,
@@ -409,8 +410,8 @@ def _segment_input(rt: Runtime, job_id: str, job: dict, seg: Segment, workdir: P
 
 def _store_result(rt: Runtime, workdir: Path, result: SegmentResult, names: tuple[str, str]) -> None:
     save_result(workdir, 0, result)
-    for key, local in zip(names, ("segment_0.npy", "segment_0_mask.npy"), strict=True):
-        rt.storage.put_file(key, workdir / local)
+    for key, local in zip(names, result_files(workdir, 0), strict=True):
+        rt.storage.put_file(key, local)
 
 
 def _engine(rt: Runtime, job: dict):
@@ -461,8 +462,8 @@ def _final_result(rt: Runtime, job_id: str, index: int, workdir: Path) -> Segmen
         names = keys.output_keys(job_id, index, rt.store.segment(job_id, index)["result_attempt"])
     folder = workdir / f"segment_{index}"
     folder.mkdir()
-    for key, local in zip(names, ("segment_0.npy", "segment_0_mask.npy"), strict=True):
-        rt.storage.get_file(key, folder / local)
+    for key, local in zip(names, result_files(folder, 0), strict=True):
+        rt.storage.get_file(key, local)
     return load_result(folder, 0)
 
 

@@ -81,17 +81,21 @@ class SegmentResult:
         return {"residual": None if self.residual is None else round(self.residual, 3)}
 
 
+def result_files(workdir: Path, index: int) -> tuple[Path, Path]:
+    """Where segment `index`'s pixels and masks lie in `workdir` (`save_result`, `load_result`)."""
+    return workdir / f"segment_{index}.npy", workdir / f"segment_{index}_mask.npy"
+
+
 def save_result(workdir: Path, index: int, result: SegmentResult) -> None:
-    np.save(workdir / f"segment_{index}.npy", result.pixels)
-    np.save(workdir / f"segment_{index}_mask.npy", result.masks)
+    pixels, masks = result_files(workdir, index)
+    np.save(pixels, result.pixels)
+    np.save(masks, result.masks)
 
 
 def load_result(workdir: Path, index: int) -> SegmentResult:
     """Memory-mapped: compositing reads one frame at a time."""
-    return SegmentResult(
-        np.load(workdir / f"segment_{index}.npy", mmap_mode="r"),
-        np.load(workdir / f"segment_{index}_mask.npy", mmap_mode="r"),
-    )
+    pixels, masks = result_files(workdir, index)
+    return SegmentResult(np.load(pixels, mmap_mode="r"), np.load(masks, mmap_mode="r"))
 
 
 @dataclass
