@@ -50,13 +50,13 @@ def _remove_batch(pairs, inpainter: str | None, options: dict) -> int:
     """Each file in turn, one engine for all; a file that fails is reported and the others run.
     A JSON line per file (its summary, or `input` and `error`); 1 when any failed."""
     from waterz.core.settings import get_settings
-    from waterz.pipeline.options import check_options
+    from waterz.pipeline.options import check_options, chosen_engines
     from waterz.pipeline.run import remove_watermark, shared_inpainter
 
     settings = get_settings()
-    name = inpainter or settings.inpainter
+    detector, name = chosen_engines(settings, options["detector"], inpainter, options["boxes"])
     engine = shared_inpainter(name, settings)  # an unknown name or missing weights: bad usage, before any file
-    check_options(options["detector"] or settings.detector, boxes=options["boxes"])  # a malformed box as well
+    check_options(detector, boxes=options["boxes"])  # a malformed box as well
     bar = _batch_bar(len(pairs))
     failed = 0
     for source, target in pairs:

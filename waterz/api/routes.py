@@ -23,7 +23,7 @@ from waterz.jobs.status import job_status
 from waterz.jobs.steps import CANCELLED
 from waterz.jobs.webhooks import check_target
 from waterz.pipeline.engines import engines
-from waterz.pipeline.options import check_options, detector_names, inpainter_names
+from waterz.pipeline.options import check_options, chosen_engines, detector_names, inpainter_names
 
 router = APIRouter()
 _RESULT_NAME = re.compile(r"^([0-9a-f]{32})\.mp4$")
@@ -75,8 +75,7 @@ def process(body: ProcessIn, request: Request) -> dict:
     boxes = [b.model_dump() for b in body.boxes or []]
     info = json.loads(job["info"]) if boxes else {"frames": None, "width": 0, "height": 0}
     check_options(body.detector, body.inpainter, boxes, info["frames"], (info["width"], info["height"]))
-    _refuse_unready(rt, "box" if body.boxes else body.detector or rt.settings.detector,
-                    body.inpainter or rt.settings.inpainter)  # fmt: skip
+    _refuse_unready(rt, *chosen_engines(rt.settings, body.detector, body.inpainter, body.boxes))
     if body.callback_url:
         check_target(body.callback_url, rt.settings.webhook_secret, rt.settings.webhook_allow_private)
     if rt.store.claim_processing(body.task_id, options, body.callback_url):

@@ -8,13 +8,17 @@ import time
 from waterz.jobs.phases import Phases, serial_share
 from waterz.jobs.progress import FINALIZE_RATE, PHASES, PhaseWork, eta_s, rate_name
 from waterz.jobs.runtime import Runtime
+from waterz.jobs.store import job_options
+from waterz.pipeline.options import chosen_engines
 
 
 def job_status(rt: Runtime, task_id: str) -> dict:
     """The contract's status object; fails a job past its deadline first."""
     job = rt.store.check_deadline(task_id)
     total = int(job.get("total_segments") or 0)
-    options = json.loads(job.get("options") or "{}")
+    options = job_options(job)
+    detector, inpainter = chosen_engines(rt.settings, options.get("detector"), options.get("inpainter"),
+                                         options.get("boxes"))  # fmt: skip
     segments = rt.store.segments(task_id, total)
     phases = Phases(rt.store)
     tasks = phases.tasks(task_id)
@@ -33,8 +37,8 @@ def job_status(rt: Runtime, task_id: str) -> dict:
             "total_frames": int(job["total_frames"]),
             "segments": segments,
             "video": json.loads(job["info"]),
-            "detector": "box" if options.get("boxes") else options.get("detector") or rt.settings.detector,
-            "inpainter": options.get("inpainter") or rt.settings.inpainter,
+            "detector": detector,
+            "inpainter": inpainter,
             "frames_with_mark": int(job["frames_with_mark"]) if job.get("frames_with_mark") else None,
             "preset": job.get("preset") or None,
             "finalize_runs": int(job.get("finalize_runs") or 0),

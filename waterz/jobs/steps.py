@@ -46,8 +46,9 @@ from waterz.jobs.progress import (
     segments_share,
 )
 from waterz.jobs.runtime import Runtime
-from waterz.jobs.store import TERMINAL
+from waterz.jobs.store import TERMINAL, job_options
 from waterz.pipeline.fanout import chunk_count, load_marks, merge_marks, save_marks, split, waits_for
+from waterz.pipeline.options import chosen_engines
 from waterz.pipeline.plan import Segment
 from waterz.pipeline.run import (
     SegmentResult,
@@ -147,10 +148,6 @@ def _video(rt: Runtime, job_id: str, job: dict, workdir: Path) -> tuple[VideoInf
     return VideoInfo.from_dict(data["info"], path), data["timestamps"]
 
 
-def _options(job: dict) -> dict:
-    return json.loads(job.get("options") or "{}")
-
-
 def ended(rt: Runtime, job_id: str) -> bool:
     return rt.store.get(job_id)["state"] in TERMINAL
 
@@ -171,7 +168,7 @@ def prepare(rt: Runtime, job_id: str, dispatch: Dispatch, online_workers: int, w
 
 def _prepare(rt: Runtime, job_id: str, dispatch: Dispatch, online_workers: int) -> None:
     job = rt.store.get(job_id)
-    options = _options(job)
+    options = job_options(job)
     phases = Phases(rt.store)
     rt.store.advance(job_id, "STARTED", 0, "probing")
     with tempfile.TemporaryDirectory(prefix="waterz-prepare-") as tmp:
@@ -209,7 +206,7 @@ def detect_chunk(rt: Runtime, job_id: str, index: int, worker: str, dispatch: Di
     step = f"detect:{index}"
     if not phases.is_done(job_id, "detect", index):
         job = rt.store.get(job_id)
-        options = _options(job)
+        options = job_options(job)
         chunks = phases.chunks(job_id, "detect")
         chunk = chunks[index][0]
         with rt.leases.held(job_id, step, worker) as lease, stop_when(lease.stopped):
@@ -416,7 +413,8 @@ def _store_result(rt: Runtime, workdir: Path, result: SegmentResult, names: tupl
 
 def _engine(rt: Runtime, job: dict):
     """The inpainter the job asked for, else the configured one."""
-    return shared_inpainter(_options(job).get("inpainter") or rt.settings.inpainter, rt.settings)
+    _, name = chosen_engines(rt.settings, inpainter=job_options(job).get("inpainter"))
+    return shared_inpainter(name, rt.settings)
 
 
 # --- encode ----------------------------------------------------------------------------------

@@ -113,6 +113,11 @@ return 1
 """
 
 
+def job_options(job: dict) -> dict:
+    """The options `/api/process` stored with a job (`claim_processing`): detector, inpainter, boxes."""
+    return json.loads(job.get("options") or "{}")
+
+
 class JobStore:
     """`on_end(job_id)`: called after this store ended a job that has a `callback_url` (the job
     is then in `waterz:webhooks` already; an `on_end` that fails only delays its webhook until a

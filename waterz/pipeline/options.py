@@ -6,6 +6,14 @@ from __future__ import annotations
 from detector import DETECTORS
 from detector.box import BoxDetector
 from propainter import INPAINTERS
+from waterz.core.settings import Settings
+
+
+def chosen_engines(settings: Settings, detector: str | None = None, inpainter: str | None = None,
+                   boxes: list | None = None) -> tuple[str, str]:  # fmt: skip
+    """The detector and the inpainter a job runs: `box` where boxes are given, else the one named,
+    else `DETECTOR`; the inpainter named, else `INPAINTER`."""
+    return ("box" if boxes else detector or settings.detector), (inpainter or settings.inpainter)
 
 
 def detector_names() -> list[str]:

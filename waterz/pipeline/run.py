@@ -25,6 +25,7 @@ from waterz.core.matte import Learned, MatteBook, MatteLedger, MemoryLedger
 from waterz.core.settings import Settings, get_settings
 from waterz.pipeline import check
 from waterz.pipeline.composite import blend, chunk_weight, feather_alpha, paste, paste_planar, segment_masks
+from waterz.pipeline.options import chosen_engines
 from waterz.pipeline.plan import PlanConfig, Segment, plan_segments
 from waterz.video import VideoInfo, VideoWriter, frame_format, iter_frames, mux_audio, probe
 
@@ -142,7 +143,7 @@ def detect(info: VideoInfo, detector: str | None = None, boxes: Iterable | None 
     come back as `marks[f - start]`), decoded from the keyframe before `start` where
     `timestamps` (`video.frame_timestamps`) are given."""
     settings = settings or get_settings()
-    detector = "box" if boxes else (detector or settings.detector)
+    detector, _ = chosen_engines(settings, detector, boxes=boxes)
     kwargs = {"boxes": list(boxes)} if detector == "box" else {"mask_dilation": settings.mask_dilation}
     weights = weights or (settings.yolo_weights if detector in ("yolo", "auto") else None)
     if weights:
@@ -319,7 +320,7 @@ def remove_watermark(input_path: str | Path, output_path: str | Path, *, detecto
     """The whole job in one process. Returns a JSON-able summary. `engine`: an inpainter already
     built (its name for the summary in `inpainter`)."""
     settings = settings or get_settings()
-    inpainter = inpainter or settings.inpainter
+    detector_name, inpainter = chosen_engines(settings, detector, inpainter, boxes)
     engine = engine or new_inpainter(inpainter, settings)  # an unknown name or missing weights fail before any work
     output = Path(output_path)
     timings = Timings()
@@ -346,7 +347,7 @@ def remove_watermark(input_path: str | Path, output_path: str | Path, *, detecto
         "output": str(output),
         **info.summary(),
         "frames_written": written,
-        "detector": "box" if boxes else (detector or settings.detector),
+        "detector": detector_name,
         "preset": found["preset"],
         "inpainter": inpainter,
         "frames_with_mark": sum(1 for m in frame_marks if m),
