@@ -1,0 +1,105 @@
+"""The static detector's stages one by one (`detector/static/`): how frames are grouped into
+windows, how a jump over a still shot is told from a title coming up, how tracks merge and how a
+track's frames are cleaned up. The whole detector is tested on clips in test_detector.py."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from detector.static.config import StaticConfig
+from detector.static.features import Features, Holding, features
+from detector.static.pops import pops
+from detector.static.tracks import Tracks, clean_presence
+from detector.static.windows import Windows
+from waterz.core.geometry import Box
+
+
+def _blank(h: int = 8, w: int = 8) -> Features:
+    z = np.zeros((h, w), np.float32)
+    return Features(z, z, z)
+
+
+def test_windows_come_consecutive_and_slow_and_the_tail_is_covered():
+    cfg = StaticConfig(window=4, stride=2, slow_step=2)
+    windows, spans = Windows(cfg), []
+    for i in range(13):
+        spans += [(w.span, w.consecutive) for w in windows.push(i, _blank())]
+    fast = [s for s, consecutive in spans if consecutive]
+    slow = [s for s, consecutive in spans if not consecutive]
+    assert fast == [(0, 4), (2, 6), (4, 8), (6, 10), (8, 12)]
+    assert slow == [(0, 8), (4, 12)]  # every 2nd frame, 4 of them
+    tail = [(w.span, w.consecutive, len(w.feats)) for w in windows.finish()]
+    assert tail == [((9, 13), True, 4), ((6, 13), False, 4)]  # frame 12 is in no window otherwise
+
+
+def test_a_frame_is_handed_out_once_when_no_window_still_to_come_can_hold_it():
+    cfg = StaticConfig(window=4, stride=2, slow_step=1)
+    windows, handed = Windows(cfg), []
+    for i in range(10):
+        list(windows.push(i, _blank()))
+        handed += [index for index, _ in windows.scored(windows.ready())]
+        assert all(index < windows.next_window for index in handed)
+    handed += [index for index, _ in windows.scored(10)]
+    assert handed == list(range(10))
+
+
+def _still_shot_with(places: list[tuple[int, int] | None], size=(160, 120)) -> list[Features]:
+    """A still textured picture; in each frame a mark (a light square with a dark cross) at
+    `places[k]`, or none."""
+    rng = np.random.default_rng(3)
+    picture = cv2.GaussianBlur(rng.integers(60, 140, (size[1], size[0], 3)).astype(np.uint8), (0, 0), 2)
+    holding, out = Holding(StaticConfig().min_strength), []
+    for k, place in enumerate(places):
+        frame = picture.copy()
+        if place is not None:
+            x, y = place
+            cv2.rectangle(frame, (x, y), (x + 23, y + 15), (235, 235, 235), -1)
+            cv2.line(frame, (x + 4, y + 8), (x + 19, y + 8), (20, 20, 20), 2)
+            cv2.line(frame, (x + 12, y + 3), (x + 12, y + 12), (20, 20, 20), 2)
+        feats = features(frame, 1.0)
+        holding.note(k, feats, out[-1] if out else None)
+        out.append(feats)
+    return out
+
+
+def test_a_mark_that_jumps_over_a_still_shot_pops_at_both_places():
+    feats = _still_shot_with([(30, 30)] * 6 + [(100, 80)] * 6)
+    found = list(pops(feats, StaticConfig()))
+    assert {t for t, _ in found} == {6}
+    assert sorted((p.appears, p.box.x // 10, p.box.y // 10) for _, p in found) == [(False, 2, 2), (True, 9, 7)]
+
+
+def test_a_title_that_only_comes_up_is_not_a_jump():
+    feats = _still_shot_with([None] * 6 + [(100, 80)] * 6)
+    assert list(pops(feats, StaticConfig())) == []
+
+
+def _field(box: Box, shape=(60, 80)) -> np.ndarray:
+    out = np.zeros(shape, np.float32)
+    out[box.y : box.y1, box.x : box.x1] = 1.0
+    return out
+
+
+def test_parts_of_one_mark_seen_apart_become_one_track_once_they_overlap():
+    tracks = Tracks()
+    gray = np.zeros((4, 60, 80), np.float32)
+    icon, word, elsewhere = Box(10, 10, 12, 10), Box(30, 10, 20, 10), Box(10, 40, 12, 10)
+    for box, span in ((icon, (0, 4)), (word, (0, 4)), (elsewhere, (0, 4))):
+        tracks.add(box, span, _field(box), _field(box), _field(box) > 0, gray)
+    assert len(tracks.all) == 3
+    tracks.add(Box(10, 10, 40, 10), (4, 8), _field(icon), _field(icon), _field(icon) > 0, gray)  # the whole logo
+    assert sorted((t.box.x, t.box.w) for t in tracks.all) == [(10, 12), (10, 40)]
+    assert tracks.knows(word) and not tracks.knows(Box(60, 45, 10, 10))
+
+
+def test_a_track_s_frames_lead_in_bridge_short_gaps_and_drop_flickers():
+    tracks = Tracks()
+    track = tracks.add(Box(10, 10, 12, 10), (20, 24), *(_field(Box(10, 10, 12, 10)) for _ in range(2)),
+                       _field(Box(10, 10, 12, 10)) > 0, np.zeros((4, 60, 80), np.float32))  # fmt: skip
+    track.present = {20, 21, 22, 25, 26, 40}
+    track.matches = {16, 17, 18, 19, 30}  # frames whose gradient held the mark before a window saw it
+    present = np.flatnonzero(track.presence(50))
+    assert present.tolist() == list(range(16, 27))  # led in from 16, the gap 23-24 bridged, 40 alone dropped
+    # two frames missing are bridged, three are not; a run under three frames is a flicker
+    assert np.flatnonzero(clean_presence({1, 2, 3, 5, 6, 10, 20}, 30)).tolist() == [1, 2, 3, 4, 5, 6]
