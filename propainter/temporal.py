@@ -65,8 +65,8 @@ class TemporalInpainter(Inpainter):
     @property
     def _progress_shares(self) -> tuple[float, float]:
         """Where the sources pass and the blend's fit end, as shares of the progress reported (the
-        render takes the rest): about what each took of the 720p job's inpainting in the profile
-        of docs/benchmarks.md (63 %, 24 %, 13 %); without the blend the sources are nearly all."""
+        render takes the rest), in proportion to what each takes (docs/benchmarks.md, Speed);
+        without the blend the sources are nearly all."""
         return (0.65, 0.88) if self.unblend else (0.95, 0.95)
 
     def fill(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes: MatteBook | None) -> Cleaned:

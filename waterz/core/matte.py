@@ -72,14 +72,13 @@ class Learned:
 
 class MatteBook:
     """The mattes other segments of one video estimated, for one segment to use (read only);
-    `sources`: the segments they came from, in the same order. `min_score`: the least correlation of a
-    matte's edges with a segment's persistent edges for it to be placed there; over a still
-    picture the picture's own edges persist as well and lower it (0.40 where the matte sat right,
-    on big buck bunny's still shot); `min_inside`: the share of the matte's marked pixels that must
-    lie inside the segment's mask; `weak_share`: a segment's own colour fitted on under this share
-    of the pixels a matte of another colour covers is a guess (see `place`); `animated`: the
-    mark is known to change from frame to frame (a preset says so), so no matte fitted over a
-    segment holds for its frames and none is fitted or used."""
+    `sources`: the segments they came from, in the same order. `min_score`: the least correlation
+    of a matte's edges with a segment's persistent edges for it to be placed there; over a still
+    picture the picture's own edges persist as well and lower it; `min_inside`: the share of the
+    matte's marked pixels that must lie inside the segment's mask; `weak_share`: a segment's own
+    colour fitted on under this share of the pixels a matte of another colour covers is a guess
+    (see `place`); `animated`: the mark is known to change from frame to frame (a preset says
+    so), so no matte fitted over a segment holds for its frames and none is fitted or used."""
 
     def __init__(self, mattes: list[Matte] | None = None, min_score: float = 0.35, min_inside: float = 0.9,
                  weak_share: float = 0.5, animated: bool = False,
