@@ -93,7 +93,7 @@ def main() -> None:
                     mark=MarkSpec(text="Sora", scale=1.0, positions=((0, 40, 40), (jump, 400, 250))))  # fmt: skip
     clip = make_clip(tmp / "job.mp4", spec)
     boxes = [f"{x},{y},{w},{h}@{s}-{s + jump - 1}" for s in (0, jump) for x, y, w, h in [clip.mark_boxes()[s][0]]]
-    engine = ProPainterInpainter(device=args.device, weights=store)
+    engine = ProPainterInpainter(device=args.device, weights=store, fp16=get_settings().propainter_fp16)
     start = time.perf_counter()
     summary = remove_watermark(clip.path, tmp / "clean.mp4", inpainter="propainter", boxes=boxes, engine=engine)
     wall = time.perf_counter() - start

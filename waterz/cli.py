@@ -54,9 +54,9 @@ def _remove_batch(pairs, inpainter: str | None, options: dict) -> int:
     from waterz.pipeline.run import remove_watermark, shared_inpainter
 
     settings = get_settings()
-    detector, name = chosen_engines(settings, options["detector"], inpainter, options["boxes"])
+    _, name = chosen_engines(settings, inpainter=inpainter)
     engine = shared_inpainter(name, settings)  # an unknown name or missing weights: bad usage, before any file
-    check_options(detector, boxes=options["boxes"])  # a malformed box as well
+    check_options(options["detector"] or settings.detector, boxes=options["boxes"])  # a malformed box as well
     bar = _batch_bar(len(pairs))
     failed = 0
     for source, target in pairs:

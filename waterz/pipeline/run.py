@@ -141,7 +141,7 @@ def detect(info: VideoInfo, detector: str | None = None, boxes: Iterable | None 
     known mark that `auto` or a preset detector found (None where the generic detector answered).
     `frames`: only the frames `start <= f < stop`, as if they were the whole video (their marks
     come back as `marks[f - start]`), decoded from the keyframe before `start` where
-    `timestamps` (`video.frame_timestamps`) are given."""
+    `timestamps` (`waterz.video.frame_timestamps`) are given."""
     settings = settings or get_settings()
     detector, _ = chosen_engines(settings, detector, boxes=boxes)
     kwargs = {"boxes": list(boxes)} if detector == "box" else {"mask_dilation": settings.mask_dilation}
@@ -250,7 +250,7 @@ def composite_and_encode(info: VideoInfo, segments: list[Segment], results: dict
     Frames are decoded as I420 planes where the size allows and only masked pixels are replaced,
     so everything outside the mask is re-encoded without a round trip through RGB, and at the
     input's bit depth (10 bits for an input of more than 8: only the cleaned pixels, made at 8,
-    are widened; see `video.frame_format`).
+    are widened; see `waterz.video.frame_format`).
 
     Each segment's result leaves `results` once its last frame is written: memory-mapped pixels
     stay resident while mapped, and a long video's segments would otherwise all add up.
@@ -268,7 +268,7 @@ def encode_frames(info: VideoInfo, segments: list[Segment], results: dict[int, S
     """`composite_and_encode` without the audio: the video-only mp4 at `path`. With `frames`, only
     the frames `start <= f < stop`, as a chunk of the whole video's encode (its time zero, and
     `ENCODE_LOOKAHEAD_FRAMES` more read ahead so it ends as it would inside one encode; see
-    `VideoWriter`): `timestamps` (`video.frame_timestamps`) are then needed. `results` needs only
+    `VideoWriter`): `timestamps` (`waterz.video.frame_timestamps`) are then needed. `results` needs only
     the segments that clean frames of the chunk. Returns the number of frames written."""
     fmt = frame_format(info)
     planar = fmt.startswith("yuv")
