@@ -144,7 +144,7 @@ class TemporalInpainter(Inpainter):
         unseen = mask & ~seen & ~known
         if unseen.any():
             filled = cv2.inpaint(filled, unseen.astype(np.uint8), self.spatial_radius, cv2.INPAINT_TELEA)
-        return np.where(mask[..., None], filled, frame)
+        return filled  # outside the mask: the frame's own values (the base class makes sure of it)
 
     def _sources(self, frames: np.ndarray, masks: np.ndarray, motion: Motion,
                  t: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip

@@ -29,7 +29,9 @@ class Candidate:
 
     box: Box
     support: np.ndarray
-    pixels: np.ndarray
+    label: int
+    labels: np.ndarray  # the window's components, by label
+    candidates: np.ndarray  # the window's candidate pixels
     med_x: np.ndarray
     med_y: np.ndarray
     gx: np.ndarray
@@ -38,6 +40,11 @@ class Candidate:
     shots: list[slice]
     moved: bool
     cfg: StaticConfig
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """`(h, w) bool`: its candidate pixels over the whole frame (made only for those kept)."""
+        return self.candidates & (self.labels == self.label)
 
     def picture_changes(self) -> bool:
         """True when the picture around the component changes while the component stays visible.
@@ -121,7 +128,7 @@ def candidates(feats: list[Features], cfg: StaticConfig) -> Iterator[Candidate]:
             continue
         if not _stays_put(box, support, med_x, med_y, gx, gy, cfg.min_still):
             continue
-        yield Candidate(box, support, cand & (labels == label), med_x, med_y, gx, gy, gray, shots, moved, cfg)
+        yield Candidate(box, support, label, labels, cand, med_x, med_y, gx, gy, gray, shots, moved, cfg)
 
 
 def _follows_the_camera(gray: np.ndarray, gx: np.ndarray, gy: np.ndarray, strength: np.ndarray,

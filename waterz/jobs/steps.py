@@ -141,9 +141,10 @@ def _fetch(rt: Runtime, key: str, workdir: Path) -> Path:
     return path
 
 
-def _video(rt: Runtime, job_id: str, job: dict, workdir: Path) -> tuple[VideoInfo, list[int]]:
-    """The job's video, as the upload probed it, and every frame's timestamp."""
-    path = _fetch(rt, job["input_key"], workdir)
+def _video(rt: Runtime, job_id: str, job: dict, workdir: Path, fetch: bool = True) -> tuple[VideoInfo, list[int]]:
+    """The job's video, as the upload probed it, and every frame's timestamp. `fetch`: also make
+    the video itself readable here (else its `path` is its storage key)."""
+    path = _fetch(rt, job["input_key"], workdir) if fetch else job["input_key"]
     data = json.loads(_fetch(rt, keys.video_key(job_id), workdir).read_text())
     return VideoInfo.from_dict(data["info"], path), data["timestamps"]
 
@@ -243,8 +244,7 @@ def plan_job(rt: Runtime, job_id: str, dispatch: Dispatch, online_workers: int, 
     with rt.leases.held(job_id, "plan", worker) as lease, stop_when(lease.stopped):
         with phases.measured(job_id, "plan", worker), tempfile.TemporaryDirectory(prefix="waterz-plan-") as tmp:
             workdir = Path(tmp)
-            data = json.loads(_fetch(rt, keys.video_key(job_id), workdir).read_text())
-            info = VideoInfo.from_dict(data["info"], job["input_key"])
+            info, _ = _video(rt, job_id, job, workdir, fetch=False)
             marks, preset = _merged_marks(rt, job_id, info.frames, workdir)
             segments = plan(marks, info, rt.settings, max(1, online_workers))
             rt.store.set_plan(job_id, [s.as_dict() for s in segments])
