@@ -5,6 +5,8 @@ needs to bring one frame's pixels onto another's and to judge whether that sourc
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 
@@ -12,7 +14,9 @@ IDENTITY = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
 
 
 class Motion:
-    """Affine motion of the picture between crops, measured outside the masks only."""
+    """Affine motion of the picture between crops, measured outside the masks only. Several
+    targets may be worked on at once, each by one thread: what is kept for a target is its own,
+    and the steps between neighbours are made once, under a lock."""
 
     def __init__(self, frames: np.ndarray, masks: np.ndarray, margin: int, refine_above: float = 3.0) -> None:
         self.refine_above = refine_above
@@ -24,8 +28,10 @@ class Motion:
             cv2.dilate(m.astype(np.uint8), ring_kernel).astype(bool) & keep for m, keep in zip(masks, self.keep)
         ]
         self.to_first: list[np.ndarray | None] = [np.eye(3)]  # 3x3 maps from frame u to frame 0
-        self.models: dict[tuple[int, int], np.ndarray | None] = {}
-        self.checks: dict[tuple[int, int], tuple[float, np.ndarray]] = {}
+        self._steps = threading.Lock()
+        # per target t, per source s
+        self.models: dict[int, dict[int, np.ndarray | None]] = {}
+        self.checks: dict[int, dict[int, tuple[float, np.ndarray, np.ndarray | None]]] = {}
 
     def never_uncovered(self, masks: np.ndarray, max_error: float) -> bool:
         """Whether no frame can show what is under the mask: it covers the same pixels in every
@@ -42,24 +48,26 @@ class Motion:
 
     def between(self, t: int, s: int) -> np.ndarray | None:
         """`(2, 3)` affine taking a pixel of frame t to frame s, or None when it cannot be tracked."""
-        key = (t, s)
-        if key not in self.models:
+        models = self.models.setdefault(t, {})
+        if s not in models:
             model = self._composed(t, s)
             # Composed steps drift over long spans: refine directly only when they misalign.
             if model is not None and abs(t - s) > 1 and self.check(t, s, model) > self.refine_above:
                 refined = self._track(t, s, model)
                 if refined is not None:
-                    self.checks.pop(key, None)
+                    self.checks.get(t, {}).pop(s, None)
                 model = refined
-            self.models[key] = model
-        return self.models[key]
+            models[s] = model
+        return models[s]
 
     def _composed(self, t: int, s: int) -> np.ndarray | None:
-        while len(self.to_first) <= max(t, s):
-            u = len(self.to_first)
-            prev = self.to_first[u - 1]
-            step = None if prev is None else self._track(u, u - 1, IDENTITY)
-            self.to_first.append(None if step is None else prev @ np.vstack([step, [0, 0, 1]]))
+        if len(self.to_first) <= max(t, s):
+            with self._steps:
+                while len(self.to_first) <= max(t, s):
+                    u = len(self.to_first)
+                    prev = self.to_first[u - 1]
+                    step = None if prev is None else self._track(u, u - 1, IDENTITY)
+                    self.to_first.append(None if step is None else prev @ np.vstack([step, [0, 0, 1]]))
         a, b = self.to_first[t], self.to_first[s]
         if a is None or b is None:
             return None
@@ -89,20 +97,25 @@ class Motion:
         _, _, inside, qxi, qyi = project(a, xs, ys, mask_s.shape)
         return bool((~mask_s[qyi[inside], qxi[inside]]).any())
 
+    def release(self, t: int, s: int) -> None:
+        """Drop the maps `check(t, s)` kept for `disagreement` (its error stays): a source is
+        looked at once per target, and the maps of all of them would not fit the memory budget."""
+        checks = self.checks.get(t, {})
+        if s in checks:
+            checks[s] = (checks[s][0], None, None)
+
     def forget(self, t: int) -> None:
         """Drop what was kept for frame t as a target: it is only needed while filling t."""
-        for key in [k for k in self.checks if k[0] == t]:
-            del self.checks[key]
-        for key in [k for k in self.models if k[0] == t]:
-            del self.models[key]
+        self.checks.pop(t, None)
+        self.models.pop(t, None)
 
     def check(self, t: int, s: int, a: np.ndarray) -> float:
         """How far frame s, brought onto frame t by `a`, can be trusted as a source for t: the
         median grey-level difference in the ring around the mark (misalignment)."""
-        key = (t, s)
-        if key not in self.checks:
-            self.checks[key] = self._alignment(t, s, a)
-        return self.checks[key][0]
+        checks = self.checks.setdefault(t, {})
+        if s not in checks:
+            checks[s] = self._alignment(t, s, a)
+        return checks[s][0]
 
     def _alignment(self, t: int, s: int, a: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """`check`'s error for the affine `a`, with the difference map and where it was measured."""
@@ -119,12 +132,11 @@ class Motion:
         """After `check(t, s, a)`: an `(h, w)` map of the mean difference near each pixel, measured
         where both frames are visible and carried into the masks from their border: an object that
         stood next to the mark in one of the two frames makes that source suspect there. Made only
-        for the sources `check` lets through."""
-        error, diff, known = self.checks[(t, s)]
-        if known is not None:
-            diff = _carry_in(diff, known, error)
-            self.checks[(t, s)] = (error, diff, None)
-        return diff
+        for the sources `check` lets through, and only until `release(t, s)`."""
+        error, diff, known = self.checks[t][s]
+        if diff is None:
+            raise ValueError(f"the maps of source {s} for target {t} were released")
+        return _carry_in(diff, known, error)
 
 
 def project(a: np.ndarray, xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int]):

@@ -26,6 +26,7 @@ from propainter.base import Cleaned, Inpainter
 from propainter.blend import BlendModel, with_book
 from propainter.motion import Motion, bilinear, project
 from waterz.core.matte import Learned, MatteBook
+from waterz.core.parallel import in_order
 from waterz.core.stop import checkpoint, phase
 
 
@@ -63,6 +64,11 @@ class TemporalInpainter(Inpainter):
         self.spatial_radius = spatial_radius
 
     @property
+    def threads(self) -> int:
+        """Frames worked on at once: as many as OpenCV may use cores (`CPU_THREADS` in a worker)."""
+        return max(1, cv2.getNumThreads())
+
+    @property
     def _progress_shares(self) -> tuple[float, float]:
         """Where the sources pass and the blend's fit end, as shares of the progress reported (the
         render takes the rest), in proportion to what each takes (docs/benchmarks.md, Speed);
@@ -85,15 +91,19 @@ class TemporalInpainter(Inpainter):
                 motion = Motion(frames, masks, self.margin)
                 targets = [t for t in range(first, last + 1) if masks[t].any()]
                 hidden = motion.never_uncovered(masks, self.max_align_error)
-                for k, t in enumerate(targets):
-                    checkpoint(k, len(targets))
+
+                def look(t: int) -> tuple[np.ndarray, np.ndarray]:
                     if hidden:  # no frame shows any of it: no source to look for
-                        fills[t] = np.full((*masks[t].shape, 3), np.nan, np.float16)
-                        spreads[t] = np.full(masks[t].shape, np.nan, np.float16)
-                        continue
+                        nothing = np.full(masks[t].shape, np.nan, np.float16)
+                        return np.repeat(nothing[..., None], 3, axis=-1), nothing
                     fill, spread = self._sources(frames, masks, motion, t)
-                    fills[t], spreads[t] = fill.astype(np.float16), spread.astype(np.float16)
                     motion.forget(t)
+                    return fill.astype(np.float16), spread.astype(np.float16)
+
+                checkpoint(0, len(targets))
+                for k, (t, found) in enumerate(zip(targets, in_order(look, targets, self.threads)), 1):
+                    fills[t], spreads[t] = found
+                    checkpoint(k, len(targets))
         with phase(sources, fit):
             unblend = self.unblend and fills and not (mattes is not None and mattes.animated)
             blend = BlendModel.fit(frames, fills) if unblend else None
@@ -106,11 +116,17 @@ class TemporalInpainter(Inpainter):
 
     def render(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, analysis: Analysis) -> np.ndarray:
         out = frames[first : last + 1].copy()
+
+        def compose(t: int) -> np.ndarray:
+            fill, spread = analysis.fills[t].astype(np.float32), analysis.spreads[t].astype(np.float32)
+            return self._compose(frames[t], masks[t], fill, spread, analysis.blend)
+
         with phase(self._progress_shares[1], 1.0):
-            for k, (t, fill) in enumerate(analysis.fills.items()):
-                checkpoint(k, len(analysis.fills))
-                spread = analysis.spreads[t].astype(np.float32)
-                out[t - first] = self._compose(frames[t], masks[t], fill.astype(np.float32), spread, analysis.blend)
+            targets = list(analysis.fills)
+            checkpoint(0, len(targets))
+            for k, (t, composed) in enumerate(zip(targets, in_order(compose, targets, self.threads)), 1):
+                out[t - first] = composed
+                checkpoint(k, len(targets))
         return out
 
     def _compose(self, frame: np.ndarray, mask: np.ndarray, fill: np.ndarray, spread: np.ndarray,
@@ -178,12 +194,10 @@ class TemporalInpainter(Inpainter):
                 a = motion.between(t, s)
                 if a is None:
                     continue
-                if motion.check(t, s, a) > self.max_align_error:
-                    continue
-                disagreement = motion.disagreement(t, s)
                 qx, qy, inside, qxi, qyi = project(a, xs, ys, mask.shape)
-                cost = disagreement[ys, xs]
-                take = inside & ~masks[s][qyi, qxi] & (counts[side] < k) & (cost < self.max_pixel_error)
+                wanted = inside & ~masks[s][qyi, qxi] & (counts[side] < k)
+                take = wanted & self._trusted(motion, t, s, a, ys, xs) if wanted.any() else wanted
+                motion.release(t, s)
                 if take.any():
                     if (take & (counts[side] == 0)).any():
                         last_new = s
@@ -201,6 +215,13 @@ class TemporalInpainter(Inpainter):
             mad = 1.48 * np.nanmedian(np.abs(samples[seen] - median[:, None]).mean(axis=-1), axis=1)
             spread[ys[seen][several], xs[seen][several]] = mad[several]
         return fill, spread
+
+    def _trusted(self, motion: Motion, t: int, s: int, a: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """Which pixels `(ys, xs)` of frame t frame s, brought onto it by `a`, may give: none if the
+        picture around the mark misaligns, else those no object near them makes suspect."""
+        if motion.check(t, s, a) > self.max_align_error:
+            return np.zeros(len(ys), bool)
+        return motion.disagreement(t, s)[ys, xs] < self.max_pixel_error
 
 
 @dataclass

@@ -247,3 +247,18 @@ def test_a_later_matte_of_another_colour_that_saw_more_of_the_mark_earns_a_secon
     mask = np.ones(edges.shape, bool)
     assert book.place(edges, mask, colour=grey.colour, seen=seen)[1:] == (9, 12)
     assert MatteBook([white]).place(edges, mask, colour=grey.colour, seen=seen) is None  # the first look's book
+
+
+def test_frames_worked_on_at_once_give_the_same_pixels_as_one_at_a_time(clips):
+    """`temporal` and `unblend` work on as many frames at once as OpenCV may use cores; each frame's
+    sources and composition are its own, so the result is the same bit for bit."""
+    frames, masks, _ = crop_problem(clips("pan_jump"))
+    threads = cv2.getNumThreads()
+    try:
+        results = {}
+        for n in (1, 3):
+            cv2.setNumThreads(n)
+            results[n] = create_inpainter("unblend").inpaint(frames, masks, 0, len(frames) - 1)
+    finally:
+        cv2.setNumThreads(threads)
+    assert np.array_equal(results[1], results[3])

@@ -16,8 +16,7 @@ from waterz.core.geometry import Box
 
 
 def _blank(h: int = 8, w: int = 8) -> Features:
-    z = np.zeros((h, w), np.float32)
-    return Features(z, z, z)
+    return Features(np.zeros((h, w), np.uint8), np.zeros((h, w), np.int16), np.zeros((h, w), np.int16))
 
 
 def test_windows_come_consecutive_and_slow_and_the_tail_is_covered():
@@ -103,3 +102,17 @@ def test_a_track_s_frames_lead_in_bridge_short_gaps_and_drop_flickers():
     assert present.tolist() == list(range(16, 27))  # led in from 16, the gap 23-24 bridged, 40 alone dropped
     # two frames missing are bridged, three are not; a run under three frames is a flicker
     assert np.flatnonzero(clean_presence({1, 2, 3, 5, 6, 10, 20}, 30)).tolist() == [1, 2, 3, 4, 5, 6]
+
+
+def test_compact_features_read_as_the_float_gradient_exactly():
+    """Features keep grey levels as uint8 and Sobel's sums as int16; read back they are the float32
+    grey levels and Sobel / 4 of them, the same values bit for bit."""
+    frame = np.random.default_rng(3).integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    feats = features(frame, 1.0)
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    assert feats.gx4.dtype == np.int16 and feats.gray8.dtype == np.uint8
+    assert np.array_equal(feats.gray, gray)
+    assert np.array_equal(feats.gx, cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3) * 0.25)
+    assert np.array_equal(feats.gy, cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3) * 0.25)
+    region = (slice(10, 40), slice(5, 70))
+    assert np.array_equal(feats.at(region).gx, feats.gx[region])

@@ -42,7 +42,7 @@ def pops(feats: list[Features], cfg: StaticConfig, run: int = RUN) -> Iterator[t
     different between the two. Moving objects are not steady from frame to frame."""
     if len(feats) < 2 * run or any(f.step is None for f in feats[1:]):
         return
-    h, w = feats[0].gx.shape
+    h, w = feats[0].shape
     kernel = grouping_kernel(h, w)
     low = 0.5 * cfg.min_strength
     for t in range(run, len(feats) - run + 1):
@@ -69,12 +69,12 @@ def pops(feats: list[Features], cfg: StaticConfig, run: int = RUN) -> Iterator[t
 def _pops_in(feats: list[Features], t: int, run: int, region, kernel, cfg: StaticConfig) -> list[Pop]:
     """The marks popping up or vanishing at frame t within `region` (slices of the analysis
     frame), see `pops`."""
-    h, w = feats[0].gx.shape
+    h, w = feats[0].shape
     ry, rx = region
     oy, ox = ry.start, rx.start
 
     def stack(name: str, frames: slice) -> np.ndarray:
-        return np.stack([getattr(f, name)[region] for f in feats[frames]])
+        return np.stack([getattr(f.at(region), name) for f in feats[frames]])
 
     before, after = slice(t - run, t), slice(t, t + run)
     # Frames before the pop (x0s: their x gradients, ...) and after it, and their means.

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from detector.static.features import Features
+from detector.static.features import QUARTER, Features
 from detector.static.parts import overlap
 from detector.static.pops import Pop
 from waterz.core.geometry import Box
@@ -64,7 +64,7 @@ class Track:
         if not support.any():
             return 0.0
         b = self.box
-        fx, fy = feats.gx[b.y : b.y1, b.x : b.x1], feats.gy[b.y : b.y1, b.x : b.x1]
+        fx, fy = feats.gx4[b.y : b.y1, b.x : b.x1] * QUARTER, feats.gy4[b.y : b.y1, b.x : b.x1] * QUARTER
         tx, ty = tx[support], ty[support]
         return float((fx[support] * tx + fy[support] * ty).sum() / ((tx * tx + ty * ty).sum() + 1e-6))
 

@@ -21,6 +21,7 @@ from detector import FrameMarks, create_detector
 from detector.preset import animates
 from propainter import Inpainter, create_inpainter
 from propainter.base import Cleaned
+from waterz.core import heap
 from waterz.core.matte import Learned, MatteBook, MatteLedger, MemoryLedger
 from waterz.core.settings import Settings, get_settings
 from waterz.pipeline import check
@@ -159,6 +160,7 @@ def detect(info: VideoInfo, detector: str | None = None, boxes: Iterable | None 
     marks = engine.detect(decoded, stop - start, (info.width, info.height))
     if report is not None:
         report["preset"] = getattr(engine, "matched", None)
+    heap.give_back()
     return marks
 
 
@@ -214,6 +216,7 @@ def clean_segment(inpainter, seg: Segment, crops: np.ndarray, masks: np.ndarray,
     window = slice(seg.start_frame - seg.context_start, seg.end_frame - seg.context_start + 1)
     cleaned = inpaint_segment(inpainter, crops, masks, seg, feather, mattes)
     residual = check.mark_left(crops[window], cleaned.frames, masks[window])
+    heap.give_back()
     return SegmentResult(cleaned.frames, masks[window], residual, cleaned.learned)
 
 
