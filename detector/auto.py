@@ -14,7 +14,9 @@ without it in none).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
+import cv2
 import numpy as np
 
 from detector.base import FrameMarks
@@ -44,16 +46,33 @@ class AutoDetector:
         searches = [p.start(size) for p in self.presets]
         decided: list = []  # the searches clearly present after DECIDE_FRAMES, in PRESET_NAMES order
 
+        def push(frame: np.ndarray) -> None:
+            for search in searches:
+                search.push(frame)
+
         def shared() -> Iterator[np.ndarray]:
-            for index, frame in enumerate(frames):
-                for search in searches:
-                    search.push(frame)
-                yield frame
-                if index + 1 == DECIDE_FRAMES:
-                    decided.extend(s for s in searches if s.clearly_present())
-                    if decided:
-                        return
-                    searches[:] = [s for s in searches if s.seen_clearly()]
+            # Where the process may use more than one core, the searches take each frame on a
+            # thread of their own while the generic detector takes it on this one, frame by frame.
+            pool = ThreadPoolExecutor(1, thread_name_prefix="waterz-presets") if cv2.getNumThreads() > 1 else None
+            pending: Future | None = None
+            try:
+                for index, frame in enumerate(frames):
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(push, frame) if pool is not None else push(frame)
+                    yield frame
+                    if index + 1 == DECIDE_FRAMES:
+                        if pending is not None:
+                            pending, _ = None, pending.result()
+                        decided.extend(s for s in searches if s.clearly_present())
+                        if decided:
+                            return
+                        searches[:] = [s for s in searches if s.seen_clearly()]
+                if pending is not None:
+                    pending.result()
+            finally:
+                if pool is not None:
+                    pool.shutdown(wait=True)
 
         generic = self.generic.detect(shared(), total, size)
         if decided:

@@ -5,9 +5,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from waterz.core.matte import Learned, MatteBook
+
+
+def work_threads() -> int:
+    """Frames (or other independent pieces) an engine works on at once: as many as OpenCV may use
+    cores (`CPU_THREADS` in a worker, where one worker stands for one device)."""
+    return max(1, cv2.getNumThreads())
 
 
 @dataclass

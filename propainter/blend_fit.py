@@ -7,6 +7,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from propainter.base import work_threads
+from waterz.core.parallel import in_order
+
 
 def shape_guide(pairs, most: int = 25) -> np.ndarray:
     """The temporal median of the grey target frames (at most `most`, evenly spread), in [0, 1]:
@@ -122,7 +125,7 @@ def mark_colour(pairs, min_frames: int, guide: np.ndarray, min_alpha: float = 0.
     # best (a truncated squared blend error, so a wrong source cannot dominate) is the colour.
     candidates = [np.median(samples, axis=0), *np.percentile(samples, (25, 75), axis=0),
                   np.full(3, 255.0), np.zeros(3)]  # fmt: skip
-    scores = [blend_fit_cost(pairs, c.astype(np.float32), guide) for c in candidates]
+    scores = list(in_order(lambda c: blend_fit_cost(pairs, c.astype(np.float32), guide), candidates, work_threads()))
     return snap_achromatic(candidates[int(np.argmin(scores))].astype(np.float32))
 
 

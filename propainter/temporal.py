@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from propainter.base import Cleaned, Inpainter
+from propainter.base import Cleaned, Inpainter, work_threads
 from propainter.blend import BlendModel, with_book
 from propainter.motion import Motion, bilinear, project
 from waterz.core.matte import Learned, MatteBook
@@ -64,11 +64,6 @@ class TemporalInpainter(Inpainter):
         self.spatial_radius = spatial_radius
 
     @property
-    def threads(self) -> int:
-        """Frames worked on at once: as many as OpenCV may use cores (`CPU_THREADS` in a worker)."""
-        return max(1, cv2.getNumThreads())
-
-    @property
     def _progress_shares(self) -> tuple[float, float]:
         """Where the sources pass and the blend's fit end, as shares of the progress reported (the
         render takes the rest), in proportion to what each takes (docs/benchmarks.md, Speed);
@@ -101,7 +96,7 @@ class TemporalInpainter(Inpainter):
                     return fill.astype(np.float16), spread.astype(np.float16)
 
                 checkpoint(0, len(targets))
-                for k, (t, found) in enumerate(zip(targets, in_order(look, targets, self.threads)), 1):
+                for k, (t, found) in enumerate(zip(targets, in_order(look, targets, work_threads())), 1):
                     fills[t], spreads[t] = found
                     checkpoint(k, len(targets))
         with phase(sources, fit):
@@ -124,7 +119,7 @@ class TemporalInpainter(Inpainter):
         with phase(self._progress_shares[1], 1.0):
             targets = list(analysis.fills)
             checkpoint(0, len(targets))
-            for k, (t, composed) in enumerate(zip(targets, in_order(compose, targets, self.threads)), 1):
+            for k, (t, composed) in enumerate(zip(targets, in_order(compose, targets, work_threads())), 1):
                 out[t - first] = composed
                 checkpoint(k, len(targets))
         return out
