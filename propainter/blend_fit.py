@@ -88,6 +88,36 @@ def blend_error(image: np.ndarray, fill: np.ndarray, alpha: np.ndarray, colour: 
     return np.sqrt(((image - pred) ** 2).mean(axis=-1))
 
 
+class Moments:
+    """Per-pixel sums over the frames where a fill is known, in float64: `n`, `b` (the fills `B`),
+    `d` (the change `I - B`), `bb`, `bd` and `dd` (products summed over channels). Alpha's least
+    squares for any colour follows from them (`alpha`) without another pass over the frames."""
+
+    def __init__(self, pairs) -> None:
+        h, w = pairs.shape
+        self.n = np.zeros((h, w))
+        self.b, self.d = np.zeros((h, w, 3)), np.zeros((h, w, 3))
+        self.bb, self.bd, self.dd = np.zeros((h, w)), np.zeros((h, w)), np.zeros((h, w))
+        for image, fill in pairs:
+            ok = ~np.isnan(fill[..., 0])
+            b = np.where(ok[..., None], fill, 0.0)
+            d = np.where(ok[..., None], image - b, 0.0)
+            self.n += ok
+            self.b += b
+            self.d += d
+            self.bb += (b * b).sum(axis=-1)
+            self.bd += (b * d).sum(axis=-1)
+            self.dd += (d * d).sum(axis=-1)
+
+    def alpha(self, colour: np.ndarray) -> np.ndarray:
+        """`fit_alpha` with every frame kept, from the sums: `I - B = a (C - B)`, so alpha is
+        `sum (C - B).(I - B) / sum |C - B|^2`, both expanded in the sums."""
+        c = colour.astype(np.float64)
+        num = (self.d * c).sum(axis=-1) - self.bd
+        den = self.n * float(c @ c) - 2 * (self.b * c).sum(axis=-1) + self.bb
+        return (num / np.maximum(den, 1e-6)).astype(np.float32)
+
+
 def mark_colour(pairs, min_frames: int, guide: np.ndarray, min_alpha: float = 0.15,
                  min_fit: float = 0.6) -> np.ndarray | None:  # fmt: skip
     """The mark's colour `(3,)`: from a per-pixel fit of `I - B = a C - a B` (unknowns `a C`, `a`),
@@ -95,28 +125,15 @@ def mark_colour(pairs, min_frames: int, guide: np.ndarray, min_alpha: float = 0.
     the fit explains most of the change (`min_fit` of its variance): where a source was wrong, the
     fill error looks like a mark but does not follow the blend. Candidate colours are judged with
     their alpha smoothed along `guide` (see `guide`)."""
-    h, w = pairs.shape
-    n = np.zeros((h, w), np.float32)
-    sum_b, sum_d = np.zeros((h, w, 3), np.float32), np.zeros((h, w, 3), np.float32)
-    sum_bb, sum_bd, sum_dd = (np.zeros((h, w), np.float32) for _ in range(3))
-    for image, fill in pairs:
-        ok = ~np.isnan(fill[..., 0])
-        b = np.where(ok[..., None], fill, 0.0)
-        d = np.where(ok[..., None], image - b, 0.0)
-        n += ok
-        sum_b += b
-        sum_d += d
-        sum_bb += (b * b).sum(axis=-1)
-        sum_bd += (b * d).sum(axis=-1)
-        sum_dd += (d * d).sum(axis=-1)
-    safe = np.maximum(n, 1)
-    mean_b, mean_d = sum_b / safe[..., None], sum_d / safe[..., None]
-    var_b = sum_bb - safe * (mean_b * mean_b).sum(axis=-1)
-    var_d = sum_dd - safe * (mean_d * mean_d).sum(axis=-1)
-    cov = sum_bd - safe * (mean_b * mean_d).sum(axis=-1)
+    m = Moments(pairs)
+    safe = np.maximum(m.n, 1)
+    mean_b, mean_d = m.b / safe[..., None], m.d / safe[..., None]
+    var_b = m.bb - safe * (mean_b * mean_b).sum(axis=-1)
+    var_d = m.dd - safe * (mean_d * mean_d).sum(axis=-1)
+    cov = m.bd - safe * (mean_b * mean_d).sum(axis=-1)
     alpha = np.where(var_b > 0, -cov / np.maximum(var_b, 1e-6), 0.0)
     explained = cov * cov / np.maximum(var_b * var_d, 1e-6)
-    strong = (n >= min_frames) & (alpha > min_alpha) & (alpha < 1.0) & (var_b > 64 * 3 * safe)
+    strong = (m.n >= min_frames) & (alpha > min_alpha) & (alpha < 1.0) & (var_b > 64 * 3 * safe)
     strong &= explained >= min_fit
     if strong.sum() < 10:
         return achromatic_colour(pairs)
@@ -125,8 +142,14 @@ def mark_colour(pairs, min_frames: int, guide: np.ndarray, min_alpha: float = 0.
     # best (a truncated squared blend error, so a wrong source cannot dominate) is the colour.
     candidates = [np.median(samples, axis=0), *np.percentile(samples, (25, 75), axis=0),
                   np.full(3, 255.0), np.zeros(3)]  # fmt: skip
-    scores = list(in_order(lambda c: blend_fit_cost(pairs, c.astype(np.float32), guide), candidates, work_threads()))
-    return snap_achromatic(candidates[int(np.argmin(scores))].astype(np.float32))
+    candidates = [c.astype(np.float32) for c in candidates]
+    has = (m.n > 0).astype(np.float32)
+
+    def cost(colour: np.ndarray) -> float:
+        return blend_fit_cost(pairs, colour, np.clip(smooth_alpha(m.alpha(colour), has, guide), 0.0, 0.85))
+
+    scores = list(in_order(cost, candidates, work_threads()))
+    return snap_achromatic(candidates[int(np.argmin(scores))])
 
 
 def achromatic_colour(pairs, min_share: float = 0.5, marked: float = 10.0) -> np.ndarray | None:
@@ -167,9 +190,9 @@ def is_opaque(alpha: np.ndarray, level: float = 0.9, share: float = 0.1) -> bool
     return marked.size > 0 and float(np.mean(marked >= level)) >= share
 
 
-def blend_fit_cost(pairs, colour: np.ndarray, guide: np.ndarray, cap: float = 20.0, max_alpha: float = 0.85) -> float:
-    alpha, n, _ = fit_alpha(pairs, colour, None)
-    alpha = np.clip(smooth_alpha(alpha, (n > 0).astype(np.float32), guide), 0.0, max_alpha)
+def blend_fit_cost(pairs, colour: np.ndarray, alpha: np.ndarray, cap: float = 20.0) -> float:
+    """How badly `colour` with `alpha` explains the frames: the squared blend error summed over
+    pixels and frames, each truncated at `cap` grey levels (a wrong source cannot dominate)."""
     cost = 0.0
     for image, fill in pairs:
         err = blend_error(image, fill, alpha, colour)

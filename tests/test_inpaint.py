@@ -262,3 +262,19 @@ def test_frames_worked_on_at_once_give_the_same_pixels_as_one_at_a_time(clips):
     finally:
         cv2.setNumThreads(threads)
     assert np.array_equal(results[1], results[3])
+
+
+def test_alpha_from_the_sums_is_the_per_frame_least_squares():
+    """`Moments.alpha` (one pass over the frames for every candidate colour) gives the alpha
+    `fit_alpha` gets from a pass of its own per colour."""
+    from propainter.blend_fit import Moments, Pairs, fit_alpha
+
+    rng = np.random.default_rng(5)
+    frames = rng.integers(0, 256, (12, 20, 30, 3), dtype=np.uint8)
+    fills = {t: rng.uniform(0, 255, (20, 30, 3)).astype(np.float16) for t in range(12)}
+    fills[3][:5] = np.nan  # pixels a frame found no source for
+    pairs = Pairs(frames, fills)
+    moments = Moments(pairs)
+    for colour in (np.full(3, 255.0, np.float32), np.array([30.0, 140.0, 220.0], np.float32)):
+        direct, _, _ = fit_alpha(pairs, colour, None)
+        assert np.allclose(moments.alpha(colour), direct, rtol=1e-4, atol=1e-5)
