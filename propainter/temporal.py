@@ -203,11 +203,11 @@ class TemporalInpainter(Inpainter):
         spread = np.full(mask.shape, np.nan, np.float32)
         seen = counts.sum(axis=0) > 0
         if seen.any():
-            median = np.nanmedian(samples[seen], axis=1)
+            median = _median_of_sources(samples[seen])
             fill[ys[seen], xs[seen]] = median
             several = counts.sum(axis=0)[seen] > 1
             # Robust spread of the sources around their median (grey levels, 1.48 MAD ~ sigma).
-            mad = 1.48 * np.nanmedian(np.abs(samples[seen] - median[:, None]).mean(axis=-1), axis=1)
+            mad = 1.48 * _median_of_sources(np.abs(samples[seen] - median[:, None]).mean(axis=-1))
             spread[ys[seen][several], xs[seen][several]] = mad[several]
         return fill, spread
 
@@ -217,6 +217,16 @@ class TemporalInpainter(Inpainter):
         if motion.check(t, s, a) > self.max_align_error:
             return np.zeros(len(ys), bool)
         return motion.disagreement(t, s)[ys, xs] < self.max_pixel_error
+
+
+def _median_of_sources(values: np.ndarray) -> np.ndarray:
+    """`np.nanmedian(values, axis=1)` for rows of a few sources, each with at least one: the same
+    values, without the masked arrays numpy takes for short rows (several times slower)."""
+    ordered = np.sort(values, axis=1)  # NaN last
+    count = (~np.isnan(values)).sum(axis=1, keepdims=True)
+    low = np.take_along_axis(ordered, (count - 1) // 2, axis=1)[:, 0]
+    high = np.take_along_axis(ordered, count // 2, axis=1)[:, 0]
+    return (low + high) / 2
 
 
 @dataclass

@@ -278,3 +278,16 @@ def test_alpha_from_the_sums_is_the_per_frame_least_squares():
     for colour in (np.full(3, 255.0, np.float32), np.array([30.0, 140.0, 220.0], np.float32)):
         direct, _, _ = fit_alpha(pairs, colour, None)
         assert np.allclose(moments.alpha(colour), direct, rtol=1e-4, atol=1e-5)
+
+
+def test_the_median_of_sources_is_numpys_nanmedian():
+    from propainter.temporal import _median_of_sources
+
+    rng = np.random.default_rng(7)
+    samples = rng.uniform(0, 255, (5000, 6, 3)).astype(np.float32)
+    gone = rng.random((5000, 6)) < 0.5
+    gone[:, 0] = False  # every pixel has a source
+    samples[gone] = np.nan
+    assert np.array_equal(_median_of_sources(samples), np.nanmedian(samples, axis=1))
+    spreads = np.abs(samples - 100).mean(axis=-1)
+    assert np.array_equal(_median_of_sources(spreads), np.nanmedian(spreads, axis=1))
