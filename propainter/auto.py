@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from propainter.base import Cleaned, Inpainter
+from propainter.base import Cleaned, Inpainter, Sources
 from propainter.weights import PROPAINTER_MODELS, WeightStore, published
 from waterz.core.errors import WeightsMissing
 from waterz.core.matte import MatteBook
@@ -65,15 +65,16 @@ class AutoInpainter(Inpainter):
         log.info("auto inpainter: unblend, and for opaque marks %s", "propainter" if ready else f"unblend ({why})")
         self.last_choice: str | None = None  # the engine the last segment went to, for logs and tests
 
-    def fill(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes: MatteBook | None) -> Cleaned:
+    def fill(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes: MatteBook | None,
+             sources: Sources | None = None) -> Cleaned:  # fmt: skip
         animated = mattes is not None and mattes.animated
         if animated and self.propainter is not None:  # no matte to fit: no analysis needed either
             return Cleaned(self._propainter(frames, masks, first, last))
-        analysis = self.unblend.analyse(frames, masks, first, last, mattes)
+        analysis = self.unblend.analyse(frames, masks, first, last, mattes, sources)
         if analysis.opaque and self.propainter is not None:
-            return Cleaned(self._propainter(frames, masks, first, last), analysis.learned)
+            return Cleaned(self._propainter(frames, masks, first, last), analysis.learned, analysis.sources)
         self.last_choice = "unblend"
-        return Cleaned(self.unblend.render(frames, masks, first, last, analysis), analysis.learned)
+        return Cleaned(self.unblend.render(frames, masks, first, last, analysis), analysis.learned, analysis.sources)
 
     def _propainter(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int) -> np.ndarray:
         self.last_choice = "propainter"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -18,11 +19,55 @@ def work_threads() -> int:
 
 
 @dataclass
+class Sources:
+    """What a temporal engine found in the other frames for each masked frame `t` before fitting
+    the mark: `fills[t]` `(h, w, 3) float16`, the picture under the mask seen elsewhere (NaN where
+    no frame showed it, and outside the mask), and `spreads[t]` `(h, w) float16`, how far those
+    sources disagreed. They depend on the frames and masks alone, not on the mattes: cleaning the
+    same segment again with other mattes (a second look) reuses them, which spares most of the
+    work."""
+
+    fills: dict[int, np.ndarray]
+    spreads: dict[int, np.ndarray]
+
+    def save(self, path: Path, masks: np.ndarray) -> None:
+        """To `path` (.npz), only the masked pixels (the rest is NaN): `masks` as given to `clean`."""
+        targets = sorted(self.fills)
+        fills = [self.fills[t][masks[t]] for t in targets]
+        spreads = [self.spreads[t][masks[t]] for t in targets]
+        with open(path, "wb") as f:
+            np.savez(f, targets=np.array(targets, np.int64), shape=np.array(masks.shape[1:], np.int64),
+                     fills=np.concatenate(fills) if fills else np.zeros((0, 3), np.float16),
+                     spreads=np.concatenate(spreads) if spreads else np.zeros(0, np.float16))  # fmt: skip
+
+    @classmethod
+    def load(cls, path: Path, masks: np.ndarray) -> Sources | None:
+        """What `save` wrote, for the same `masks`; None where it was made for other masks."""
+        with np.load(path) as data:
+            targets, shape = [int(t) for t in data["targets"]], tuple(int(v) for v in data["shape"])
+            packed_fills, packed_spreads = data["fills"], data["spreads"]
+        if shape != masks.shape[1:] or any(t >= len(masks) for t in targets):
+            return None
+        if sum(int(masks[t].sum()) for t in targets) != len(packed_fills):
+            return None
+        fills, spreads, at = {}, {}, 0
+        for t in targets:
+            n = int(masks[t].sum())
+            fill = np.full((*shape, 3), np.nan, np.float16)
+            spread = np.full(shape, np.nan, np.float16)
+            fill[masks[t]], spread[masks[t]] = packed_fills[at : at + n], packed_spreads[at : at + n]
+            fills[t], spreads[t], at = fill, spread, at + n
+        return cls(fills, spreads)
+
+
+@dataclass
 class Cleaned:
-    """Frames first..last cleaned, `(n, h, w, 3) uint8`, and what the engine learned of the mark."""
+    """Frames first..last cleaned, `(n, h, w, 3) uint8`, what the engine learned of the mark and,
+    from an engine that looks for the picture in other frames, what it found (`Sources`)."""
 
     frames: np.ndarray
     learned: Learned = field(default_factory=Learned)
+    sources: Sources | None = None
 
 
 class Inpainter(ABC):
@@ -30,15 +75,16 @@ class Inpainter(ABC):
     pixel outside the mask the input's, bit for bit."""
 
     def clean(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int,
-              mattes: MatteBook | None = None) -> Cleaned:  # fmt: skip
+              mattes: MatteBook | None = None, sources: Sources | None = None) -> Cleaned:  # fmt: skip
         """`frames`: `(N, h, w, 3) uint8 BGR`; `masks`: `(N, h, w) bool`, True where the mark is.
         Returns frames `first..last` (inclusive), every pixel outside the mask equal to the input;
         frames outside that range are context only. `mattes`: the mark's mattes other segments
         estimated; an engine that fits the mark's blend may use them, and says what it fitted in
-        `Cleaned.learned`. Others ignore them."""
-        filled = self.fill(frames, masks, first, last, mattes)
+        `Cleaned.learned`. Others ignore them. `sources`: what an earlier cleaning of the same
+        frames and masks found (`Cleaned.sources`); an engine that looks for them reuses them."""
+        filled = self.fill(frames, masks, first, last, mattes, sources)
         inside = masks[first : last + 1, :, :, None]
-        return Cleaned(np.where(inside, filled.frames, frames[first : last + 1]), filled.learned)
+        return Cleaned(np.where(inside, filled.frames, frames[first : last + 1]), filled.learned, filled.sources)
 
     def inpaint(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int,
                 mattes: MatteBook | None = None) -> np.ndarray:  # fmt: skip
@@ -46,6 +92,7 @@ class Inpainter(ABC):
         return self.clean(frames, masks, first, last, mattes).frames
 
     @abstractmethod
-    def fill(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes: MatteBook | None) -> Cleaned:
+    def fill(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes: MatteBook | None,
+             sources: Sources | None = None) -> Cleaned:  # fmt: skip
         """Frames first..last with their masked pixels filled (what lies outside the mask is the
         base's), and what was learned of the mark."""

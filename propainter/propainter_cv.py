@@ -55,7 +55,7 @@ class ProPainterInpainter(Inpainter):
         log.info("propainter: models loaded on %s (CUDA_VISIBLE_DEVICES=%s, fp16=%s)",
                  self.device, os.environ.get("CUDA_VISIBLE_DEVICES", "unset"), self.fp16)  # fmt: skip
 
-    def fill(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes=None) -> Cleaned:
+    def fill(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes=None, sources=None) -> Cleaned:
         torch = self.torch
         from pytorchcv.models.propainter_stream import ProPainterIterator
 

@@ -15,7 +15,7 @@ class TeleaInpainter(Inpainter):
     def __init__(self, radius: int = 5) -> None:
         self.radius = radius
 
-    def fill(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes=None) -> Cleaned:
+    def fill(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes=None, sources=None) -> Cleaned:
         out = frames[first : last + 1].copy()
         for k, (frame, mask) in enumerate(zip(frames[first : last + 1], masks[first : last + 1])):
             checkpoint(k, last - first + 1)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from propainter.base import Cleaned, Inpainter, work_threads
+from propainter.base import Cleaned, Inpainter, Sources, work_threads
 from propainter.blend import BlendModel, with_book
 from propainter.motion import Motion, bilinear, project
 from waterz.core.matte import Learned, MatteBook
@@ -70,21 +70,25 @@ class TemporalInpainter(Inpainter):
         without the blend the sources are nearly all."""
         return (0.65, 0.88) if self.unblend else (0.95, 0.95)
 
-    def fill(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes: MatteBook | None) -> Cleaned:
-        analysis = self.analyse(frames, masks, first, last, mattes)
-        return Cleaned(self.render(frames, masks, first, last, analysis), analysis.learned)
+    def fill(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, mattes: MatteBook | None,
+             sources: Sources | None = None) -> Cleaned:  # fmt: skip
+        analysis = self.analyse(frames, masks, first, last, mattes, sources)
+        return Cleaned(self.render(frames, masks, first, last, analysis), analysis.learned, analysis.sources)
 
     def analyse(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int,
-                mattes: MatteBook | None = None) -> Analysis:  # fmt: skip
-        """The temporal sources of every masked frame first..last and, for `unblend`, the blend;
-        with `mattes`, the blend is combined with a matte other segments estimated for the same
-        mark, and this segment's own is what it learned (`Analysis.learned`)."""
+                mattes: MatteBook | None = None, known: Sources | None = None) -> Analysis:  # fmt: skip
+        """The temporal sources of every masked frame first..last (`known`: those an earlier
+        cleaning of the same frames found) and, for `unblend`, the blend; with `mattes`, the blend
+        is combined with a matte other segments estimated for the same mark, and this segment's
+        own is what it learned (`Analysis.learned`)."""
         fills, spreads = {}, {}
         sources, fit = self._progress_shares
+        targets = [t for t in range(first, last + 1) if masks[t].any()]
+        if known is not None and sorted(known.fills) == targets:
+            fills, spreads = known.fills, known.spreads
         with phase(0.0, sources):
-            if masks[first : last + 1].any():
+            if targets and not fills:
                 motion = Motion(frames, masks, self.margin)
-                targets = [t for t in range(first, last + 1) if masks[t].any()]
                 hidden = motion.never_uncovered(masks, self.max_align_error)
 
                 def look(t: int) -> tuple[np.ndarray, np.ndarray]:
@@ -240,6 +244,10 @@ class Analysis:
     blend: BlendModel | None
     spreads: dict[int, np.ndarray]
     learned: Learned = field(default_factory=Learned)
+
+    @property
+    def sources(self) -> Sources:
+        return Sources(self.fills, self.spreads)
 
     @property
     def opaque(self) -> bool:

@@ -291,3 +291,44 @@ def test_the_median_of_sources_is_numpys_nanmedian():
     assert np.array_equal(_median_of_sources(samples), np.nanmedian(samples, axis=1))
     spreads = np.abs(samples - 100).mean(axis=-1)
     assert np.array_equal(_median_of_sources(spreads), np.nanmedian(spreads, axis=1))
+
+
+def test_sources_kept_on_disk_come_back_for_the_same_masks_only(tmp_path):
+    from propainter.base import Sources
+
+    rng = np.random.default_rng(2)
+    masks = rng.random((6, 20, 30)) < 0.3
+    masks[0] = False  # a context frame without the mark
+    fills, spreads = {}, {}
+    for t in range(1, 5):
+        fill = np.full((20, 30, 3), np.nan, np.float16)
+        fill[masks[t]] = rng.uniform(0, 255, (int(masks[t].sum()), 3))
+        fill[masks[t] & (rng.random((20, 30)) < 0.2)] = np.nan  # masked pixels no frame showed
+        spread = np.full((20, 30), np.nan, np.float16)
+        spread[masks[t]] = rng.uniform(0, 9, int(masks[t].sum()))
+        fills[t], spreads[t] = fill, spread
+    Sources(fills, spreads).save(tmp_path / "s.npz", masks)
+    back = Sources.load(tmp_path / "s.npz", masks)
+    assert sorted(back.fills) == [1, 2, 3, 4]
+    for t in fills:
+        assert np.array_equal(back.fills[t], fills[t], equal_nan=True)
+        assert np.array_equal(back.spreads[t], spreads[t], equal_nan=True)
+    other = masks.copy()
+    other[2, 0, :] = ~other[2, 0, :]
+    assert Sources.load(tmp_path / "s.npz", other) is None  # made for other masks: looked for again
+
+
+def test_a_second_look_that_reuses_the_first_ones_sources_gives_the_same_pixels(clips):
+    """What `unblend` finds in other frames depends on the frames and masks alone: cleaning again
+    with other mattes from the first cleaning's sources gives what looking for them again gives."""
+    from waterz.core.matte import MatteBook
+
+    frames, masks, _ = crop_problem(clips("pan_jump"))
+    engine = create_inpainter("auto")
+    n = len(frames)
+    first = engine.clean(frames, masks, 0, n - 1, mattes=MatteBook())
+    assert first.sources is not None and len(first.sources.fills) == int(masks.any(axis=(1, 2)).sum())
+    book = MatteBook([first.learned.kept]) if first.learned.kept is not None else MatteBook()
+    reused = engine.clean(frames, masks, 0, n - 1, mattes=book, sources=first.sources)
+    fresh = engine.clean(frames, masks, 0, n - 1, mattes=book)
+    assert np.array_equal(reused.frames, fresh.frames)

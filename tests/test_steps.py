@@ -4,6 +4,7 @@ record is idempotent and exactly one call triggers finalize, whatever the order 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import subprocess
@@ -294,15 +295,17 @@ def test_segments_keep_the_mark_mattes_for_each_other(runtime, clips):
     assert len(runtime.store.kept_mattes(job_id)) >= 2
 
 
-def test_a_segment_whose_own_fit_a_later_one_beat_is_cleaned_again_before_it_is_encoded(runtime, tmp_path):
+def test_a_segment_whose_own_fit_a_later_one_beat_is_cleaned_again_before_it_is_encoded(runtime, tmp_path, caplog):
     """The talking head with a still logo through the service's steps. The first segment runs
     before any other kept a matte, and over its near-still frames its own fit sees less of the
     mark than a later segment's, in the wrong colour; once every segment is done it is cleaned
-    again with the matte the later segment kept, and the encode chunks that need it wait for that,
-    so it ends up better than Telea given the exact mask."""
+    again with the matte the later segment kept (reusing what its first cleaning found in other
+    frames), and the encode chunks that need it wait for that, so it ends up better than Telea
+    given the exact mask."""
     from tests.conftest import psnr, still_logo_over_a_talking_head
     from waterz.video import iter_frames
 
+    caplog.set_level(logging.INFO, logger="waterz.jobs.steps")
     clip, telea = still_logo_over_a_talking_head(tmp_path)
     with open(clip.path, "rb") as f:
         job_id = store_upload(runtime, f, "carphone.mp4")["task_id"]
@@ -310,6 +313,8 @@ def test_a_segment_whose_own_fit_a_later_one_beat_is_cleaned_again_before_it_is_
     ran = run_steps(runtime, job_id, online_workers=1)
     assert 0 in runtime.store.unmatched(job_id)  # it had no matte to use
     assert "again:0" in ran and ran.index("again:0") < min(ran.index(s) for s in ran if s.startswith("encode:"))
+    assert "segment 0 cleaned again with" in caplog.text and "(its first sources reused)" in caplog.text
+    assert not list(runtime.storage.list(f"jobs/{job_id}/"))  # the kept sources went with the intermediates
     runtime.storage.get_file(runtime.store.get(job_id)["result_key"], tmp_path / "out.mp4")
     out = np.stack(list(iter_frames(tmp_path / "out.mp4")))
     first = slice(0, runtime.store.segment_plan(job_id, 0)["end_frame"] + 1)

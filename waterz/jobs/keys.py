@@ -8,6 +8,7 @@
   jobs/<id>/segment_<i>_a<n>.npy        segment i's cleaned pixels from attempt n, and
   jobs/<id>/segment_<i>_a<n>_mask.npy   its masks (one name per attempt: a late one overwrites nothing)
   jobs/<id>/segment_<i>_again<n>.npy    the same from a second look at it (and `..._mask.npy`)
+  jobs/<id>/sources_<i>_a<n>.npz        what attempt n found in other frames, for a second look
   jobs/<id>/chunk_<k>_a<n>.mp4          encode chunk k, from attempt n
   results/<id>.mp4                      the cleaned video
 
@@ -56,6 +57,11 @@ def output_keys(job_id: str, index: int, attempt: int, again: bool = False) -> t
     look, with `again`)."""
     stem = f"jobs/{job_id}/segment_{index}_{'again' if again else 'a'}{attempt}"
     return f"{stem}.npy", f"{stem}_mask.npy"
+
+
+def sources_key(job_id: str, index: int, attempt: int) -> str:
+    """Segment `index`'s sources (`waterz.pipeline.run.keep_sources`) from one attempt."""
+    return f"jobs/{job_id}/sources_{index}_a{attempt}.npz"
 
 
 def chunk_key(job_id: str, index: int, attempt: int) -> str:

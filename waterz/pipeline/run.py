@@ -20,7 +20,7 @@ import numpy as np
 from detector import FrameMarks, create_detector
 from detector.preset import animates
 from propainter import Inpainter, create_inpainter
-from propainter.base import Cleaned
+from propainter.base import Cleaned, Sources
 from waterz.core import heap
 from waterz.core.matte import Learned, MatteBook, MatteLedger, MemoryLedger
 from waterz.core.settings import Settings, get_settings
@@ -71,12 +71,20 @@ class SegmentResult:
     """A cleaned segment: `pixels` `(length, h, w, 3) uint8 BGR` and `masks` `(length, h, w) bool`
     for its frames start..end, in crop coordinates; `residual`: the share of the mark its own
     check found left (`waterz.pipeline.check`; None where not measured or the input showed no mark's
-    edges); `learned`: what the engine learned of the mark's blend (not saved with the pixels)."""
+    edges); `learned`: what the engine learned of the mark's blend, and `sources` what it found
+    in other frames (`propainter.base.Sources`; neither saved with the pixels)."""
 
     pixels: np.ndarray
     masks: np.ndarray
     residual: float | None = None
     learned: Learned = field(default_factory=Learned)
+    sources: Sources | None = None
+
+    @property
+    def may_look_again(self) -> bool:
+        """Whether a second look can change this segment: its engine found no matte to use in the
+        book it had (`Learned.unmatched`); only then are its sources worth keeping."""
+        return self.learned.unmatched is not None and self.sources is not None
 
     def check(self) -> dict:
         """The self-check's figure, for the summary and the job's segment records."""
@@ -174,13 +182,14 @@ def plan(
 
 
 def inpaint_segment(inpainter: Inpainter, crops: np.ndarray, masks: np.ndarray, seg: Segment, feather: int,
-                    mattes: MatteBook | None = None) -> Cleaned:  # fmt: skip
+                    mattes: MatteBook | None = None, sources: Sources | None = None) -> Cleaned:  # fmt: skip
     """Clean one segment: `crops` `(n, h, w, 3)` and `masks` `(n, h, w)` cover its context frames.
     Returns the pixels to paste for frames start..end, `(length, h, w, 3) uint8`, equal to the
     input outside the masks and feathered at their edges, and what the engine learned. `mattes`:
-    the mattes other segments kept (see `waterz.core.matte`)."""
+    the mattes other segments kept (see `waterz.core.matte`); `sources`: what an earlier cleaning
+    of the segment found in other frames."""
     first, last = seg.start_frame - seg.context_start, seg.end_frame - seg.context_start
-    cleaned = inpainter.clean(crops, masks, first, last, mattes=mattes)
+    cleaned = inpainter.clean(crops, masks, first, last, mattes=mattes, sources=sources)
     for k in range(len(cleaned.frames)):
         cleaned.frames[k] = blend(crops[first + k], cleaned.frames[k], feather_alpha(masks[first + k], feather))
     return cleaned
@@ -210,14 +219,37 @@ def segment_inputs(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segm
 
 
 def clean_segment(inpainter, seg: Segment, crops: np.ndarray, masks: np.ndarray, feather: int,
-                  mattes: MatteBook | None = None) -> SegmentResult:  # fmt: skip
+                  mattes: MatteBook | None = None, sources: Sources | None = None) -> SegmentResult:  # fmt: skip
     """Inpaint one segment's context crops; keep the frames start..end, with the self-check's
-    measure of what is left of the mark in them."""
+    measure of what is left of the mark in them. `sources`: see `inpaint_segment`."""
     window = slice(seg.start_frame - seg.context_start, seg.end_frame - seg.context_start + 1)
-    cleaned = inpaint_segment(inpainter, crops, masks, seg, feather, mattes)
+    cleaned = inpaint_segment(inpainter, crops, masks, seg, feather, mattes, sources)
     residual = check.mark_left(crops[window], cleaned.frames, masks[window])
     heap.give_back()
-    return SegmentResult(cleaned.frames, masks[window], residual, cleaned.learned)
+    return SegmentResult(cleaned.frames, masks[window], residual, cleaned.learned, cleaned.sources)
+
+
+def sources_file(workdir: Path, index: int) -> Path:
+    """Where segment `index`'s sources lie in `workdir`, kept for a second look at it."""
+    return workdir / f"sources_{index}.npz"
+
+
+def keep_sources(workdir: Path, index: int, result: SegmentResult, masks: np.ndarray) -> Path | None:
+    """Save segment `index`'s sources in `workdir` where a second look can change it (`masks`: its
+    context masks, as cleaned); the file, or None where nothing was kept."""
+    if not result.may_look_again:
+        return None
+    path = sources_file(workdir, index)
+    result.sources.save(path, masks)
+    return path
+
+
+def reused_sources(path: Path, masks: np.ndarray) -> Sources | None:
+    """The sources a first cleaning kept at `path` for these `masks`, None where there are none
+    (or they were made for other masks): the second look then looks for them again."""
+    if not path.exists():
+        return None
+    return Sources.load(path, masks)
 
 
 def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segment], inpainter: Inpainter,
@@ -232,6 +264,8 @@ def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list
         book = ledger.book(seg.index, animated)
         result = clean_segment(inpainter, seg, crops, masks, settings.feather, book)
         save_result(workdir, seg.index, result)
+        keep_sources(workdir, seg.index, result, masks)
+        result.sources = None  # kept on disk where needed; not held while the next segment is cleaned
         checks[seg.index] = result.check()
         ledger.record(seg.index, result.learned, book)
     again = ledger.second_looks()
@@ -239,7 +273,8 @@ def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list
         log.info("segments %s again, with the mattes later segments estimated", sorted(again))
         redo = [s for s in segments if s.index in again]
         for seg, crops, masks in segment_inputs(info, frame_marks, redo, progress, "inpaint again"):
-            result = clean_segment(inpainter, seg, crops, masks, settings.feather, again[seg.index])
+            sources = reused_sources(sources_file(workdir, seg.index), masks)
+            result = clean_segment(inpainter, seg, crops, masks, settings.feather, again[seg.index], sources)
             save_result(workdir, seg.index, result)
             checks[seg.index] = result.check()
     return checks
