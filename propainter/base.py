@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,41 +24,52 @@ class Sources:
     """What a temporal engine found in the other frames for each masked frame `t` before fitting
     the mark: `fills[t]` `(h, w, 3) float16`, the picture under the mask seen elsewhere (NaN where
     no frame showed it, and outside the mask), and `spreads[t]` `(h, w) float16`, how far those
-    sources disagreed. They depend on the frames and masks alone, not on the mattes: cleaning the
-    same segment again with other mattes (a second look) reuses them, which spares most of the
-    work."""
+    sources disagreed. They depend on the frames, the masks and the engine's settings (`made_by`),
+    not on the mattes: cleaning the same segment again with other mattes (a second look) reuses
+    them, which spares most of the work. `reused`: these were given to the engine, not found."""
 
     fills: dict[int, np.ndarray]
     spreads: dict[int, np.ndarray]
+    made_by: str
+    reused: bool = False
 
-    def save(self, path: Path, masks: np.ndarray) -> None:
-        """To `path` (.npz), only the masked pixels (the rest is NaN): `masks` as given to `clean`."""
+    def save(self, path: Path, frames: np.ndarray, masks: np.ndarray) -> None:
+        """To `path` (.npz), only the masked pixels (the rest is NaN), with a digest of the
+        `frames` and `masks` they were found for (as given to `clean`)."""
         targets = sorted(self.fills)
         fills = [self.fills[t][masks[t]] for t in targets]
         spreads = [self.spreads[t][masks[t]] for t in targets]
         with open(path, "wb") as f:
-            np.savez(f, targets=np.array(targets, np.int64), shape=np.array(masks.shape[1:], np.int64),
+            np.savez(f, targets=np.array(targets, np.int64), digest=np.array(_digest(frames, masks)),
+                     made_by=np.array(self.made_by),
                      fills=np.concatenate(fills) if fills else np.zeros((0, 3), np.float16),
                      spreads=np.concatenate(spreads) if spreads else np.zeros(0, np.float16))  # fmt: skip
 
     @classmethod
-    def load(cls, path: Path, masks: np.ndarray) -> Sources | None:
-        """What `save` wrote, for the same `masks`; None where it was made for other masks."""
+    def load(cls, path: Path, frames: np.ndarray, masks: np.ndarray) -> Sources | None:
+        """What `save` wrote, for the same `frames` and `masks`; None where it was made for others.
+        Raises what `np.load` raises on a file that is not such an archive."""
         with np.load(path) as data:
-            targets, shape = [int(t) for t in data["targets"]], tuple(int(v) for v in data["shape"])
+            if str(data["digest"]) != _digest(frames, masks):
+                return None
+            targets, made_by = [int(t) for t in data["targets"]], str(data["made_by"])
             packed_fills, packed_spreads = data["fills"], data["spreads"]
-        if shape != masks.shape[1:] or any(t >= len(masks) for t in targets):
-            return None
-        if sum(int(masks[t].sum()) for t in targets) != len(packed_fills):
-            return None
         fills, spreads, at = {}, {}, 0
         for t in targets:
             n = int(masks[t].sum())
-            fill = np.full((*shape, 3), np.nan, np.float16)
-            spread = np.full(shape, np.nan, np.float16)
+            fill = np.full((*masks.shape[1:], 3), np.nan, np.float16)
+            spread = np.full(masks.shape[1:], np.nan, np.float16)
             fill[masks[t]], spread[masks[t]] = packed_fills[at : at + n], packed_spreads[at : at + n]
             fills[t], spreads[t], at = fill, spread, at + n
-        return cls(fills, spreads)
+        return cls(fills, spreads, made_by)
+
+
+def _digest(frames: np.ndarray, masks: np.ndarray) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for array in (frames, masks):
+        h.update(repr((array.shape, array.dtype.str)).encode())
+        h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()
 
 
 @dataclass

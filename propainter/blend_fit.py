@@ -89,32 +89,42 @@ def blend_error(image: np.ndarray, fill: np.ndarray, alpha: np.ndarray, colour: 
 
 
 class Moments:
-    """Per-pixel sums over the frames where a fill is known, in float64: `n`, `b` (the fills `B`),
-    `d` (the change `I - B`), `bb`, `bd` and `dd` (products summed over channels). Alpha's least
-    squares for any colour follows from them (`alpha`) without another pass over the frames."""
+    """Per-pixel sums over the frames where a fill is known: `n`, `b` (the fills `B`), `d` (the
+    change `I - B`), `bb`, `bd` and `dd` (products summed over channels), in float32 as
+    `mark_colour` has always summed them for its statistics; and the same in float64 for `alpha`,
+    whose denominator takes large sums from each other. Alpha's least squares for any colour
+    follows from them without another pass over the frames."""
 
     def __init__(self, pairs) -> None:
         h, w = pairs.shape
-        self.n = np.zeros((h, w))
-        self.b, self.d = np.zeros((h, w, 3)), np.zeros((h, w, 3))
-        self.bb, self.bd, self.dd = np.zeros((h, w)), np.zeros((h, w)), np.zeros((h, w))
+        self.n = np.zeros((h, w), np.float32)
+        self.b, self.d = np.zeros((h, w, 3), np.float32), np.zeros((h, w, 3), np.float32)
+        self.bb, self.bd, self.dd = (np.zeros((h, w), np.float32) for _ in range(3))
+        self._b, self._d = np.zeros((h, w, 3)), np.zeros((h, w, 3))
+        self._bb, self._bd = np.zeros((h, w)), np.zeros((h, w))
         for image, fill in pairs:
             ok = ~np.isnan(fill[..., 0])
             b = np.where(ok[..., None], fill, 0.0)
             d = np.where(ok[..., None], image - b, 0.0)
+            bb, bd = (b * b).sum(axis=-1), (b * d).sum(axis=-1)
             self.n += ok
             self.b += b
             self.d += d
-            self.bb += (b * b).sum(axis=-1)
-            self.bd += (b * d).sum(axis=-1)
+            self.bb += bb
+            self.bd += bd
             self.dd += (d * d).sum(axis=-1)
+            self._b += b
+            self._d += d
+            self._bb += bb
+            self._bd += bd
 
     def alpha(self, colour: np.ndarray) -> np.ndarray:
-        """`fit_alpha` with every frame kept, from the sums: `I - B = a (C - B)`, so alpha is
-        `sum (C - B).(I - B) / sum |C - B|^2`, both expanded in the sums."""
+        """`fit_alpha` with every frame kept, to rounding (its sums are float32, taken in another
+        order): `I - B = a (C - B)`, so alpha is `sum (C - B).(I - B) / sum |C - B|^2`, both
+        expanded in the sums."""
         c = colour.astype(np.float64)
-        num = (self.d * c).sum(axis=-1) - self.bd
-        den = self.n * float(c @ c) - 2 * (self.b * c).sum(axis=-1) + self.bb
+        num = (self._d * c).sum(axis=-1) - self._bd
+        den = self.n * float(c @ c) - 2 * (self._b * c).sum(axis=-1) + self._bb
         return (num / np.maximum(den, 1e-6)).astype(np.float32)
 
 

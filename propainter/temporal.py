@@ -62,6 +62,9 @@ class TemporalInpainter(Inpainter):
         self.max_align_error = max_align_error
         self.margin = margin
         self.spatial_radius = spatial_radius
+        # what the sources depend on besides the frames and masks (`Sources.made_by`)
+        self.made_by = (f"temporal {max_distance} {near} {patience} {candidates} {max_align_error} "
+                        f"{max_pixel_error} {margin}")  # fmt: skip
 
     @property
     def _progress_shares(self) -> tuple[float, float]:
@@ -84,7 +87,8 @@ class TemporalInpainter(Inpainter):
         fills, spreads = {}, {}
         sources, fit = self._progress_shares
         targets = [t for t in range(first, last + 1) if masks[t].any()]
-        if known is not None and sorted(known.fills) == targets:
+        reused = known is not None and known.made_by == self.made_by and sorted(known.fills) == targets
+        if reused:
             fills, spreads = known.fills, known.spreads
         with phase(0.0, sources):
             if targets and not fills:
@@ -111,7 +115,7 @@ class TemporalInpainter(Inpainter):
                 own = blend
                 blend, unmatched = with_book(own, frames, masks, sorted(fills), mattes)
                 learned = Learned(own.export() if own is not None else None, unmatched)
-        return Analysis(fills, blend, spreads, learned)
+        return Analysis(fills, blend, spreads, learned, Sources(fills, spreads, self.made_by, reused))
 
     def render(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, analysis: Analysis) -> np.ndarray:
         out = frames[first : last + 1].copy()
@@ -244,10 +248,7 @@ class Analysis:
     blend: BlendModel | None
     spreads: dict[int, np.ndarray]
     learned: Learned = field(default_factory=Learned)
-
-    @property
-    def sources(self) -> Sources:
-        return Sources(self.fills, self.spreads)
+    sources: Sources | None = None  # the fills and spreads, as `Cleaned.sources` hands them on
 
     @property
     def opaque(self) -> bool:

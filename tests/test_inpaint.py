@@ -293,10 +293,11 @@ def test_the_median_of_sources_is_numpys_nanmedian():
     assert np.array_equal(_median_of_sources(spreads), np.nanmedian(spreads, axis=1))
 
 
-def test_sources_kept_on_disk_come_back_for_the_same_masks_only(tmp_path):
+def test_sources_kept_on_disk_come_back_for_the_same_frames_and_masks_only(tmp_path):
     from propainter.base import Sources
 
     rng = np.random.default_rng(2)
+    frames = rng.integers(0, 256, (6, 20, 30, 3), dtype=np.uint8)
     masks = rng.random((6, 20, 30)) < 0.3
     masks[0] = False  # a context frame without the mark
     fills, spreads = {}, {}
@@ -307,15 +308,20 @@ def test_sources_kept_on_disk_come_back_for_the_same_masks_only(tmp_path):
         spread = np.full((20, 30), np.nan, np.float16)
         spread[masks[t]] = rng.uniform(0, 9, int(masks[t].sum()))
         fills[t], spreads[t] = fill, spread
-    Sources(fills, spreads).save(tmp_path / "s.npz", masks)
-    back = Sources.load(tmp_path / "s.npz", masks)
-    assert sorted(back.fills) == [1, 2, 3, 4]
+    Sources(fills, spreads, "temporal x").save(tmp_path / "s.npz", frames, masks)
+    back = Sources.load(tmp_path / "s.npz", frames, masks)
+    assert sorted(back.fills) == [1, 2, 3, 4] and back.made_by == "temporal x" and not back.reused
     for t in fills:
         assert np.array_equal(back.fills[t], fills[t], equal_nan=True)
         assert np.array_equal(back.spreads[t], spreads[t], equal_nan=True)
-    other = masks.copy()
-    other[2, 0, :] = ~other[2, 0, :]
-    assert Sources.load(tmp_path / "s.npz", other) is None  # made for other masks: looked for again
+    moved = masks.copy()  # as many masked pixels, one of them in another frame
+    y, x = np.argwhere(masks[1] & ~masks[2])[0]
+    moved[1, y, x], moved[2, y, x] = False, True
+    shifted = np.roll(masks, 3, axis=2)
+    other_frames = frames.copy()
+    other_frames[3, 0, 0, 0] ^= 1
+    for f, m in ((frames, moved), (frames, shifted), (other_frames, masks)):
+        assert Sources.load(tmp_path / "s.npz", f, m) is None  # made for others: looked for again
 
 
 def test_a_second_look_that_reuses_the_first_ones_sources_gives_the_same_pixels(clips):
@@ -331,4 +337,8 @@ def test_a_second_look_that_reuses_the_first_ones_sources_gives_the_same_pixels(
     book = MatteBook([first.learned.kept]) if first.learned.kept is not None else MatteBook()
     reused = engine.clean(frames, masks, 0, n - 1, mattes=book, sources=first.sources)
     fresh = engine.clean(frames, masks, 0, n - 1, mattes=book)
+    assert reused.sources.reused and reused.sources.fills is first.sources.fills  # not looked for again
+    assert not fresh.sources.reused
     assert np.array_equal(reused.frames, fresh.frames)
+    other = create_inpainter("unblend", candidates=2).clean(frames, masks, 0, n - 1, sources=first.sources)
+    assert not other.sources.reused  # sources another setting of the engine made are not taken

@@ -29,9 +29,15 @@ def test_a_caller_that_stops_early_leaves_the_rest_unstarted():
         return k
 
     results = in_order(work, range(1000), threads=2)
-    assert [next(results) for _ in range(3)] == [0, 1, 2]
-    results.close()  # what a `Stopped` raised in the caller's loop does
+    taken = []
+    for _ in range(3):
+        taken.append(next(results))
+        time.sleep(0.05)  # a slow consumer: the pool must not run far ahead of it
+    assert taken == [0, 1, 2]
     assert len(started) <= 3 + 2 * 2  # those yielded, and at most two per thread started ahead
+    results.close()  # what a `Stopped` raised in the caller's loop does
+    time.sleep(0.05)
+    assert len(started) <= 3 + 2 * 2  # nothing more started once the caller stopped
 
 
 def test_an_error_in_the_work_reaches_the_caller():

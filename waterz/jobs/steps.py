@@ -335,15 +335,15 @@ def _clean(rt: Runtime, job_id: str, job: dict, index: int, worker: str, total: 
                 return None  # cancelled, or taken over by a newer attempt: this output is not wanted
             ledger.record(index, result.learned, mattes)
             _store_result(rt, workdir, result, keys.output_keys(job_id, index, lease.attempt))
-            kept = keep_sources(workdir, index, result, masks)
+            kept = keep_sources(workdir, index, result, crops, masks)
             if kept is not None:  # a second look may come, on any worker: it need not look again
                 rt.storage.put_file(keys.sources_key(job_id, index, lease.attempt), kept)
         accepted, _ = rt.store.segment_finished(job_id, index, lease.attempt, result.check())
     if not accepted:
         log.warning("job %s: segment %d attempt %d was superseded; its output is dropped", job_id, index,
                     lease.attempt)  # fmt: skip
-        for key in keys.output_keys(job_id, index, lease.attempt):
-            rt.storage.delete_prefix(key)  # an exact key: deletes that one file
+        for key in (*keys.output_keys(job_id, index, lease.attempt), keys.sources_key(job_id, index, lease.attempt)):
+            rt.storage.delete_prefix(key)  # an exact key: deletes that one file (where there is one)
         return None
     if result.learned.unmatched is None:
         phases.make_final(job_id, index)  # it found a matte (or needs none): no second look can change it
@@ -388,7 +388,7 @@ def second_look(rt: Runtime, job_id: str, index: int, worker: str, dispatch: Dis
                 seg = Segment.from_dict(rt.store.segment_plan(job_id, index))
                 mattes = RedisLedger(rt.store, job_id).second_looks().get(index, MatteBook())
                 crops, masks = _segment_input(rt, job_id, job, seg, workdir)
-                sources = _first_sources(rt, job_id, index, workdir, masks)
+                sources = _first_sources(rt, job_id, index, workdir, crops, masks)
                 start = time.perf_counter()
                 result = clean_segment(_engine(rt, job), seg, crops, masks, rt.settings.feather, mattes, sources)
                 if ended(rt, job_id) or lease.lost:
@@ -396,7 +396,7 @@ def second_look(rt: Runtime, job_id: str, index: int, worker: str, dispatch: Dis
                 _store_result(rt, workdir, result, keys.output_keys(job_id, index, lease.attempt, again=True))
                 rt.store.note_check(job_id, index, result.check())
                 log.info("job %s: segment %d cleaned again with %d matte(s) of later segments%s, %.2fs", job_id,
-                         index, len(mattes.mattes), " (its first sources reused)" if sources else "",
+                         index, len(mattes.mattes), " (its first sources reused)" if result.sources_reused else "",
                          time.perf_counter() - start)  # fmt: skip
             accepted, _ = phases.finish(job_id, "again", index, lease.attempt)
         if not accepted:
@@ -405,7 +405,7 @@ def second_look(rt: Runtime, job_id: str, index: int, worker: str, dispatch: Dis
     _dispatch_ready(rt, job_id, dispatch)
 
 
-def _first_sources(rt: Runtime, job_id: str, index: int, workdir: Path, masks):
+def _first_sources(rt: Runtime, job_id: str, index: int, workdir: Path, crops, masks):
     """What segment `index`'s accepted first cleaning found in other frames, where it kept them;
     else None (the second look then looks for them itself)."""
     attempt = rt.store.segment(job_id, index).get("result_attempt")
@@ -416,7 +416,7 @@ def _first_sources(rt: Runtime, job_id: str, index: int, workdir: Path, masks):
         rt.storage.get_file(keys.sources_key(job_id, index, int(attempt)), path)
     except FileNotFoundError:
         return None
-    return reused_sources(path, masks)
+    return reused_sources(path, crops, masks)
 
 
 def _segment_input(rt: Runtime, job_id: str, job: dict, seg: Segment, workdir: Path):

@@ -10,6 +10,7 @@ import logging
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -72,19 +73,15 @@ class SegmentResult:
     for its frames start..end, in crop coordinates; `residual`: the share of the mark its own
     check found left (`waterz.pipeline.check`; None where not measured or the input showed no mark's
     edges); `learned`: what the engine learned of the mark's blend, and `sources` what it found
-    in other frames (`propainter.base.Sources`; neither saved with the pixels)."""
+    in other frames (`propainter.base.Sources`), kept only where a second look can change the
+    segment (neither saved with the pixels); `sources_reused`: the engine was given its sources."""
 
     pixels: np.ndarray
     masks: np.ndarray
     residual: float | None = None
     learned: Learned = field(default_factory=Learned)
     sources: Sources | None = None
-
-    @property
-    def may_look_again(self) -> bool:
-        """Whether a second look can change this segment: its engine found no matte to use in the
-        book it had (`Learned.unmatched`); only then are its sources worth keeping."""
-        return self.learned.unmatched is not None and self.sources is not None
+    sources_reused: bool = False
 
     def check(self) -> dict:
         """The self-check's figure, for the summary and the job's segment records."""
@@ -224,9 +221,13 @@ def clean_segment(inpainter, seg: Segment, crops: np.ndarray, masks: np.ndarray,
     measure of what is left of the mark in them. `sources`: see `inpaint_segment`."""
     window = slice(seg.start_frame - seg.context_start, seg.end_frame - seg.context_start + 1)
     cleaned = inpaint_segment(inpainter, crops, masks, seg, feather, mattes, sources)
+    found, cleaned.sources = cleaned.sources, None
+    reused = found is not None and found.reused
+    if cleaned.learned.unmatched is None:
+        found = None  # a matte was used (or none is needed): no second look can change the segment
     residual = check.mark_left(crops[window], cleaned.frames, masks[window])
     heap.give_back()
-    return SegmentResult(cleaned.frames, masks[window], residual, cleaned.learned, cleaned.sources)
+    return SegmentResult(cleaned.frames, masks[window], residual, cleaned.learned, found, reused)
 
 
 def sources_file(workdir: Path, index: int) -> Path:
@@ -234,22 +235,28 @@ def sources_file(workdir: Path, index: int) -> Path:
     return workdir / f"sources_{index}.npz"
 
 
-def keep_sources(workdir: Path, index: int, result: SegmentResult, masks: np.ndarray) -> Path | None:
-    """Save segment `index`'s sources in `workdir` where a second look can change it (`masks`: its
-    context masks, as cleaned); the file, or None where nothing was kept."""
-    if not result.may_look_again:
+def keep_sources(workdir: Path, index: int, result: SegmentResult, crops: np.ndarray, masks: np.ndarray) -> Path | None:
+    """Save segment `index`'s sources in `workdir` where a second look can change it (`crops` and
+    `masks`: its context, as cleaned), and let go of them; the file, or None where none was kept."""
+    if result.sources is None:
         return None
     path = sources_file(workdir, index)
-    result.sources.save(path, masks)
+    result.sources.save(path, crops, masks)
+    result.sources = None  # on disk now: not held while other work goes on
     return path
 
 
-def reused_sources(path: Path, masks: np.ndarray) -> Sources | None:
-    """The sources a first cleaning kept at `path` for these `masks`, None where there are none
-    (or they were made for other masks): the second look then looks for them again."""
+def reused_sources(path: Path, crops: np.ndarray, masks: np.ndarray) -> Sources | None:
+    """The sources a first cleaning kept at `path` for these `crops` and `masks`; None where there
+    are none, they were made for others, or the file cannot be read (the second look then looks
+    for them again: they only spare work)."""
     if not path.exists():
         return None
-    return Sources.load(path, masks)
+    try:
+        return Sources.load(path, crops, masks)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        log.warning("the kept sources in %s cannot be read (%s); looking for them again", path.name, exc)
+        return None
 
 
 def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list[Segment], inpainter: Inpainter,
@@ -264,8 +271,7 @@ def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list
         book = ledger.book(seg.index, animated)
         result = clean_segment(inpainter, seg, crops, masks, settings.feather, book)
         save_result(workdir, seg.index, result)
-        keep_sources(workdir, seg.index, result, masks)
-        result.sources = None  # kept on disk where needed; not held while the next segment is cleaned
+        keep_sources(workdir, seg.index, result, crops, masks)
         checks[seg.index] = result.check()
         ledger.record(seg.index, result.learned, book)
     again = ledger.second_looks()
@@ -273,7 +279,7 @@ def extract_and_inpaint(info: VideoInfo, frame_marks: FrameMarks, segments: list
         log.info("segments %s again, with the mattes later segments estimated", sorted(again))
         redo = [s for s in segments if s.index in again]
         for seg, crops, masks in segment_inputs(info, frame_marks, redo, progress, "inpaint again"):
-            sources = reused_sources(sources_file(workdir, seg.index), masks)
+            sources = reused_sources(sources_file(workdir, seg.index), crops, masks)
             result = clean_segment(inpainter, seg, crops, masks, settings.feather, again[seg.index], sources)
             save_result(workdir, seg.index, result)
             checks[seg.index] = result.check()
