@@ -37,7 +37,7 @@ def test_a_halo_just_past_the_mask_counts_as_left():
 class _KeepsTheMark(Inpainter):
     """An engine that fails: it gives back its input."""
 
-    def fill(self, frames, masks, first, last, mattes=None):
+    def fill(self, frames, masks, first, last, mattes=None, sources=None):
         return Cleaned(frames[first : last + 1].copy())
 
 
