@@ -135,6 +135,20 @@ def mark_colour(pairs, min_frames: int, guide: np.ndarray, min_alpha: float = 0.
     the fit explains most of the change (`min_fit` of its variance): where a source was wrong, the
     fill error looks like a mark but does not follow the blend. Candidate colours are judged with
     their alpha smoothed along `guide` (see `guide`)."""
+    found = _candidate_colours(pairs, min_frames, guide, min_alpha, min_fit)
+    if found is None:
+        return achromatic_colour(pairs)
+    # The median of the samples, and a few other plausible colours: whichever explains the frames
+    # best (a truncated squared blend error, so a wrong source cannot dominate) is the colour.
+    # Their sums are gone by now: the judging passes run side by side without them.
+    candidates, alphas = found
+    judged = in_order(lambda k: blend_fit_cost(pairs, candidates[k], alphas[k]), range(len(candidates)), work_threads())
+    return snap_achromatic(candidates[int(np.argmin(list(judged)))])
+
+
+def _candidate_colours(pairs, min_frames: int, guide: np.ndarray, min_alpha: float, min_fit: float):
+    """`mark_colour`'s candidate colours (float32), each with its alpha smoothed along `guide`
+    and clipped; None where too few pixels show the mark clearly."""
     m = Moments(pairs)
     safe = np.maximum(m.n, 1)
     mean_b, mean_d = m.b / safe[..., None], m.d / safe[..., None]
@@ -146,20 +160,13 @@ def mark_colour(pairs, min_frames: int, guide: np.ndarray, min_alpha: float = 0.
     strong = (m.n >= min_frames) & (alpha > min_alpha) & (alpha < 1.0) & (var_b > 64 * 3 * safe)
     strong &= explained >= min_fit
     if strong.sum() < 10:
-        return achromatic_colour(pairs)
+        return None
     samples = np.clip((mean_d + alpha[..., None] * mean_b)[strong] / alpha[strong][:, None], 0, 255)
-    # The median of the samples, and a few other plausible colours: whichever explains the frames
-    # best (a truncated squared blend error, so a wrong source cannot dominate) is the colour.
     candidates = [np.median(samples, axis=0), *np.percentile(samples, (25, 75), axis=0),
                   np.full(3, 255.0), np.zeros(3)]  # fmt: skip
     candidates = [c.astype(np.float32) for c in candidates]
     has = (m.n > 0).astype(np.float32)
-
-    def cost(colour: np.ndarray) -> float:
-        return blend_fit_cost(pairs, colour, np.clip(smooth_alpha(m.alpha(colour), has, guide), 0.0, 0.85))
-
-    scores = list(in_order(cost, candidates, work_threads()))
-    return snap_achromatic(candidates[int(np.argmin(scores))])
+    return candidates, [np.clip(smooth_alpha(m.alpha(c), has, guide), 0.0, 0.85) for c in candidates]
 
 
 def achromatic_colour(pairs, min_share: float = 0.5, marked: float = 10.0) -> np.ndarray | None:
