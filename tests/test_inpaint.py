@@ -342,3 +342,14 @@ def test_a_second_look_that_reuses_the_first_ones_sources_gives_the_same_pixels(
     assert np.array_equal(reused.frames, fresh.frames)
     other = create_inpainter("unblend", candidates=2).clean(frames, masks, 0, n - 1, sources=first.sources)
     assert not other.sources.reused  # sources another setting of the engine made are not taken
+
+
+def test_kept_sources_that_cannot_be_read_are_looked_for_again(tmp_path, caplog):
+    from waterz.pipeline.run import reused_sources
+
+    frames = np.zeros((3, 8, 8, 3), np.uint8)
+    masks = np.ones((3, 8, 8), bool)
+    assert reused_sources(tmp_path / "none.npz", frames, masks) is None  # never kept
+    (tmp_path / "cut.npz").write_bytes(b"PK\x03\x04 cut short")
+    assert reused_sources(tmp_path / "cut.npz", frames, masks) is None
+    assert "cannot be read" in caplog.text and "looking for them again" in caplog.text
