@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-import cv2
 import numpy as np
 
 from detector.base import FrameMarks
 from detector.preset import PresetDetector
+from waterz.core.parallel import cores
 
 PRESET_NAMES = ("sora", "tiktok")
 DECIDE_FRAMES = 60
@@ -53,23 +53,20 @@ class AutoDetector:
         def shared() -> Iterator[np.ndarray]:
             # Where the process may use more than one core, the searches take each frame on a
             # thread of their own while the generic detector takes it on this one, frame by frame.
-            pool = ThreadPoolExecutor(1, thread_name_prefix="waterz-presets") if cv2.getNumThreads() > 1 else None
-            pending: Future | None = None
+            pool = ThreadPoolExecutor(1, thread_name_prefix="waterz-presets") if cores() > 1 else None
+            pushed: Future | None = None  # the push of the frame before, where it runs on the pool
             try:
                 for index, frame in enumerate(frames):
-                    if pending is not None:
-                        pending.result()
-                    pending = pool.submit(push, frame) if pool is not None else push(frame)
+                    _finished(pushed)
+                    pushed = pool.submit(push, frame) if pool is not None else push(frame)
                     yield frame
                     if index + 1 == DECIDE_FRAMES:
-                        if pending is not None:
-                            pending, _ = None, pending.result()
+                        _finished(pushed)
                         decided.extend(s for s in searches if s.clearly_present())
                         if decided:
                             return
                         searches[:] = [s for s in searches if s.seen_clearly()]
-                if pending is not None:
-                    pending.result()
+                _finished(pushed)
             finally:
                 if pool is not None:
                     pool.shutdown(wait=True)
@@ -87,3 +84,9 @@ class AutoDetector:
             self.matched = name
             return marks
         return generic
+
+
+def _finished(pushed: Future | None) -> None:
+    """Wait for a push on the pool (None: it ran in place); its error, if any, is raised here."""
+    if pushed is not None:
+        pushed.result()

@@ -7,16 +7,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from waterz.core.matte import Learned, MatteBook
-
-
-def work_threads() -> int:
-    """Frames (or other independent pieces) an engine works on at once: as many as OpenCV may use
-    cores (`CPU_THREADS` in a worker, where one worker stands for one device)."""
-    return max(1, cv2.getNumThreads())
 
 
 @dataclass

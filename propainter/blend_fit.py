@@ -7,8 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from propainter.base import work_threads
-from waterz.core.parallel import in_order
+from waterz.core.parallel import cores, in_order
 
 
 def shape_guide(pairs, most: int = 25) -> np.ndarray:
@@ -142,7 +141,7 @@ def mark_colour(pairs, min_frames: int, guide: np.ndarray, min_alpha: float = 0.
     # best (a truncated squared blend error, so a wrong source cannot dominate) is the colour.
     # Their sums are gone by now: the judging passes run side by side without them.
     candidates, alphas = found
-    judged = in_order(lambda k: blend_fit_cost(pairs, candidates[k], alphas[k]), range(len(candidates)), work_threads())
+    judged = in_order(lambda k: blend_fit_cost(pairs, candidates[k], alphas[k]), range(len(candidates)), cores())
     return snap_achromatic(candidates[int(np.argmin(list(judged)))])
 
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from propainter.base import Cleaned, Inpainter, Sources, work_threads
+from propainter.base import Cleaned, Inpainter, Sources
 from propainter.blend import BlendModel, with_book
 from propainter.motion import Motion, bilinear, project
 from waterz.core.matte import Learned, MatteBook
-from waterz.core.parallel import in_order
+from waterz.core.parallel import cores, in_order
 from waterz.core.stop import checkpoint, phase
 
 
@@ -103,10 +103,8 @@ class TemporalInpainter(Inpainter):
                     motion.forget(t)
                     return fill.astype(np.float16), spread.astype(np.float16)
 
-                checkpoint(0, len(targets))
-                for k, (t, found) in enumerate(zip(targets, in_order(look, targets, work_threads())), 1):
-                    fills[t], spreads[t] = found
-                    checkpoint(k, len(targets))
+                for t, (fill, spread) in _each(look, targets):
+                    fills[t], spreads[t] = fill, spread
         with phase(sources, fit):
             unblend = self.unblend and fills and not (mattes is not None and mattes.animated)
             blend = BlendModel.fit(frames, fills) if unblend else None
@@ -115,7 +113,7 @@ class TemporalInpainter(Inpainter):
                 own = blend
                 blend, unmatched = with_book(own, frames, masks, sorted(fills), mattes)
                 learned = Learned(own.export() if own is not None else None, unmatched)
-        return Analysis(fills, blend, spreads, learned, Sources(fills, spreads, self.made_by, reused))
+        return Analysis(Sources(fills, spreads, self.made_by, reused), blend, learned)
 
     def render(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, analysis: Analysis) -> np.ndarray:
         out = frames[first : last + 1].copy()
@@ -125,11 +123,8 @@ class TemporalInpainter(Inpainter):
             return self._compose(frames[t], masks[t], fill, spread, analysis.blend)
 
         with phase(self._progress_shares[1], 1.0):
-            targets = list(analysis.fills)
-            checkpoint(0, len(targets))
-            for k, (t, composed) in enumerate(zip(targets, in_order(compose, targets, work_threads())), 1):
+            for t, composed in _each(compose, list(analysis.fills)):
                 out[t - first] = composed
-                checkpoint(k, len(targets))
         return out
 
     def _compose(self, frame: np.ndarray, mask: np.ndarray, fill: np.ndarray, spread: np.ndarray,
@@ -237,18 +232,33 @@ def _median_of_sources(values: np.ndarray) -> np.ndarray:
     return (low + high) / 2
 
 
+def _each(work, targets: list[int]):
+    """`(t, work(t))` for each target in order, worked on by as many threads as the process may
+    use, with a checkpoint before the first and after each."""
+    checkpoint(0, len(targets))
+    for k, (t, result) in enumerate(zip(targets, in_order(work, targets, cores())), 1):
+        yield t, result
+        checkpoint(k, len(targets))
+
+
 @dataclass
 class Analysis:
-    """What `analyse` found: `fills` per masked frame (NaN where no source saw the spot), the
-    mark's blend (None when not fitted or too poor to use), and `spreads`, the spread of each
-    fill's sources (NaN where fewer than two); `learned`: the segment's own matte and, where it
-    found none in the book to use, how much of the mark it saw (see `Learned`)."""
+    """What `analyse` found: the `sources` of each masked frame (their `fills`, NaN where no
+    source saw the spot, and `spreads`, NaN where fewer than two), the mark's blend (None when not
+    fitted or too poor to use); `learned`: the segment's own matte and, where it found none in the
+    book to use, how much of the mark it saw (see `Learned`)."""
 
-    fills: dict[int, np.ndarray]
+    sources: Sources
     blend: BlendModel | None
-    spreads: dict[int, np.ndarray]
     learned: Learned = field(default_factory=Learned)
-    sources: Sources | None = None  # the fills and spreads, as `Cleaned.sources` hands them on
+
+    @property
+    def fills(self) -> dict[int, np.ndarray]:
+        return self.sources.fills
+
+    @property
+    def spreads(self) -> dict[int, np.ndarray]:
+        return self.sources.spreads
 
     @property
     def opaque(self) -> bool:

@@ -8,8 +8,16 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import cv2
+
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def cores() -> int:
+    """Pieces of independent work a process does at once: as many as OpenCV may use cores
+    (`CPU_THREADS` in a worker, where one worker stands for one device)."""
+    return max(1, cv2.getNumThreads())
 
 
 def in_order(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:
