@@ -118,8 +118,15 @@ class PresetConfig:
     # for in the `line_below` x (1 + 2 `line_side`) mark-sized region under each clear sighting
     line_below: float = 1.0
     line_side: float = 3.0
-    line_bright: float = 0.7  # of the mark's colour: a pixel of the line's letters
-    line_share: float = 0.5  # of a stay's sightings in which a pixel is that bright, to be the line's
+    # a pixel of the line's letters: over the picture next to it (its grey opening, `line_stroke` of
+    # the mark's height wide, wider than a letter's stroke), it shows the mark's colour at an
+    # opacity of at least `line_alpha` of the mark's own peak, and lifts the picture by `line_lift`
+    # grey levels at least (a compression ripple over white is not a letter)
+    line_stroke: float = 0.25
+    line_alpha: float = 0.4
+    line_lift: float = 12.0
+    line_even: float = 0.25  # the most the three channels' opacities may differ, of the mark's peak
+    line_share: float = 0.5  # of a stay's sightings in which a pixel is a letter's, to be the line's
     line_sightings: int = 3
 
 
@@ -134,10 +141,10 @@ class _Candidate:
 @dataclass
 class _Under:
     """Over the clear sightings at one place (one cell of a few px, at one size): how often each
-    pixel of the region under them was as bright as the mark's letters. A running count, so its
-    memory is per place, not per frame."""
+    pixel of the region under them looked like a letter of the mark's (`PresetSearch._letters`). A
+    running count, so its memory is per place, not per frame."""
 
-    bright: np.ndarray  # (rows, cols) uint32, the region (`PresetSearch._region`) relative to each sighting
+    letters: np.ndarray  # (rows, cols) uint32, the region (`PresetSearch._region`) relative to each sighting
     sightings: int = 0
     x: float = 0.0  # sums of the sightings' full-resolution places
     y: float = 0.0
@@ -196,6 +203,7 @@ class PresetSearch:
         self.searched = [k for k, t in enumerate(self.templates) if t.matte.shape[1] >= self.cfg.min_width]
 
     def push(self, frame: np.ndarray) -> None:
+        self.full = frame  # the full picture, for the text line
         grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         if self.reduce < 1.0:
             grey = cv2.resize(grey, None, fx=self.reduce, fy=self.reduce, interpolation=cv2.INTER_AREA)
@@ -257,8 +265,8 @@ class PresetSearch:
         return side, int(np.ceil(self.cfg.line_below * th)), tw + 2 * side
 
     def _count_under(self, t: _Template, k: int, grey: np.ndarray, x: int, y: int) -> None:
-        """Count the bright pixels of the region under the mark seen clearly at `(x, y)` (reduced
-        px, template `k`) into its place's `_Under`; off-picture pixels count as dark."""
+        """Count the letter pixels of the region under the mark seen clearly at `(x, y)` (reduced
+        px, template `k`) into its place's `_Under`; off-picture pixels count as none."""
         th, _ = t.matte.shape
         side, rows, cols = self._region(t)
         cell = max(2, th // 4)
@@ -269,16 +277,45 @@ class PresetSearch:
         y0, x0 = y + th, x - side
         ya, xa, yb, xb = max(0, y0), max(0, x0), min(H, y0 + rows), min(W, x0 + cols)
         if ya < yb and xa < xb:
-            under.bright[ya - y0 : yb - y0, xa - x0 : xb - x0] += grey[ya:yb, xa:xb] >= self.cfg.line_bright * t.colour
+            under.letters[ya - y0 : yb - y0, xa - x0 : xb - x0] += self._letters(t, (xa, ya, xb, yb))
         under.sightings += 1
         under.x += x / self.reduce
         under.y += y / self.reduce
 
+    def _letters(self, t: _Template, region: tuple[int, int, int, int]) -> np.ndarray:
+        """Which pixels of `region` (x0, y0, x1, y1 in reduced px) show a letter of the mark's
+        colour, judged on the full picture: a letter's pixel v over the picture b next to it shows
+        v = a*colour + (1-a)*b in each of its three channels, so a = (v - b) / (colour - b) is the
+        same in all three, with b each channel's grey-level opening (a stroke is narrower than the
+        opening's window, the picture around it is not). This holds over dark and bright picture
+        alike, where a fixed grey level would count a pale picture as letters and miss a faint line
+        over a dark one; coloured picture that is merely brighter than its surroundings lifts its
+        channels unevenly. A letter one full pixel wide still counts where the reduced picture
+        would have blurred it away: a reduced pixel is a letter's where any full pixel in it is."""
+        xa, ya, xb, yb = region
+        r = self.reduce
+        H, W = self.full.shape[:2]
+        k = max(3, int(self.cfg.line_stroke * t.matte.shape[0] / r) | 1)
+        X0, Y0 = int(xa / r), int(ya / r)
+        X1, Y1 = min(W, int(np.ceil(xb / r))), min(H, int(np.ceil(yb / r)))
+        P0, Q0, P1, Q1 = max(0, X0 - k), max(0, Y0 - k), min(W, X1 + k), min(H, Y1 + k)
+        v = self.full[Q0:Q1, P0:P1].astype(np.float32)
+        b = cv2.morphologyEx(v, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+        lift = v - b
+        alpha = lift / np.maximum(t.colour - b, 1)
+        peak = float(self.det.preset.matte.max())
+        letters = ((lift.min(axis=2) >= self.cfg.line_lift) & (alpha.min(axis=2) >= self.cfg.line_alpha * peak)
+                   & (alpha.max(axis=2) - alpha.min(axis=2) <= self.cfg.line_even * peak))  # fmt: skip
+        letters = letters[Y0 - Q0 : Y1 - Q0, X0 - P0 : X1 - P0]
+        if r < 1.0:
+            letters = cv2.resize(letters.astype(np.float32), (xb - xa, yb - ya), interpolation=cv2.INTER_AREA) > 0
+        return letters[: yb - ya, : xb - xa]
+
     def _line(self, p: _Candidate) -> Box | None:
         """The text line under the mark at `p`, as a full-resolution box, or None where there is
-        none: pixels bright in at least `line_share` of the clear sightings there (letters stay
-        where they are while the picture behind them changes); the preset's rows of the line, or
-        else the first run of such rows under the mark that holds some of them within the mark's
+        none: pixels that were a letter's in at least `line_share` of the clear sightings there
+        (letters stay where they are while the picture behind them changes); the preset's rows of
+        the line, or else the first run of such rows under the mark that holds some of them within the mark's
         columns and is as high as a line of text; along it the runs of such columns chained to
         those by gaps of at most the line's height."""
         unders = [u for (k, _, _), u in self.unders.items() if k == p.scale
@@ -286,7 +323,7 @@ class PresetSearch:
         sightings = sum(u.sightings for u in unders)
         if sightings < self.cfg.line_sightings:
             return None
-        share = np.sum([u.bright for u in unders], axis=0) / sightings
+        share = np.sum([u.letters for u in unders], axis=0) / sightings
         text = share >= self.cfg.line_share
         t = self.templates[p.scale]
         th, tw = t.matte.shape

@@ -72,21 +72,25 @@ def _text_size(text: str, height: int, thickness: int) -> tuple[float, int]:
     return scale, width
 
 
-def _text_over(frame: np.ndarray, text: str, origin: tuple[int, int], scale: float, thickness: int) -> None:
-    """Write `text` in white into `frame` (float32), anti-aliased, its baseline's left at `origin`."""
+def _text_over(frame: np.ndarray, text: str, origin: tuple[int, int], scale: float, thickness: int,
+               opacity: float = 1.0) -> None:  # fmt: skip
+    """Write `text` in white at `opacity` into `frame` (float32), anti-aliased, its baseline's
+    left at `origin`."""
     ink = np.zeros(frame.shape[:2], np.uint8)
     cv2.putText(ink, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA)
-    _white_over(frame, ink / 255.0, 0, 0)
+    _white_over(frame, ink / 255.0 * opacity, 0, 0)
 
 
-def sora_over(tmp_path, spec: ClipSpec, stays=SORA_STAYS, user: str = ""):
-    """`spec`'s clean clip with the real Sora matte at the preset's size for it, wiggling 1 px
-    frame to frame as the animated icon does, and with `user` (where given) in white under it,
-    as newer Sora videos show the `@username` (its size and place are a guess: no Sora download
-    here has one). Returns the path and the true box (mark and line) per frame."""
+def sora_over(tmp_path, spec: ClipSpec, stays=SORA_STAYS, user: str = "", user_opacity: float = 1.0,
+              light: float = 1.0):  # fmt: skip
+    """`spec`'s clean clip (its brightness times `light`) with the real Sora matte at the
+    preset's size for it, wiggling 1 px frame to frame as the animated icon does, and with `user`
+    (where given) in white at `user_opacity` under it, as newer Sora videos show the `@username`
+    (its size and place are a guess: no Sora download here has one). Returns the path and the
+    true box (mark and line) per frame."""
     matte = load_preset("sora").matte_for(spec.width, spec.height)
     h, w = matte.shape
-    frames = render_clean(spec).astype(np.float32)
+    frames = render_clean(spec).astype(np.float32) * light
     truth: list[list[Box]] = []
     scale, tw = _text_size(user, 0.4 * h, 1)
     for f in range(spec.frames):
@@ -100,7 +104,7 @@ def sora_over(tmp_path, spec: ClipSpec, stays=SORA_STAYS, user: str = ""):
             truth.append([Box(x, y, w, h)])
             continue
         base = y + h + round(0.2 * h) + round(0.4 * h)
-        _text_over(frames[f], user, (x + 2, base), scale, 1)
+        _text_over(frames[f], user, (x + 2, base), scale, 1, user_opacity)
         truth.append([Box(x, y, max(w, tw + 2), base + 2 - y)])
     path = tmp_path / "sora.mp4"
     write_video(path, np.clip(frames + 0.5, 0, 255).astype(np.uint8), spec.fps, spec.crf, audio=False)

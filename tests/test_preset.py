@@ -33,10 +33,14 @@ def test_the_sora_mark_is_found_in_every_frame_it_is_in_and_nowhere_else(tmp_pat
         assert engine.matched == "sora"
 
 
-def test_a_username_line_under_the_sora_mark_is_taken_in(tmp_path):
+@pytest.mark.parametrize(("opacity", "light"), [(1.0, 1.0), (0.75, 0.35)], ids=["opaque", "faint-at-night"])
+def test_a_username_line_under_the_sora_mark_is_taken_in(tmp_path, opacity, light):
     """The Sora preset gives no line geometry: the line's rows are found as the first run of
-    rows under the mark that stays bright while the picture moves, as high as a line of text."""
-    path, truth = sora_over(tmp_path, PORTRAIT, user="@waterz_qa")  # wider than the mark, inside the picture
+    rows under the mark whose letters lift the picture around them evenly in all three channels
+    while the picture moves, as high as a line of text. Real Sora draws the line about as opaque
+    as the mark (75 %): over a dark picture its thin letters stay far from white (a fixed grey
+    level missed them)."""
+    path, truth = sora_over(tmp_path, PORTRAIT, user="@waterz_qa", user_opacity=opacity, light=light)
     found = create_detector("sora").detect(iter_frames(path), PORTRAIT.frames, (PORTRAIT.width, PORTRAIT.height))
     for f, (want, got) in enumerate(zip(truth, found, strict=True)):
         if want:
