@@ -232,8 +232,13 @@ def measure(name: str, path: Path, truth: list[list[Box]], args, total: Score, r
                        f"{summary['inpainter']} | {time.perf_counter() - start:.0f} s |")  # fmt: skip
 
 
-def _sora(spec) -> np.ndarray:
-    return sora_alpha(spec.width, spec.height, spec.frames, float(spec.fps))
+def _sora(spec, username: str | None = None) -> np.ndarray:
+    return sora_alpha(spec.width, spec.height, spec.frames, float(spec.fps), username=username)
+
+
+def _sora_with(username: str):
+    """The Sora mark of newer videos: with the creator's `@username` line under it."""
+    return lambda spec: _sora(spec, username)
 
 
 def _centred(text: str, opacity: float, colour: tuple[int, int, int], width_share: float):
@@ -254,8 +259,14 @@ COMPOSITES = {  # name -> (footage file, mark colour BGR, the mark's alpha per f
     "Sora, animated, over bikes (handheld, hard cuts, 640x272)": ("bikes.mp4", (255, 255, 255), _sora),
     "Sora, animated, over big buck bunny (still camera, 1280x720, audio)": ("bigbuckbunny.mp4", (255, 255, 255),
                                                                             _sora),
+    "Sora with @username, over bikes": ("bikes.mp4", (255, 255, 255), _sora_with("@maya.creates")),
+    "Sora with @username, over big buck bunny": ("bigbuckbunny.mp4", (255, 255, 255),
+                                                 _sora_with("@northern_lights_studio")),
     "stock wordmark 35 % over big buck bunny": ("bigbuckbunny.mp4", (225, 225, 225),
                                                 _centred("shutterstock", 0.35, (225, 225, 225), 0.6)),
+    # a mid-grey mark darkens a bright picture and lightens a dark one: its edges change polarity
+    "grey stock wordmark 40 % over bikes (handheld, hard cuts)": ("bikes.mp4", (120, 120, 120),
+                                                                  _centred("shutterstock", 0.4, (120, 120, 120), 0.6)),
     "opaque yellow logo over carphone (talking head, 176x144)": (
         "carphone_pristine.mp4", (0, 215, 255),
         lambda spec: mark_alpha(dataclasses.replace(spec, mark=MarkSpec(
