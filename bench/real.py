@@ -18,7 +18,8 @@ frame's timestamp, audio, size, against the input.
 
 With `--variants`, each clip is also measured as made into what the labelled clips do not show:
 `pillarboxed` (the picture scaled to 704 px high in the middle of a 1280x704 frame of black
-bars), `crf35` (encoded again at H.264 CRF 35) and `half` (half the size); the labels follow.
+bars), `crf35` (encoded again at H.264 CRF 35), `half` (half the size) and `hevc10` (HEVC, 10 bits, as
+phones and newer Sora downloads give); the labels follow.
 
 With `--tiktok`, the labelled real TikTok frames (`waterz/synth/tiktok_frames.py`) of the videos kept
 for measuring (the other half built the preset), each video's frames in order made into a clip
@@ -192,6 +193,11 @@ VARIANTS = {  # name -> (ffmpeg filter or None, x scale, x offset, y scale) for 
                                  (1280 - round(w * 704 / h / 2) * 2) / 2, 704 / h),
     "crf35": lambda w, h: (None, 1.0, 0.0, 1.0),
     "half": lambda w, h: ("scale=trunc(iw/4)*2:trunc(ih/4)*2", (w // 4 * 2) / w, 0.0, (h // 4 * 2) / h),
+    "hevc10": lambda w, h: (None, 1.0, 0.0, 1.0),
+}
+ENCODERS = {  # variant -> its encoder's arguments (default: H.264)
+    "hevc10": ["-c:v", "libx265", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1", "-crf", "24", "-preset", "fast",
+               "-x265-params", "log-level=error"],
 }
 
 
@@ -200,7 +206,8 @@ def make_variant(source: Path, kind: str, out: Path, truth: list[list[Box]], siz
     vf, sx, ox, sy = VARIANTS[kind](*size)
     crf = "35" if kind == "crf35" else "18"
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(source), "-map", "0:v:0"]
-    cmd += (["-vf", vf] if vf else []) + ["-c:v", "libx264", "-crf", crf, "-preset", "fast", "-an", str(out)]
+    encoder = ENCODERS.get(kind, ["-c:v", "libx264", "-crf", crf, "-preset", "fast"])
+    cmd += (["-vf", vf] if vf else []) + encoder + ["-an", str(out)]
     subprocess.run(cmd, check=True)
     moved = [[Box(round(b.x * sx + ox), round(b.y * sy), max(1, round(b.w * sx)), max(1, round(b.h * sy)))
               for b in boxes] for boxes in truth]  # fmt: skip
@@ -339,7 +346,7 @@ def main() -> None:
     parser.add_argument("--clip", action="append", help="only these clips (file names); default: every label")
     parser.add_argument("--remove", action="store_true", help="also remove the mark and measure what is left")
     parser.add_argument("--out", type=Path, default=Path("/tmp/waterz-real"), help="where --remove writes")
-    parser.add_argument("--variants", action="store_true", help="also the pillarboxed, crf35 and half variants")
+    parser.add_argument("--variants", action="store_true", help="also the pillarboxed, crf35, half and hevc10 variants")
     parser.add_argument("--tiktok", action="store_true", help="also the held-out real TikTok frames, as clips")
     parser.add_argument("--tiktok-half", type=int, choices=(0, 1), default=1,
                         help="0: the half the preset was built from")  # fmt: skip
