@@ -54,10 +54,10 @@ class BlendModel:
             max_alpha = opaque_alpha
         # One reweighting step: frames where a source was wrong at this pixel (an object that
         # moved differently) leave the fit.
-        errors = [blend_error(image, fill, alpha, colour).astype(np.float16) for image, fill in pairs]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # pixels no frame gave a source for
-            typical = np.nanmedian(np.stack(errors), axis=0)
+        errors = np.empty((len(fills), *pairs.shape), np.float16)
+        for k, (image, fill) in enumerate(pairs):
+            errors[k] = blend_error(image, fill, alpha, colour)
+        typical = _median_over_frames(errors)
         keep = [np.nan_to_num(e.astype(np.float32), nan=np.inf) <= np.maximum(2 * typical, 6.0) for e in errors]
         del errors
         alpha, n, den = fit_alpha(pairs, colour, keep)
@@ -106,6 +106,18 @@ class BlendModel:
         contrast = np.abs(self.colour - picture).mean(axis=-1)
         var = (self.noise**2 + (self.alpha_error * contrast) ** 2) / (1 - self.alpha) ** 2
         return picture, np.where(self.confident, var, np.inf).astype(np.float32)
+
+
+def _median_over_frames(values: np.ndarray, rows: int = 16) -> np.ndarray:
+    """`np.nanmedian(values, axis=0)` of a `(frames, h, w)` stack, a few rows at a time: numpy
+    takes a sorted copy, a mask and wider floats of what it is given, several times the stack's
+    own size at once for a large crop (the peak of a 720p run's memory)."""
+    out = np.empty(values.shape[1:], values.dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pixels no frame gave a source for
+        for y in range(0, values.shape[1], rows):
+            out[y : y + rows] = np.nanmedian(values[:, y : y + rows], axis=0)
+    return out
 
 
 def with_book(own: BlendModel | None, frames: np.ndarray, masks: np.ndarray, targets: list[int],
