@@ -203,7 +203,6 @@ class PresetSearch:
         self.searched = [k for k, t in enumerate(self.templates) if t.matte.shape[1] >= self.cfg.min_width]
 
     def push(self, frame: np.ndarray) -> None:
-        self.full = frame  # the full picture, for the text line
         grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         if self.reduce < 1.0:
             grey = cv2.resize(grey, None, fx=self.reduce, fy=self.reduce, interpolation=cv2.INTER_AREA)
@@ -215,7 +214,7 @@ class PresetSearch:
         if self.strong_at[best] >= self.cfg.min_sightings:  # the mark's size is known: the icon is looked
             wanted = [k for k in self.searched if abs(k - best) <= 1]  # for at it alone from now on
             part_scales = [best]
-        found = self._candidates(self.templates, wanted, grey, gx, gy, energy)
+        found = self._candidates(self.templates, wanted, grey, gx, gy, energy, frame=frame)
         for c in found:
             self.strong_at[c.scale] += c.score >= self.cfg.strong
         self.found.append(found)
@@ -235,8 +234,10 @@ class PresetSearch:
         return bool(self.strong_at.any())
 
     def _candidates(self, templates: list[_Template], wanted: list[int], grey, gx, gy, energy,
-                    keep: int | None = None) -> list[_Candidate]:  # fmt: skip
-        """The best `keep` (default `candidates`) peaks of the templates `wanted` in one frame."""
+                    keep: int | None = None, frame: np.ndarray | None = None) -> list[_Candidate]:  # fmt: skip
+        """The best `keep` (default `candidates`) peaks of the templates `wanted` in one frame;
+        with `frame` (the full picture), what lies under each clear sighting is counted for the
+        text line (`_count_under`)."""
         keep = keep or self.cfg.candidates
         out = []
         for k in wanted if templates else ():
@@ -251,8 +252,8 @@ class PresetSearch:
                     break
                 scores[max(0, y - th // 2) : y + th // 2 + 1, max(0, x - tw // 2) : x + tw // 2 + 1] = -1
                 if t.bright_enough(grey, x, y, self.cfg):
-                    if best >= self.cfg.strong and templates is self.templates:
-                        self._count_under(t, k, grey, x, y)
+                    if best >= self.cfg.strong and frame is not None:
+                        self._count_under(t, k, grey, frame, x, y)
                     out.append(_Candidate(x / self.reduce, y / self.reduce, k, float(best)))
         out.sort(key=lambda c: -c.score)
         return out[:keep]
@@ -264,9 +265,10 @@ class PresetSearch:
         side = int(np.ceil(self.cfg.line_side * tw))
         return side, int(np.ceil(self.cfg.line_below * th)), tw + 2 * side
 
-    def _count_under(self, t: _Template, k: int, grey: np.ndarray, x: int, y: int) -> None:
-        """Count the letter pixels of the region under the mark seen clearly at `(x, y)` (reduced
-        px, template `k`) into its place's `_Under`; off-picture pixels count as none."""
+    def _count_under(self, t: _Template, k: int, grey: np.ndarray, frame: np.ndarray, x: int, y: int) -> None:
+        """Count the letter pixels of the region under the mark seen clearly at `(x, y)` (px of the
+        reduced picture `grey`, template `k`) of `frame` (the full picture) into its place's
+        `_Under`; off-picture pixels count as none."""
         th, _ = t.matte.shape
         side, rows, cols = self._region(t)
         cell = max(2, th // 4)
@@ -277,13 +279,13 @@ class PresetSearch:
         y0, x0 = y + th, x - side
         ya, xa, yb, xb = max(0, y0), max(0, x0), min(H, y0 + rows), min(W, x0 + cols)
         if ya < yb and xa < xb:
-            under.letters[ya - y0 : yb - y0, xa - x0 : xb - x0] += self._letters(t, (xa, ya, xb, yb))
+            under.letters[ya - y0 : yb - y0, xa - x0 : xb - x0] += self._letters(t, frame, (xa, ya, xb, yb))
         under.sightings += 1
         under.x += x / self.reduce
         under.y += y / self.reduce
 
-    def _letters(self, t: _Template, region: tuple[int, int, int, int]) -> np.ndarray:
-        """Which pixels of `region` (x0, y0, x1, y1 in reduced px) show a letter of the mark's
+    def _letters(self, t: _Template, frame: np.ndarray, region: tuple[int, int, int, int]) -> np.ndarray:
+        """Which pixels of `region` (x0, y0, x1, y1 in reduced px) of `frame` show a letter of the mark's
         colour, judged on the full picture: a letter's pixel v over the picture b next to it shows
         v = a*colour + (1-a)*b in each of its three channels, so a = (v - b) / (colour - b) is the
         same in all three, with b each channel's grey-level opening (a stroke is narrower than the
@@ -294,12 +296,12 @@ class PresetSearch:
         would have blurred it away: a reduced pixel is a letter's where any full pixel in it is."""
         xa, ya, xb, yb = region
         r = self.reduce
-        H, W = self.full.shape[:2]
+        H, W = frame.shape[:2]
         k = max(3, int(self.cfg.line_stroke * t.matte.shape[0] / r) | 1)
         X0, Y0 = int(xa / r), int(ya / r)
         X1, Y1 = min(W, int(np.ceil(xb / r))), min(H, int(np.ceil(yb / r)))
         P0, Q0, P1, Q1 = max(0, X0 - k), max(0, Y0 - k), min(W, X1 + k), min(H, Y1 + k)
-        v = self.full[Q0:Q1, P0:P1].astype(np.float32)
+        v = frame[Q0:Q1, P0:P1].astype(np.float32)
         b = cv2.morphologyEx(v, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
         lift = v - b
         alpha = lift / np.maximum(t.colour - b, 1)
