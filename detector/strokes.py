@@ -4,10 +4,11 @@ by the direction of the mark's edges around them.
 A mark's edges all point the same way across its outline (a bright mark: from the picture into
 the mark). So a pixel inside a stroke sees, in almost every direction, an outline whose gradient
 points back at it, and a pixel of the picture (around the mark, between its letters or in a
-letter's counter) sees outlines whose gradient points away. The picture around the whole mark
-says which of the two the mark is. Votes are taken along rays, so an outline with gaps (where the
-picture under the mark was as bright as the mark, or a still picture's own edges broke it) still
-encloses the stroke in most directions.
+letter's counter) sees outlines whose gradient points away. The picture around each part of the
+mark says which of the two that part is (a mid-grey mark is lighter than a dark picture and
+darker than a bright one, letter by letter). Votes are taken along rays, so an outline with gaps
+(where the picture under the mark was as bright as the mark, or a still picture's own edges broke
+it) still encloses the stroke in most directions.
 """
 
 from __future__ import annotations
@@ -45,18 +46,40 @@ def fill_stroke_insides(shape: np.ndarray, tx: np.ndarray, ty: np.ndarray,
     # of the outline says which way the mark's edges point (a gap in the outline lets the inside
     # of a stroke join the picture's region, but its pixels stay enclosed).
     around = (enclosed > 0) & (enclosed < 0.5)
-    side = float(vote[around].mean()) if around.any() else 0.0
+    side = _sides(shape, around, ys, xs, vote)
     out = shape.copy()
-    if abs(side) < cfg.min_agreement:
-        return out  # the edges around the mark do not agree on a direction
     count, labels = cv2.connectedComponents((~shape).astype(np.uint8), connectivity=4)
     for k in range(1, count):
         region = labels == k
-        if not region[0, 0] and -_into(region, shape, tx, ty) * np.sign(side) >= cfg.min_agreement:
+        if region[0, 0]:
+            continue
+        region_side = float(side[region].mean())
+        if abs(region_side) < cfg.min_agreement:
+            continue  # the edges around this part of the mark do not agree on a direction
+        if -_into(region, shape, tx, ty) * np.sign(region_side) >= cfg.min_agreement:
             out |= region
-    inside = (enclosed >= cfg.min_enclosed) & (-vote * np.sign(side) >= cfg.min_agreement)
+    local = side[ys, xs]
+    inside = (enclosed >= cfg.min_enclosed) & (np.abs(local) >= cfg.min_agreement)
+    inside &= -vote * np.sign(local) >= cfg.min_agreement
     out[ys[inside], xs[inside]] = True
     return out
+
+
+def _sides(shape: np.ndarray, around: np.ndarray, ys: np.ndarray, xs: np.ndarray, vote: np.ndarray) -> np.ndarray:
+    """`(h, w)`, from the votes of the pixels `(ys, xs)` and which of them are `around`: for
+    each pixel, which way the edges of the part of the mark nearest to it point (the mean vote of
+    the picture around that part; where none is around it, around the whole mark). Told part by
+    part: a mark neither near-white nor near-black is lighter than the picture under some of its
+    letters and darker under others."""
+    if not shape.any() or not around.any():
+        return np.zeros(shape.shape, np.float32)
+    _, nearest = cv2.distanceTransformWithLabels((~shape).astype(np.uint8), cv2.DIST_L2, 5,
+                                                 labelType=cv2.DIST_LABEL_CCOMP)  # fmt: skip
+    labels = nearest[ys[around], xs[around]]
+    sums = np.bincount(labels, vote[around], minlength=nearest.max() + 1)
+    counts = np.bincount(labels, minlength=nearest.max() + 1)
+    whole = sums.sum() / counts.sum()
+    return np.where(counts > 0, sums / np.maximum(counts, 1), whole)[nearest].astype(np.float32)
 
 
 def _into(region: np.ndarray, shape: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> float:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from detector.static.config import StaticConfig
-from detector.static.features import Features, Holding, features
+from detector.static.features import QUARTER, Features, Holding, features
 from detector.static.pops import pops
 from detector.static.tracks import Tracks, clean_presence
 from detector.static.windows import Windows
@@ -116,3 +116,30 @@ def test_compact_features_read_as_the_float_gradient_exactly():
     assert np.array_equal(feats.gy, cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3) * 0.25)
     region = (slice(10, 40), slice(5, 70))
     assert np.array_equal(feats.at(region).gx, feats.gx[region])
+
+
+def test_a_mark_whose_edges_change_sign_between_shots_keeps_its_template():
+    """A mid-grey mark is lighter than a dark shot and darker than a bright one: its gradient
+    flips, part by part. The track's template must not cancel, and a frame of either shot must
+    hold it."""
+    tracks = Tracks()
+    gray = np.zeros((4, 60, 80), np.float32)
+    box = Box(10, 10, 40, 12)
+    letters = np.zeros((60, 80), np.float32)
+    letters[12:20, 12:22] = 1.0
+    letters[12:20, 30:45] = 1.0
+
+    def frame(sign) -> Features:
+        return features(np.dstack([np.clip(100 + sign * 50 * letters, 0, 255).astype(np.uint8)] * 3), 1.0)
+
+    shot = frame(1.0)
+    gx, gy = shot.gx4 * QUARTER, shot.gy4 * QUARTER  # a window's median gradient over the first shot
+    pixels = np.hypot(gx, gy) > 1
+    second = np.where(np.arange(80) < 26, -1.0, 1.0)[None, :]  # the first letter stays, the second flips
+    track = tracks.add(box, (0, 16), gx, gy, pixels, gray)
+    tracks.add(box, (16, 32), gx * -second, gy * -second, pixels, gray)
+    tx, ty, support = track.template()
+    assert np.hypot(tx, ty)[support].mean() > 0.9 * np.hypot(gx, gy)[box.y : box.y1, box.x : box.x1][support].mean()
+    for sign in (1.0, -1.0, second):
+        feats = frame(sign)
+        assert track.score(feats) > 0.9

@@ -51,3 +51,24 @@ def test_edges_that_agree_on_no_direction_fill_nothing() -> None:
     broken[:45, 118:123] = False
     filled = fill_stroke_insides(broken, tx, ty)
     assert (filled & ~broken).sum() == 0
+
+
+def test_a_mid_grey_mark_lighter_than_the_picture_here_and_darker_there_is_filled_part_by_part() -> None:
+    """A grey mark over a picture that is darker under one letter and brighter under another: the
+    edges of the two point opposite ways, and each letter's inside is told by its own."""
+    mark = np.zeros((90, 200), np.uint8)
+    cv2.rectangle(mark, (20, 15), (60, 75), 1, -1)  # over a dark picture: lighter than it
+    cv2.rectangle(mark, (130, 15), (170, 75), 1, -1)  # over a bright one: darker
+    picture = np.full(mark.shape, 40.0, np.float32)
+    picture[:, 100:] = 200.0
+    image = np.where(mark > 0, 0.6 * picture + 0.4 * 120, picture).astype(np.float32)
+    image[:, 95:105] = 120.0  # the picture's own step between them, away from the letters
+    tx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
+    ty = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
+    outline = cv2.dilate((np.hypot(tx, ty) > 1).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    outline[:, 90:110] = False  # only the letters' outlines are the mark's
+    filled = fill_stroke_insides(outline, tx, ty)
+    for x0, x1 in ((27, 54), (137, 164)):
+        assert filled[22:69, x0:x1].mean() > 0.95, (x0, x1)
+    around = ~cv2.dilate(mark, np.ones((9, 9), np.uint8)).astype(bool)
+    assert filled[around].mean() < 0.02

@@ -17,6 +17,8 @@ from detector.static.parts import overlap
 from detector.static.pops import Pop
 from waterz.core.geometry import Box
 
+MIN_PART = 12  # pixels (at analysis scale) of the smallest part of a mark whose sign is told apart
+
 
 @dataclass
 class Track:
@@ -33,6 +35,9 @@ class Track:
     # Frames scored before any window near them saw the mark, whose gradient holds its template:
     # the mark was there already where a run of them leads up to a frame it is present on.
     matches: set[int] = field(default_factory=set)
+    # the template's parts (see `parts`), for the template of `_parts_key` (windows seen, box)
+    _parts: np.ndarray | None = field(default=None, repr=False)
+    _parts_key: tuple[int, Box] | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -59,14 +64,23 @@ class Track:
         return any(s - reach <= frame < e + reach for s, e in self.windows)
 
     def score(self, feats: Features) -> float:
-        """The share of the template that a frame's gradient holds."""
+        """The share of the template that a frame's gradient holds, each of the template's parts
+        (see `parts`) taken whichever way it points in the frame."""
         tx, ty, support = self.template()
         if not support.any():
             return 0.0
         b = self.box
         fx, fy = feats.gx4[b.y : b.y1, b.x : b.x1] * QUARTER, feats.gy4[b.y : b.y1, b.x : b.x1] * QUARTER
-        tx, ty = tx[support], ty[support]
-        return float((fx[support] * tx + fy[support] * ty).sum() / ((tx * tx + ty * ty).sum() + 1e-6))
+        labels = self._labels(support)
+        dots = np.bincount(labels[support], (fx * tx + fy * ty)[support])
+        return float(np.abs(dots).sum() / ((tx * tx + ty * ty)[support].sum() + 1e-6))
+
+    def _labels(self, support: np.ndarray) -> np.ndarray:
+        """`parts` of the template's support, kept until a window changes the template."""
+        key = (self.n, self.box)
+        if self._parts is None or self._parts_key != key:
+            self._parts_key, self._parts = key, parts(support)
+        return self._parts
 
     def presence(self, total: int) -> np.ndarray:
         """`(total,) bool`: the frames the mark is on (`clean_presence` of the present frames and
@@ -96,6 +110,7 @@ class Tracks:
         track.box = track.box.union(box)
         track.votes += pixels
         if span not in track.windows:  # two parts of one mark in one window count once
+            med_x, med_y = aligned(med_x, med_y, track.sum_x, track.sum_y, pixels)
             track.sum_x += med_x
             track.sum_y += med_y
             _add_stillness(track, box, pixels, gray)
@@ -146,13 +161,47 @@ def _merge(a: Track, b: Track) -> None:
     if set(a.windows) & set(b.windows):  # parts of one mark seen in the same windows
         a.sum_x, a.sum_y = _weighted(a, b, "sum_x"), _weighted(a, b, "sum_y")
     else:
-        a.sum_x += b.sum_x
-        a.sum_y += b.sum_y
+        b_x, b_y = aligned(b.sum_x, b.sum_y, a.sum_x, a.sum_y, b.votes > 0)
+        a.sum_x += b_x
+        a.sum_y += b_y
         a.still_sum += b.still_sum
         a.still_n += b.still_n
     a.windows = sorted(set(a.windows) | set(b.windows))
     a.present |= b.present
     a.matches |= b.matches
+
+
+def parts(pixels: np.ndarray, min_part: int = MIN_PART) -> np.ndarray:
+    """`(h, w) int`: the parts of a mark's pixels (its letters, its logo): groups of at least
+    `min_part` pixels, near one another (grown by a pixel, a letter's broken outline is one group), labelled
+    from 1; 0 elsewhere and for smaller groups."""
+    joined = cv2.dilate(pixels.astype(np.uint8), np.ones((3, 3), np.uint8))
+    count, labels = cv2.connectedComponents(joined, connectivity=8)
+    labels = np.where(pixels, labels, 0)
+    sizes = np.bincount(labels.ravel(), minlength=count)
+    sizes[0] = 0
+    return np.where(sizes[labels] >= min_part, labels, 0).astype(np.int32)
+
+
+def aligned(gx: np.ndarray, gy: np.ndarray, ref_x: np.ndarray, ref_y: np.ndarray,
+            pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """`gx, gy` with each part of `pixels` (see `parts`) turned to point as `ref_x, ref_y` do
+    there. A mark neither near-white nor near-black (a mid-grey wordmark) is lighter than a dark
+    picture and darker than a bright one: from shot to shot, and from letter to letter over one
+    frame, its edges change sign. Added with their signs, the windows' gradients would cancel."""
+    labels = parts(pixels)
+    if not labels.any():
+        return gx, gy
+    dots = np.bincount(labels.ravel(), (gx * ref_x + gy * ref_y).ravel())
+    flip = dots < 0
+    flip[0] = False
+    if not flip.any():
+        return gx, gy
+    sign = np.where(flip[labels], -1.0, 1.0).astype(gx.dtype)
+    # the part's neighbourhood turns with it: edges just off its pixels belong to it
+    near = cv2.dilate((sign < 0).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    sign = np.where(near, -1.0, 1.0).astype(gx.dtype)
+    return gx * sign, gy * sign
 
 
 def _weighted(a: Track, b: Track, name: str) -> np.ndarray:
