@@ -12,7 +12,9 @@ crop is processed.
 
 `unblend` also fits the mark's blend over the segment (`BlendModel`) and recovers the picture
 under a semi-transparent mark from each frame itself; where the mark is near-opaque, or the fit is
-poor, the temporal fill stays.
+poor, the temporal fill stays. Where no other frame shows enough of the picture under the mark
+to fit the blend at all, and the picture keeps changing (a handheld camera, cuts), the blend is
+fitted on each frame's picture guessed from around the mark instead (`_spatial_fills`).
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ class TemporalInpainter(Inpainter):
     def __init__(self, max_distance: int = 150, near: int = 8, patience: int = 15, candidates: int = 3,
                  max_align_error: float = 6.0, max_pixel_error: float = 8.0, margin: int = 3, spatial_radius: int = 5,
                  unblend: bool = False, source_error: float = 4.0,
-                 lone_source_error: float = 10.0) -> None:  # fmt: skip
+                 lone_source_error: float = 10.0, min_seen: float = 0.5, spatial_frames: int = 48) -> None:  # fmt: skip
         self.unblend = unblend
+        self.min_seen, self.spatial_frames = min_seen, spatial_frames
         self.source_error, self.lone_source_error = source_error, lone_source_error
         self.max_distance, self.patience = max_distance, patience
         self.near = near
@@ -108,12 +111,32 @@ class TemporalInpainter(Inpainter):
         with phase(sources, fit):
             unblend = self.unblend and fills and not (mattes is not None and mattes.animated)
             blend = BlendModel.fit(frames, fills) if unblend else None
+            # No other frame showed enough of the picture under the mark to fit its blend (a
+            # handheld camera, cuts): fitted on the picture guessed from around it instead.
+            thin = unblend and blend is None and _seen_share(fills, masks) < self.min_seen
+            if thin and _changing(frames, masks, targets):
+                blend = BlendModel.fit(frames, self._spatial_fills(frames, masks, sorted(fills)))
             learned = Learned()
             if unblend and mattes is not None:
                 own = blend
                 blend, unmatched = with_book(own, frames, masks, sorted(fills), mattes)
                 learned = Learned(own.export() if own is not None else None, unmatched)
         return Analysis(Sources(fills, spreads, self.made_by, reused), blend, learned)
+
+    def _spatial_fills(self, frames: np.ndarray, masks: np.ndarray, targets: list[int]) -> dict[int, np.ndarray]:
+        """Each target's mask filled from the picture around it (Telea), for at most
+        `spatial_frames` targets spread evenly: a guess of the picture under the mark, wrong by
+        the picture's own detail at each pixel. Over many frames whose pictures differ (a moving
+        camera, cuts), those errors average out in the blend's least squares, and its reweighting
+        step drops the frames where one is large."""
+        pick = np.unique(np.linspace(0, len(targets) - 1, min(self.spatial_frames, len(targets))).round().astype(int))
+
+        def guess(t: int) -> np.ndarray:
+            fill = cv2.inpaint(frames[t], masks[t].astype(np.uint8), self.spatial_radius, cv2.INPAINT_TELEA)
+            return np.where(masks[t][..., None], fill.astype(np.float16), np.float16(np.nan))
+
+        chosen = [targets[i] for i in pick]
+        return dict(zip(chosen, in_order(guess, chosen, cores())))
 
     def render(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, analysis: Analysis) -> np.ndarray:
         out = frames[first : last + 1].copy()
@@ -220,6 +243,28 @@ class TemporalInpainter(Inpainter):
         if motion.check(t, s, a) > self.max_align_error:
             return np.zeros(len(ys), bool)
         return motion.disagreement(t, s)[ys, xs] < self.max_pixel_error
+
+
+def _seen_share(fills: dict[int, np.ndarray], masks: np.ndarray) -> float:
+    """The share of the masked pixels, over every target, that some other frame showed."""
+    seen = sum(int((~np.isnan(fill[..., 0]) & masks[t]).sum()) for t, fill in fills.items())
+    return seen / max(1, sum(int(masks[t].sum()) for t in fills))
+
+
+def _changing(frames: np.ndarray, masks: np.ndarray, targets: list[int], most: int = 25) -> bool:
+    """Whether the picture around the mask changes over the targets at least half as much as it
+    varies across that ring (per-pixel spread in time against spread in space of the mean frame).
+    Only then do guesses of the picture under the mark made from around it err differently from
+    frame to frame; over a still shot they err the same way every time, and no fit averages that out."""
+    pick = [targets[i] for i in np.linspace(0, len(targets) - 1, min(most, len(targets))).round().astype(int)]
+    mask = masks[pick].any(axis=0).astype(np.uint8)
+    ring = (cv2.dilate(mask, np.ones((9, 9), np.uint8)) > 0) & (mask == 0)
+    if ring.sum() < 20 or len(pick) < 5:
+        return False
+    grey = np.stack([cv2.cvtColor(frames[t], cv2.COLOR_BGR2GRAY)[ring] for t in pick]).astype(np.float32)
+    in_time = float(np.median(grey.std(axis=0)))
+    in_space = float(grey.mean(axis=0).std())
+    return in_time >= 0.5 * in_space
 
 
 def _median_of_sources(values: np.ndarray) -> np.ndarray:

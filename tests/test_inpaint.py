@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from propainter import create_inpainter
+from propainter.temporal import unblend_inpainter
 from tests.conftest import psnr
 from waterz.video import iter_frames, probe
 
@@ -353,3 +354,45 @@ def test_kept_sources_that_cannot_be_read_are_looked_for_again(tmp_path, caplog)
     (tmp_path / "cut.npz").write_bytes(b"PK\x03\x04 cut short")
     assert reused_sources(tmp_path / "cut.npz", frames, masks) is None
     assert "cannot be read" in caplog.text and "looking for them again" in caplog.text
+
+
+def _grey_mark_over(pictures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A grey (120) 40 % mark of three thick letters over `pictures`: the frames and the masks."""
+    n, h, w = pictures.shape[:3]
+    alpha = np.zeros((h, w), np.float32)
+    for x0 in (30, 70, 110):
+        alpha[30:66, x0 : x0 + 10] = 0.4
+        alpha[30:40, x0 : x0 + 24] = 0.4
+    alpha = cv2.GaussianBlur(alpha, (3, 3), 0)
+    frames = np.clip(alpha[..., None] * 120 + (1 - alpha[..., None]) * pictures + 0.5, 0, 255).astype(np.uint8)
+    masks = np.repeat(cv2.dilate((alpha > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8))[None] > 0, n, axis=0)
+    return frames, masks
+
+
+def _textures(n: int, rng, h: int = 96, w: int = 160) -> np.ndarray:
+    pictures = np.stack([cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype(np.float32), (0, 0), 5)
+                         for _ in range(n)])  # fmt: skip
+    return np.clip((pictures - pictures.mean()) * 4 + 128, 0, 255)
+
+
+def test_a_semi_transparent_mark_no_frame_uncovers_is_unblended_from_the_picture_around_it():
+    """A clip that cuts on every frame: no other frame shows the picture under the mark, so the
+    blend is fitted on each frame's picture filled in from around the mark."""
+    clean = _textures(40, np.random.default_rng(7))
+    frames, masks = _grey_mark_over(clean)
+    n = len(frames)
+    scores = {name: psnr(create_inpainter(name).inpaint(frames, masks, 0, n - 1), clean.astype(np.uint8), masks)
+              for name in ("telea", "unblend")}  # fmt: skip
+    assert scores["unblend"] > scores["telea"] + 6.0, scores
+
+
+def test_over_a_still_picture_no_blend_is_fitted_on_guesses_from_around_the_mark():
+    """Guesses from around the mark err the same way in every frame of a still shot, however its
+    light changes: no fit averages that out, and none is made."""
+    rng = np.random.default_rng(8)
+    picture = 128 + (_textures(1, rng) - 128) * 3  # its detail spreads grey levels by about 55
+    light = rng.uniform(-20, 20, (40, 1, 1, 1))
+    still = np.repeat(picture, 40, axis=0) + light + rng.normal(0, 2, (40, 96, 160, 3))
+    frames, masks = _grey_mark_over(np.clip(still, 0, 255))
+    analysis = unblend_inpainter().analyse(frames, masks, 0, len(frames) - 1)
+    assert analysis.blend is None
