@@ -399,8 +399,29 @@ class PresetSearch:
                 seen[i, a:b] = strong[a:b].any()
             if self.parts:
                 self._first_part_alone(seen[i], p)
-        marks = [self._mark(p, self._parts_at(p, seen[i]), self._line(p)) for i, p in enumerate(positions)]
+        lines = self._lent_lines(positions, [self._line(p) for p in positions])
+        marks = [self._mark(p, self._parts_at(p, seen[i]), line) for i, (p, line) in enumerate(zip(positions, lines))]
         return [[marks[i] for i in range(len(positions)) if seen[i, f]] for f in range(len(found))]
+
+    def _lent_lines(self, positions: list[_Candidate], lines: list[Box | None]) -> list[Box | None]:
+        """Each place's text line, and where none was seen, the widest one seen at another place,
+        at the same offset from the mark's top-left corner (scaled with the mark). The line is the
+        creator's name, the same at every place of a video; over a white picture its white
+        letters lift nothing and cannot be seen. Only where the preset does not place the line
+        itself (TikTok's is left-aligned at one place and right-aligned at the other)."""
+        seen = [(p, line) for p, line in zip(positions, lines) if line is not None]
+        if not seen or self.det.preset.line is not None:
+            return lines
+        p, line = max(seen, key=lambda pair: pair[1].w / self.sizes[pair[0].scale])
+        s = self.sizes[p.scale]
+        dx, dy, w, h = (line.x - p.x) / s, (line.y - p.y) / s, line.w / s, line.h / s
+        frame = Box(0, 0, *self.size)
+        out = []
+        for q, own in zip(positions, lines):
+            k = self.sizes[q.scale]
+            lent = Box(round(q.x + dx * k), round(q.y + dy * k), max(1, round(w * k)), max(1, round(h * k)))
+            out.append(own if own is not None else lent.intersection(frame))
+        return out
 
     def _parts_at(self, p: _Candidate, row: np.ndarray) -> list[_Candidate]:
         """Where the first part was seen near `p` in the stay's frames: the icon slides in and out

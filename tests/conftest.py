@@ -82,12 +82,13 @@ def _text_over(frame: np.ndarray, text: str, origin: tuple[int, int], scale: flo
 
 
 def sora_over(tmp_path, spec: ClipSpec, stays=SORA_STAYS, user: str = "", user_opacity: float = 1.0,
-              light: float = 1.0):  # fmt: skip
+              light: float = 1.0, white_under_line: tuple[int, ...] = ()):  # fmt: skip
     """`spec`'s clean clip (its brightness times `light`) with the real Sora matte at the
     preset's size for it, wiggling 1 px frame to frame as the animated icon does, and with `user`
     (where given) in white at `user_opacity` under it, as newer Sora videos show the `@username`
-    (its size and place are a guess: no Sora download here has one). Returns the path and the
-    true box (mark and line) per frame."""
+    (its size and place are a guess: no Sora download here has one). At the stays whose x is in
+    `white_under_line`, the picture under the line is white. Returns the path and the true box
+    (mark and line) per frame."""
     matte = load_preset("sora").matte_for(spec.width, spec.height)
     h, w = matte.shape
     frames = render_clean(spec).astype(np.float32) * light
@@ -104,6 +105,8 @@ def sora_over(tmp_path, spec: ClipSpec, stays=SORA_STAYS, user: str = "", user_o
             truth.append([Box(x, y, w, h)])
             continue
         base = y + h + round(0.2 * h) + round(0.4 * h)
+        if x - (f % 3 == 1) in white_under_line:
+            frames[f, y + h : base + 6, max(0, x - 4) : x + max(w, tw + 2) + 6] = 255.0
         _text_over(frames[f], user, (x + 2, base), scale, 1, user_opacity)
         truth.append([Box(x, y, max(w, tw + 2), base + 2 - y)])
     path = tmp_path / "sora.mp4"

@@ -47,6 +47,16 @@ def test_a_username_line_under_the_sora_mark_is_taken_in(tmp_path, opacity, ligh
             assert len(got) == 1 and coverage([got[0].box], want[0]) >= 0.8, (f, want, [m.box for m in got])
 
 
+def test_a_username_line_over_white_is_lent_by_the_other_places(tmp_path):
+    """Over a white picture a white line lifts nothing and is not seen; it is the same line at
+    every place of the video, so the places where it was seen lend it."""
+    path, truth = sora_over(tmp_path, PORTRAIT, user="@waterz_qa", white_under_line=(250,))
+    found = create_detector("sora").detect(iter_frames(path), PORTRAIT.frames, (PORTRAIT.width, PORTRAIT.height))
+    for f, (want, got) in enumerate(zip(truth, found, strict=True)):
+        if want:
+            assert len(got) == 1 and coverage([got[0].box], want[0]) >= 0.8, (f, want, [m.box for m in got])
+
+
 @pytest.mark.parametrize("name", ["locked_nomark", "sora_jumps"])
 def test_other_marks_and_none_get_no_sora_box_and_auto_answers_as_static(clips, name):
     """Our synthetic mark that spells "Sora" in another font, without the icon, is not Sora's, and
