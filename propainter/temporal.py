@@ -115,7 +115,10 @@ class TemporalInpainter(Inpainter):
             # handheld camera, cuts): fitted on the picture guessed from around it instead.
             thin = unblend and blend is None and _seen_share(fills, masks) < self.min_seen
             if thin and _changing(frames, masks, targets):
-                blend = BlendModel.fit(frames, self._spatial_fills(frames, masks, sorted(fills)))
+                guessed = BlendModel.fit(frames, self._spatial_fills(frames, masks, sorted(fills)))
+                # An opaque mark hides the picture: nothing to unblend, and guesses cannot tell
+                # its soft fringe from the picture finely enough to keep the mask's other pixels.
+                blend = guessed if guessed is not None and not guessed.opaque else None
             learned = Learned()
             if unblend and mattes is not None:
                 own = blend

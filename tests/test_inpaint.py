@@ -356,15 +356,15 @@ def test_kept_sources_that_cannot_be_read_are_looked_for_again(tmp_path, caplog)
     assert "cannot be read" in caplog.text and "looking for them again" in caplog.text
 
 
-def _grey_mark_over(pictures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A grey (120) 40 % mark of three thick letters over `pictures`: the frames and the masks."""
+def _grey_mark_over(pictures: np.ndarray, grey: float = 120, opacity: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
+    """A `grey` mark of three thick letters at `opacity` over `pictures`: the frames and the masks."""
     n, h, w = pictures.shape[:3]
     alpha = np.zeros((h, w), np.float32)
     for x0 in (30, 70, 110):
-        alpha[30:66, x0 : x0 + 10] = 0.4
-        alpha[30:40, x0 : x0 + 24] = 0.4
+        alpha[30:66, x0 : x0 + 10] = opacity
+        alpha[30:40, x0 : x0 + 24] = opacity
     alpha = cv2.GaussianBlur(alpha, (3, 3), 0)
-    frames = np.clip(alpha[..., None] * 120 + (1 - alpha[..., None]) * pictures + 0.5, 0, 255).astype(np.uint8)
+    frames = np.clip(alpha[..., None] * grey + (1 - alpha[..., None]) * pictures + 0.5, 0, 255).astype(np.uint8)
     masks = np.repeat(cv2.dilate((alpha > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8))[None] > 0, n, axis=0)
     return frames, masks
 
@@ -384,6 +384,13 @@ def test_a_semi_transparent_mark_no_frame_uncovers_is_unblended_from_the_picture
     scores = {name: psnr(create_inpainter(name).inpaint(frames, masks, 0, n - 1), clean.astype(np.uint8), masks)
               for name in ("telea", "unblend")}  # fmt: skip
     assert scores["unblend"] > scores["telea"] + 6.0, scores
+
+
+def test_an_opaque_mark_no_frame_uncovers_gets_no_blend_from_guesses():
+    """Nothing lies under an opaque mark, and guesses from around it cannot tell its soft fringe
+    finely enough to keep the mask's other pixels as they are: the mask is filled as a whole."""
+    frames, masks = _grey_mark_over(_textures(40, np.random.default_rng(9)), grey=255, opacity=1.0)
+    assert unblend_inpainter().analyse(frames, masks, 0, len(frames) - 1).blend is None
 
 
 def test_over_a_still_picture_no_blend_is_fitted_on_guesses_from_around_the_mark():
