@@ -323,7 +323,7 @@ def tiktok(args, total: Score, removed: list[str]) -> None:
         frames = np.stack([video.image(k) for k in range(len(video.frames))])
         write_video(clip, frames, Fraction(10), crf=12)
         truth = [[] if b is None else [b] for b in video.boxes]
-        measure(f"tiktok {video.id[-8:]} ({'portrait' if video.portrait else 'landscape'})", clip, truth, args,
+        measure(f"tiktok {video.id[-8:]} ({video.shape_name})", clip, truth, args,
                 total, removed)  # fmt: skip
 
 

@@ -1,12 +1,11 @@
 """The labelled real TikTok frames of `../shared/footage/tiktok_frames`, as the videos they came from.
 
-The frames were saved at 576x576 from videos of other shapes: most were portrait 9:16 (the mark's
-box sits at the left middle, y about 0.5, or lower right, y about 0.8, and is about 0.09 of the
-frame high), two landscape 16:9 (box at the top left or bottom right, about 0.16 high: the same
-92 px of a 576-px short side; the icon looks twice as tall as wide there, as the frames squeezed
-1024 px of width into 576). A frame is stretched back to its video's shape, 576x1024 or
-1024x576, before anything is measured on it. The file name is the video's id (32
-characters) and the frame's number.
+Each video's frames are at its own shape: most portrait 576x1024 (the mark's box at the left
+middle, y about 0.5, or lower right, y about 0.8, about 0.09 of the frame high), one portrait
+576x1248, one square 576x576, one small 312x510 and one landscape 1024x576. (An earlier reading
+took them all for 576x576 squeezes and stretched each to 9:16 or 16:9, which drew the 576x1248
+video's icon 3 px nearer its word and the square one's mark 1.8 times too wide.) The file name is
+the video's id (32 characters) and the frame's number.
 
 The 30 videos are split in two halves by their order of id: `half(v) == 0` builds the preset
 (`scripts/make_presets.py`), `1` is kept for measuring it (`bench/real.py --tiktok`).
@@ -31,18 +30,25 @@ ID_CHARS = 32
 @dataclass
 class TikTokVideo:
     id: str
-    portrait: bool  # 9:16; else 16:9
+    size: tuple[int, int]  # width, height: its frames' own
     frames: list[Path] = field(default_factory=list)  # in frame order
-    boxes: list[Box | None] = field(default_factory=list)  # the labelled mark per frame, in the video's shape
+    boxes: list[Box | None] = field(default_factory=list)  # the labelled mark per frame, in pixels
 
     @property
-    def size(self) -> tuple[int, int]:
-        long = WIDTH * 16 // 9
-        return (WIDTH, long) if self.portrait else (long, WIDTH)
+    def portrait(self) -> bool:
+        return self.size[1] > self.size[0]
+
+    @property
+    def shape_name(self) -> str:
+        w, h = self.size
+        return "portrait" if h > w else "landscape" if w > h else "square"
 
     def image(self, k: int) -> np.ndarray:
-        """Frame `k`, BGR, stretched back to the video's shape."""
-        return cv2.resize(cv2.imread(str(self.frames[k])), self.size, interpolation=cv2.INTER_CUBIC)
+        """Frame `k`, BGR, at the video's size (a frame saved at another size is brought to it)."""
+        image = cv2.imread(str(self.frames[k]))
+        if image.shape[1::-1] != self.size:
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_CUBIC)
+        return image
 
 
 def tiktok_videos(root: Path) -> list[TikTokVideo]:
@@ -59,10 +65,8 @@ def tiktok_videos(root: Path) -> list[TikTokVideo]:
     videos = []
     for vid, items in sorted(rows.items()):
         items.sort(key=lambda r: r[0])
-        ys = [r[2][1] for r in items if r[2]]
-        portrait = bool(ys) and float(np.median([0.3 < y < 0.87 for y in ys])) >= 0.5
-        video = TikTokVideo(vid, portrait)
-        w, h = video.size
+        h, w = cv2.imread(str(items[0][1])).shape[:2]
+        video = TikTokVideo(vid, (w, h))
         for _, image, box in items:
             video.frames.append(image)
             if box is None:
