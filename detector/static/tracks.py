@@ -35,9 +35,8 @@ class Track:
     # Frames scored before any window near them saw the mark, whose gradient holds its template:
     # the mark was there already where a run of them leads up to a frame it is present on.
     matches: set[int] = field(default_factory=set)
-    # the template's parts (see `parts`), for the template of `_parts_key` (windows seen, box)
+    # the template's parts (see `parts`) while the template holds (`Tracks` drops them when it adds)
     _parts: np.ndarray | None = field(default=None, repr=False)
-    _parts_key: tuple[int, Box] | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -77,9 +76,8 @@ class Track:
 
     def _labels(self, support: np.ndarray) -> np.ndarray:
         """`parts` of the template's support, kept until a window changes the template."""
-        key = (self.n, self.box)
-        if self._parts is None or self._parts_key != key:
-            self._parts_key, self._parts = key, parts(support)
+        if self._parts is None:
+            self._parts = parts(support)
         return self._parts
 
     def presence(self, total: int) -> np.ndarray:
@@ -109,6 +107,7 @@ class Tracks:
             self.all.append(track)
         track.box = track.box.union(box)
         track.votes += pixels
+        track._parts = None
         if span not in track.windows:  # two parts of one mark in one window count once
             med_x, med_y = aligned(med_x, med_y, track.sum_x, track.sum_y, pixels)
             track.sum_x += med_x
@@ -156,6 +155,7 @@ class Tracks:
 
 
 def _merge(a: Track, b: Track) -> None:
+    a._parts = None
     a.box = a.box.union(b.box)
     a.votes += b.votes
     if set(a.windows) & set(b.windows):  # parts of one mark seen in the same windows
@@ -173,8 +173,8 @@ def _merge(a: Track, b: Track) -> None:
 
 def parts(pixels: np.ndarray, min_part: int = MIN_PART) -> np.ndarray:
     """`(h, w) int`: the parts of a mark's pixels (its letters, its logo): groups of at least
-    `min_part` pixels, near one another (grown by a pixel, a letter's broken outline is one group), labelled
-    from 1; 0 elsewhere and for smaller groups."""
+    `min_part` pixels near one another (grown by a pixel, a letter's broken outline is one
+    group), labelled from 1; 0 elsewhere and for smaller groups."""
     joined = cv2.dilate(pixels.astype(np.uint8), np.ones((3, 3), np.uint8))
     count, labels = cv2.connectedComponents(joined, connectivity=8)
     labels = np.where(pixels, labels, 0)

@@ -23,7 +23,6 @@ import numpy as np
 
 from waterz.core.geometry import Box
 
-WIDTH = 576
 ID_CHARS = 32
 
 
