@@ -10,12 +10,15 @@ import numpy as np
 from waterz.core.parallel import cores, in_order
 
 
+def spread(items: list, most: int) -> list:
+    """At most `most` of `items`, evenly spread over them, first and last included."""
+    return [items[i] for i in np.linspace(0, len(items) - 1, min(most, len(items))).round().astype(int)]
+
+
 def shape_guide(pairs, most: int = 25) -> np.ndarray:
     """The temporal median of the grey target frames (at most `most`, evenly spread), in [0, 1]:
     the picture averages out under a moving camera and the mark's shape stays."""
-    targets = list(pairs.fills)
-    pick = np.linspace(0, len(targets) - 1, min(most, len(targets))).round().astype(int)
-    grey = np.stack([cv2.cvtColor(pairs.frames[targets[i]], cv2.COLOR_BGR2GRAY) for i in pick])
+    grey = np.stack([cv2.cvtColor(pairs.frames[t], cv2.COLOR_BGR2GRAY) for t in spread(list(pairs.fills), most)])
     return (np.median(grey, axis=0) / 255.0).astype(np.float32)
 
 

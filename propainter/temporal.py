@@ -26,6 +26,7 @@ import numpy as np
 
 from propainter.base import Cleaned, Inpainter, Sources
 from propainter.blend import BlendModel, with_book
+from propainter.blend_fit import spread
 from propainter.motion import Motion, bilinear, project
 from waterz.core.matte import Learned, MatteBook
 from waterz.core.parallel import cores, in_order
@@ -132,13 +133,11 @@ class TemporalInpainter(Inpainter):
         the picture's own detail at each pixel. Over many frames whose pictures differ (a moving
         camera, cuts), those errors average out in the blend's least squares, and its reweighting
         step drops the frames where one is large."""
-        pick = np.unique(np.linspace(0, len(targets) - 1, min(self.spatial_frames, len(targets))).round().astype(int))
-
         def guess(t: int) -> np.ndarray:
             fill = cv2.inpaint(frames[t], masks[t].astype(np.uint8), self.spatial_radius, cv2.INPAINT_TELEA)
             return np.where(masks[t][..., None], fill.astype(np.float16), np.float16(np.nan))
 
-        chosen = [targets[i] for i in pick]
+        chosen = spread(targets, self.spatial_frames)
         return dict(zip(chosen, in_order(guess, chosen, cores())))
 
     def render(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, analysis: Analysis) -> np.ndarray:
@@ -259,7 +258,7 @@ def _changing(frames: np.ndarray, masks: np.ndarray, targets: list[int], most: i
     varies across that ring (per-pixel spread in time against spread in space of the mean frame).
     Only then do guesses of the picture under the mark made from around it err differently from
     frame to frame; over a still shot they err the same way every time, and no fit averages that out."""
-    pick = [targets[i] for i in np.linspace(0, len(targets) - 1, min(most, len(targets))).round().astype(int)]
+    pick = spread(targets, most)
     mask = masks[pick].any(axis=0).astype(np.uint8)
     ring = (cv2.dilate(mask, np.ones((9, 9), np.uint8)) > 0) & (mask == 0)
     if ring.sum() < 20 or len(pick) < 5:

@@ -99,13 +99,14 @@ def sora_over(tmp_path, spec: ClipSpec, stays=SORA_STAYS, user: str = "", user_o
         if x is None:
             truth.append([])
             continue
+        white = x in white_under_line
         x, y = x + (f % 3 == 1), y + (f % 4 == 2)  # the wiggle
         _white_over(frames[f], matte, x, y)
         if not user:
             truth.append([Box(x, y, w, h)])
             continue
         base = y + h + round(0.2 * h) + round(0.4 * h)
-        if x - (f % 3 == 1) in white_under_line:
+        if white:
             frames[f, y + h : base + 6, max(0, x - 4) : x + max(w, tw + 2) + 6] = 255.0
         _text_over(frames[f], user, (x + 2, base), scale, 1, user_opacity)
         truth.append([Box(x, y, max(w, tw + 2), base + 2 - y)])

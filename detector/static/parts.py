@@ -9,6 +9,8 @@ import numpy as np
 from waterz.core.geometry import Box
 from waterz.core.masks import fill_holes
 
+MIN_PART = 12  # pixels (at analysis scale) of the smallest part of a mark whose sign is told apart
+
 
 def ring(part: np.ndarray) -> np.ndarray:
     """`(h, w) bool`: the pixels just outside the filled shape of `part` (1 to 5 px away)."""
@@ -49,3 +51,15 @@ def overlap(a: Box, b: Box) -> float:
     """Intersection over the smaller box: 1 when one box lies inside the other."""
     inter = a.intersection(b)
     return 0.0 if inter is None else inter.area / float(min(a.area, b.area))
+
+
+def parts(pixels: np.ndarray, min_part: int = MIN_PART) -> np.ndarray:
+    """`(h, w) int`: the parts of a mark's pixels (its letters, its logo): groups of at least
+    `min_part` pixels near one another (grown by a pixel, a letter's broken outline is one
+    group), labelled from 1; 0 elsewhere and for smaller groups."""
+    joined = cv2.dilate(pixels.astype(np.uint8), np.ones((3, 3), np.uint8))
+    count, labels = cv2.connectedComponents(joined, connectivity=8)
+    labels = np.where(pixels, labels, 0)
+    sizes = np.bincount(labels.ravel(), minlength=count)
+    sizes[0] = 0
+    return np.where(sizes[labels] >= min_part, labels, 0).astype(np.int32)

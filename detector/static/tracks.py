@@ -13,11 +13,9 @@ import cv2
 import numpy as np
 
 from detector.static.features import QUARTER, Features
-from detector.static.parts import overlap
+from detector.static.parts import overlap, parts
 from detector.static.pops import Pop
 from waterz.core.geometry import Box
-
-MIN_PART = 12  # pixels (at analysis scale) of the smallest part of a mark whose sign is told apart
 
 
 @dataclass
@@ -35,8 +33,6 @@ class Track:
     # Frames scored before any window near them saw the mark, whose gradient holds its template:
     # the mark was there already where a run of them leads up to a frame it is present on.
     matches: set[int] = field(default_factory=set)
-    # the template's parts (see `parts`) while the template holds (`Tracks` drops them when it adds)
-    _parts: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -70,15 +66,9 @@ class Track:
             return 0.0
         b = self.box
         fx, fy = feats.gx4[b.y : b.y1, b.x : b.x1] * QUARTER, feats.gy4[b.y : b.y1, b.x : b.x1] * QUARTER
-        labels = self._labels(support)
+        labels = parts(support)
         dots = np.bincount(labels[support], (fx * tx + fy * ty)[support])
         return float(np.abs(dots).sum() / ((tx * tx + ty * ty)[support].sum() + 1e-6))
-
-    def _labels(self, support: np.ndarray) -> np.ndarray:
-        """`parts` of the template's support, kept until a window changes the template."""
-        if self._parts is None:
-            self._parts = parts(support)
-        return self._parts
 
     def presence(self, total: int) -> np.ndarray:
         """`(total,) bool`: the frames the mark is on (`clean_presence` of the present frames and
@@ -107,7 +97,6 @@ class Tracks:
             self.all.append(track)
         track.box = track.box.union(box)
         track.votes += pixels
-        track._parts = None
         if span not in track.windows:  # two parts of one mark in one window count once
             med_x, med_y = aligned(med_x, med_y, track.sum_x, track.sum_y, pixels)
             track.sum_x += med_x
@@ -155,7 +144,6 @@ class Tracks:
 
 
 def _merge(a: Track, b: Track) -> None:
-    a._parts = None
     a.box = a.box.union(b.box)
     a.votes += b.votes
     if set(a.windows) & set(b.windows):  # parts of one mark seen in the same windows
@@ -169,18 +157,6 @@ def _merge(a: Track, b: Track) -> None:
     a.windows = sorted(set(a.windows) | set(b.windows))
     a.present |= b.present
     a.matches |= b.matches
-
-
-def parts(pixels: np.ndarray, min_part: int = MIN_PART) -> np.ndarray:
-    """`(h, w) int`: the parts of a mark's pixels (its letters, its logo): groups of at least
-    `min_part` pixels near one another (grown by a pixel, a letter's broken outline is one
-    group), labelled from 1; 0 elsewhere and for smaller groups."""
-    joined = cv2.dilate(pixels.astype(np.uint8), np.ones((3, 3), np.uint8))
-    count, labels = cv2.connectedComponents(joined, connectivity=8)
-    labels = np.where(pixels, labels, 0)
-    sizes = np.bincount(labels.ravel(), minlength=count)
-    sizes[0] = 0
-    return np.where(sizes[labels] >= min_part, labels, 0).astype(np.int32)
 
 
 def aligned(gx: np.ndarray, gy: np.ndarray, ref_x: np.ndarray, ref_y: np.ndarray,
