@@ -143,3 +143,49 @@ def test_a_mark_whose_edges_change_sign_between_shots_keeps_its_template():
     for sign in (1.0, -1.0, second):
         feats = frame(sign)
         assert track.score(feats) > 0.9
+
+
+def _blob_at(picture: np.ndarray, x: float, y: float) -> np.ndarray:
+    """`picture` with a soft-edged light object (an ellipse with a dark bar) whose corner is at
+    (x, y), sub-pixel."""
+    obj = np.zeros((40, 48, 3), np.uint8)
+    cv2.ellipse(obj, (24, 20), (18, 12), 20, 0, 360, (230, 230, 230), -1)
+    cv2.line(obj, (14, 24), (34, 14), (30, 30, 30), 3)
+    obj = cv2.GaussianBlur(obj, (0, 0), 2.5)
+    shape = cv2.GaussianBlur(cv2.ellipse(np.zeros((40, 48), np.float32), (24, 20), (18, 12), 20, 0, 360, 1.0, -1),
+                             (0, 0), 2.5)  # fmt: skip
+    h, w = picture.shape[:2]
+    move = np.float32([[1, 0, x], [0, 1, y]])
+    placed = cv2.warpAffine(obj, move, (w, h)).astype(np.float32)
+    cover = cv2.warpAffine(shape, move, (w, h))[..., None]
+    return (picture * (1 - cover) + placed * cover).astype(np.uint8)
+
+
+def _scored(offsets: list[float | None]) -> np.ndarray:
+    """The frames a track made where a soft object sat at (40, 30) in the first 8 frames is found
+    on, frame k showing it `offsets[k]` px right of that place (None: not at all)."""
+    rng = np.random.default_rng(5)
+    picture = cv2.GaussianBlur(rng.integers(60, 140, (100, 140, 3)).astype(np.uint8), (0, 0), 2).astype(np.float32)
+    frames = [features(picture.astype(np.uint8) if dx is None else _blob_at(picture, 40 + dx, 30), 1.0)
+              for dx in offsets]  # fmt: skip
+    window, bare = frames[:8], features(picture.astype(np.uint8), 1.0)
+    med_x = np.median([f.gx for f in window], axis=0) - bare.gx  # the object's own edges
+    med_y = np.median([f.gy for f in window], axis=0) - bare.gy
+    pixels = np.hypot(med_x, med_y) > 10
+    ys, xs = np.nonzero(pixels)
+    box = Box(int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)
+    tracks = Tracks()
+    track = tracks.add(box, (0, 8), med_x, med_y, pixels, np.stack([f.gray for f in window]))
+    for index, feats in enumerate(frames):
+        tracks.score(index, feats, reach=16, presence=StaticConfig().presence)
+    return track.presence(len(frames))
+
+
+def test_something_that_moves_off_its_place_slowly_was_no_mark_there():
+    # a character's head held still on screen for a while, then leaving with the camera: it stays
+    # found for some frames while it moves, and over those it is found better off its place
+    present = _scored([0.0] * 12 + [0.5 * k for k in range(1, 20)])
+    assert not present.any(), np.flatnonzero(present).tolist()
+    # a mark that stays until it jumps away (or fades, or a cut) keeps its frames
+    present = _scored([0.0] * 12 + [None] * 19)
+    assert np.flatnonzero(present).tolist() == list(range(12))

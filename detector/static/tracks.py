@@ -3,7 +3,13 @@ it, and the frames it is present on. Every frame is scored against the tracks se
 much of the template its own gradient holds), which places a jumping mark's appearance and
 disappearance to the frame; a run of frames before that whose gradient holds the template leads
 up to the mark (there from the start of a shot too slow for the first windows to see it). Parts of
-one mark found separately (a logo and its text) become one track once they overlap."""
+one mark found separately (a logo and its text) become one track once they overlap.
+
+A mark is fixed on the screen: until it jumps, fades or is cut away, what it looks like is found
+at its place better than anywhere near it. Something in the picture that held still on screen for
+a while (a character's head while the camera follows it) leaves by moving: over the last frames
+it is found on, its template matches better a few pixels off its place than at it, and that run
+is not a mark's (`moved_away`)."""
 
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ from detector.static.features import QUARTER, Features
 from detector.static.parts import overlap, parts
 from detector.static.pops import Pop
 from waterz.core.geometry import Box
+
+TAIL = 3  # the last frames of a run of presence that tell whether it moved away (`moved_away`)
 
 
 @dataclass
@@ -33,6 +41,8 @@ class Track:
     # Frames scored before any window near them saw the mark, whose gradient holds its template:
     # the mark was there already where a run of them leads up to a frame it is present on.
     matches: set[int] = field(default_factory=set)
+    # The last frames of runs of presence over which its template moved away (`moved_away`).
+    moved: set[int] = field(default_factory=set)
 
     @property
     def n(self) -> int:
@@ -72,8 +82,33 @@ class Track:
 
     def presence(self, total: int) -> np.ndarray:
         """`(total,) bool`: the frames the mark is on (`clean_presence` of the present frames and
-        the runs of matches that lead up to them)."""
-        return clean_presence(_lead_in(self.present, self.matches), total)
+        the runs of matches that lead up to them), but for the runs that moved away."""
+        present = clean_presence(_lead_in(self.present, self.matches), total)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], present.astype(np.int8), [0]])))
+        for start, end in zip(edges[::2], edges[1::2]):
+            if end - 1 in self.moved:
+                present[start:end] = False
+        return present
+
+    def moved_away(self, tail: list[Features], reach: int = 8) -> bool:
+        """Whether, on each of a run's last frames (`tail`), the template matches better (normalised
+        correlation of the gradients) somewhere 2 to `reach` analysis pixels off its place than at
+        it. Under 2 pixels a mark that wiggles, or the codec, moves it too."""
+        tx, ty, support = self.template()
+        if not tail or not support.any():
+            return False
+        templ = np.dstack([tx * support, ty * support]).astype(np.float32)
+        b = self.box
+        for feats in tail:
+            image = np.dstack([feats.gx4, feats.gy4]).astype(np.float32)
+            image = cv2.copyMakeBorder(image, reach, reach, reach, reach, cv2.BORDER_CONSTANT, value=0)
+            match = cv2.matchTemplate(image[b.y : b.y1 + 2 * reach, b.x : b.x1 + 2 * reach], templ,
+                                      cv2.TM_CCORR_NORMED)  # fmt: skip
+            own = match[reach, reach]
+            match[reach - 1 : reach + 2, reach - 1 : reach + 2] = -np.inf
+            if match.max() <= own:
+                return False
+        return True
 
 
 class Tracks:
@@ -81,6 +116,7 @@ class Tracks:
 
     def __init__(self) -> None:
         self.all: list[Track] = []
+        self.recent: dict[int, Features] = {}  # the last `TAIL` frames scored, by index
 
     def knows(self, box: Box) -> bool:
         return any(overlap(t.box, box) > 0.5 for t in self.all)
@@ -125,6 +161,12 @@ class Tracks:
             near = track.near(index, reach) or (index - 1) in track.present
             if track.score(feats) > presence:
                 (track.present if near else track.matches).add(index)
+            elif index - 1 in track.present:  # a run ended: did it move away?
+                tail = [self.recent[i] for i in range(index - TAIL, index) if i in track.present and i in self.recent]
+                if track.moved_away(tail):
+                    track.moved.add(index - 1)
+        self.recent[index] = feats
+        self.recent.pop(index - TAIL, None)  # (frames come in order)
 
     def _merge_overlapping(self, track: Track) -> Track:
         merged = True
@@ -157,6 +199,7 @@ def _merge(a: Track, b: Track) -> None:
     a.windows = sorted(set(a.windows) | set(b.windows))
     a.present |= b.present
     a.matches |= b.matches
+    a.moved |= b.moved
 
 
 def aligned(gx: np.ndarray, gy: np.ndarray, ref_x: np.ndarray, ref_y: np.ndarray,
