@@ -314,7 +314,8 @@ def composites(args) -> None:
         write_video(work / "clean.mp4", clip.clean, clip.spec.fps, 18, audio=False)  # the measure's own floor
         floor = ", ".join(f"{x:.0%}" for x in mark_left(clip.path, work / "clean.mp4", truth))
         print(f"| {name} | {s.marked} | {s.found / max(1, s.marked):.1%} | {figures[0]:.2f} | {telea:.2f} | "
-              f"{figures[1]:.2f} | {psnr(marked, clip.clean, inside):.2f} | {left} | {floor} | {stray} | {summary['preset']} |",
+              f"{figures[1]:.2f} | {psnr(marked, clip.clean, inside):.2f} | {left} | {floor} | {stray} | "
+              f"{summary['preset']} |",
               flush=True)  # fmt: skip
         del clip, marked
 
