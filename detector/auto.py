@@ -20,6 +20,7 @@ import numpy as np
 
 from detector.base import FrameMarks
 from detector.preset import PresetDetector
+from detector.static import StaticDetector, StaticPart
 from waterz.core.parallel import cores
 
 PRESET_NAMES = ("sora", "tiktok")
@@ -36,12 +37,17 @@ class AutoDetector:
 
             self.generic = YoloDetector(weights=weights, mask_dilation=mask_dilation, **kwargs)
         else:
-            from detector.static import StaticDetector
-
             self.generic = StaticDetector(mask_dilation=mask_dilation, **kwargs)
         self.matched: str | None = None  # the preset found, after `detect`; None: the generic answer
 
     def detect(self, frames: Iterable[np.ndarray], total: int, size: tuple[int, int]) -> FrameMarks:
+        found = self.scan(frames, total, size)
+        return found if isinstance(found, list) else self.generic.join([found], total)
+
+    def scan(self, frames: Iterable[np.ndarray], total: int, size: tuple[int, int], first: int = 0,
+             owns: tuple[int, int] | None = None) -> FrameMarks | StaticPart:  # fmt: skip
+        """`detect` over a chunk of a video (see `StaticDetector.scan`): a known mark's marks, or
+        the generic detector's answer, a part to join with the other chunks' where it is `static`."""
         frames = iter(frames)
         searches = [p.start(size) for p in self.presets]
         decided: list = []  # the searches clearly present after DECIDE_FRAMES, in PRESET_NAMES order
@@ -71,7 +77,10 @@ class AutoDetector:
                 if pool is not None:
                     pool.shutdown(wait=True)
 
-        generic = self.generic.detect(shared(), total, size)
+        if isinstance(self.generic, StaticDetector):
+            generic = self.generic.scan(shared(), total, size, first, owns)
+        else:
+            generic = self.generic.detect(shared(), total, size)
         if decided:
             search = decided[0]
             for frame in frames:

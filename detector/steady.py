@@ -62,6 +62,32 @@ class SteadyEdges:
         self._gray2 += gray * gray
         self.n += 1
 
+    def add(self, other: SteadyEdges) -> None:
+        """`other`'s frames too (the sums of another chunk of the video's frames)."""
+        if other.n == 0:
+            return
+        if self._sx is None:
+            self._sx, self._sy, self._s2, self._gray, self._gray2 = (a.copy() for a in other.sums())
+        else:
+            for mine, theirs in zip(self.sums(), other.sums()):
+                mine += theirs
+        self.n += other.n
+
+    def sums(self) -> tuple[np.ndarray, ...]:
+        """The running sums (`(h, w) float64` each; empty before the first frame)."""
+        if self._sx is None:
+            return ()
+        return self._sx, self._sy, self._s2, self._gray, self._gray2
+
+    @classmethod
+    def from_sums(cls, n: int, sums: tuple[np.ndarray, ...]) -> SteadyEdges:
+        """Sums as `sums` gave them (to be `add`ed to another's: the thresholds are that one's)."""
+        out = cls()
+        if n and sums:
+            out._sx, out._sy, out._s2, out._gray, out._gray2 = sums
+            out.n = n
+        return out
+
     def steady(self, min_strength: float) -> np.ndarray | None:
         """`(h, w) bool`: the pixels whose edge held steady over the whole video, or None where the
         cue does not apply (too few frames, or a picture that holds still itself)."""

@@ -175,3 +175,25 @@ def test_a_mark_there_from_the_first_frame_of_a_slow_shot_is_found_from_that_fra
     clip = mark_footage(footage_dir() / "bigbuckbunny.mp4", tmp_path / "bunny.mp4", mark, frames=64)
     covered, _ = coverage(clip, detect(clip))
     assert (covered >= 0.9).all(), f"share covered per frame: {np.round(covered, 2).tolist()}"
+
+
+@pytest.mark.parametrize("name", ["cut_jump", "sora_jumps"])
+def test_a_video_detected_in_chunks_gets_the_marks_of_one_pass(clips, name, tmp_path):
+    # as the service's detection tasks do it: chunks that see 32 frames more on each side, each
+    # part written and read back, then joined
+    from waterz.pipeline.fanout import join_found, load_found, save_found, split
+    from waterz.pipeline.run import detect_part, join_parts
+
+    clip = clips(name)
+    info = probe(clip.path)
+    whole = detect(clip)
+    for count in (2, 3):
+        parts = []
+        for chunk in split(info.frames, count, 32):
+            lo, hi = chunk.seen(info.frames, 32, 32)
+            save_found(tmp_path / f"{chunk.index}.npz", detect_part(info, (lo, hi), (chunk.start, chunk.stop), "auto"),
+                       lo)  # fmt: skip
+            parts.append((chunk, *load_found(tmp_path / f"{chunk.index}.npz")))
+        joined = join_found(parts, info.frames, lambda statics: join_parts(statics, info.frames))
+        assert [[m.box for m in f] for f in joined] == [[m.box for m in f] for f in whole]
+        assert all(np.array_equal(a.mask, b.mask) for f, g in zip(joined, whole) for a, b in zip(f, g))

@@ -104,12 +104,12 @@ def test_the_tiktok_mark_and_its_username_line_are_found_and_the_end_card_is_lef
     path, truth = tiktok_over(tmp_path)
     size = (TIKTOK.width, TIKTOK.height)
     auto = create_detector("auto")
-    generic, seen = auto.generic.detect, []
+    generic, seen = auto.generic.scan, []
 
-    def counted(frames, total, size):
-        return generic((seen.append(f) or f for f in frames), total, size)
+    def counted(frames, *args):
+        return generic((seen.append(f) or f for f in frames), *args)
 
-    auto.generic.detect = counted
+    auto.generic.scan = counted
     found = auto.detect(iter_frames(path), TIKTOK.frames, size)
     assert auto.matched == "tiktok"
     assert len(seen) == DECIDE_FRAMES < TIKTOK.frames  # clearly TikTok's: the generic search stopped there

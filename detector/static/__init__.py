@@ -15,7 +15,7 @@ can join it.
 """
 
 from detector.static.config import StaticConfig
-from detector.static.detector import StaticDetector
+from detector.static.detector import StaticDetector, StaticPart
 from detector.static.tracks import clean_presence
 
-__all__ = ["StaticConfig", "StaticDetector", "clean_presence"]
+__all__ = ["StaticConfig", "StaticDetector", "StaticPart", "clean_presence"]

@@ -19,7 +19,9 @@ from waterz.core.masks import fill_holes
 log = logging.getLogger(__name__)
 
 
-def add_fixed_marks(edges: SteadyEdges, tracks: Tracks, cfg: StaticConfig) -> None:
+def add_fixed_marks(edges: SteadyEdges, tracks: Tracks, cfg: StaticConfig, total: int) -> None:
+    """The marks that never moved, over the video's `total` frames (`edges`: sums over all of them,
+    or over those the static detector looked at where a known mark answered for the others)."""
     steady = edges.steady(cfg.min_strength)
     if steady is None:
         return
@@ -49,7 +51,7 @@ def add_fixed_marks(edges: SteadyEdges, tracks: Tracks, cfg: StaticConfig) -> No
             continue
         zeros = np.zeros_like(mx)
         track = Track(box, mx.copy(), my.copy(), support.astype(np.float32), zeros.copy(), zeros.copy(),
-                      windows=[(0, edges.n)], present=set(range(edges.n)))  # fmt: skip
+                      windows=[(0, total)], present=set(range(total)))  # fmt: skip
         tracks.all.append(track)
         log.info("static detector: a mark that never moved at %s (analysis scale)", box)
 

@@ -26,7 +26,7 @@ from waterz.core.geometry import Box
 TAIL = 3  # the last frames of a run of presence that tell whether it moved away (`moved_away`)
 
 
-@dataclass
+@dataclass(eq=False)  # tracks are told apart by identity (their sums are arrays)
 class Track:
     """A mark position: its analysis-scale box, template sums and the windows that saw it."""
 
@@ -43,6 +43,9 @@ class Track:
     matches: set[int] = field(default_factory=set)
     # The last frames of runs of presence over which its template moved away (`moved_away`).
     moved: set[int] = field(default_factory=set)
+    # Where the video is looked at in chunks (`Tracks.owns`): the same sums over the windows this
+    # chunk answers for alone, so that the chunks' tracks add up to the whole video's.
+    own: Track | None = None
 
     @property
     def n(self) -> int:
@@ -114,12 +117,19 @@ class Track:
 class Tracks:
     """The tracks of one video, in the order they were started."""
 
-    def __init__(self) -> None:
+    def __init__(self, owns: tuple[int, int] | None = None) -> None:
+        """`owns`: where a chunk of the video is looked at, the frames it answers for; a window
+        whose middle frame is among them is its own (`Track.own`). None: the whole video."""
         self.all: list[Track] = []
+        self.owns = owns
         self.recent: dict[int, Features] = {}  # the last `TAIL` frames scored, by index
 
     def knows(self, box: Box) -> bool:
-        return any(overlap(t.box, box) > 0.5 for t in self.all)
+        return self.at(box) is not None
+
+    def at(self, box: Box) -> Track | None:
+        """The track at `box`'s place (over half of the smaller box in common), if any."""
+        return next((t for t in self.all if overlap(t.box, box) > 0.5), None)
 
     def add(self, box: Box, span: tuple[int, int], med_x, med_y, pixels, gray) -> Track:
         """A window's component (`pixels` over the analysis frame; `gray`, the window's grey
@@ -128,18 +138,18 @@ class Tracks:
             if overlap(track.box, box) > 0.5:
                 break
         else:
-            zeros = np.zeros_like(med_x)
-            track = Track(box, *(zeros.copy() for _ in range(5)))
+            track = _empty(box, med_x)
             self.all.append(track)
-        track.box = track.box.union(box)
-        track.votes += pixels
-        if span not in track.windows:  # two parts of one mark in one window count once
-            med_x, med_y = aligned(med_x, med_y, track.sum_x, track.sum_y, pixels)
-            track.sum_x += med_x
-            track.sum_y += med_y
-            _add_stillness(track, box, pixels, gray)
-            track.windows.append(span)
+        if self.owns is not None and self.owns[0] <= (span[0] + span[1]) // 2 < self.owns[1]:
+            track.own = track.own or _empty(box, med_x)
+            _accumulate(track.own, box, span, med_x, med_y, pixels, gray, track)
+        _accumulate(track, box, span, med_x, med_y, pixels, gray, track)
         return self._merge_overlapping(track)
+
+    def absorb(self, track: Track) -> None:
+        """A track of another chunk of the video, joined to the one at its place, if any."""
+        self.all.append(track)
+        self._merge_overlapping(track)
 
     def add_pop(self, pop: Pop, feats: list[Features], start: int, t: int, run: int) -> None:
         """A pop at frame t of the window of `feats` starting at frame `start`."""
@@ -185,6 +195,22 @@ class Tracks:
         return track
 
 
+def _empty(box: Box, like: np.ndarray) -> Track:
+    return Track(box, *(np.zeros_like(like) for _ in range(5)))
+
+
+def _accumulate(track: Track, box: Box, span, med_x, med_y, pixels, gray, ref: Track) -> None:
+    """A window's component into `track`'s sums, its edges turned to point as `ref`'s do."""
+    track.box = track.box.union(box)
+    track.votes += pixels
+    if span not in track.windows:  # two parts of one mark in one window count once
+        med_x, med_y = aligned(med_x, med_y, ref.sum_x, ref.sum_y, pixels)
+        track.sum_x += med_x
+        track.sum_y += med_y
+        _add_stillness(track, box, pixels, gray)
+        track.windows.append(span)
+
+
 def _merge(a: Track, b: Track) -> None:
     a.box = a.box.union(b.box)
     a.votes += b.votes
@@ -200,6 +226,10 @@ def _merge(a: Track, b: Track) -> None:
     a.present |= b.present
     a.matches |= b.matches
     a.moved |= b.moved
+    if a.own is not None and b.own is not None:
+        _merge(a.own, b.own)
+    else:
+        a.own = a.own or b.own
 
 
 def aligned(gx: np.ndarray, gy: np.ndarray, ref_x: np.ndarray, ref_y: np.ndarray,

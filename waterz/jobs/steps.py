@@ -47,14 +47,25 @@ from waterz.jobs.progress import (
 )
 from waterz.jobs.runtime import Runtime
 from waterz.jobs.store import TERMINAL, job_options
-from waterz.pipeline.fanout import chunk_count, load_marks, merge_marks, save_marks, split, waits_for
+from waterz.pipeline.fanout import (
+    chunk_count,
+    join_found,
+    load_found,
+    load_marks,
+    save_found,
+    save_marks,
+    split,
+    waits_for,
+)
 from waterz.pipeline.options import chosen_engines
 from waterz.pipeline.plan import Segment
 from waterz.pipeline.run import (
     SegmentResult,
     clean_segment,
     detect,
+    detect_part,
     encode_frames,
+    join_parts,
     keep_sources,
     load_result,
     matte_book,
@@ -218,15 +229,17 @@ def detect_chunk(rt: Runtime, job_id: str, index: int, worker: str, dispatch: Di
                 workdir = Path(tmp)
                 info, stamps = _video(rt, job_id, job, workdir)
                 lo, hi = chunk.seen(info.frames, rt.settings.detect_overlap_frames, DETECT_ALIGN)
-                found: dict = {}
-                marks = detect(info, options.get("detector"), progress=Reporter(rt, job_id, step),
-                               settings=rt.settings, report=found, frames=(lo, hi), timestamps=stamps)  # fmt: skip
+                report: dict = {}
+                found = detect_part(info, (lo, hi), (chunk.start, chunk.stop), options.get("detector"),
+                                     progress=Reporter(rt, job_id, step), settings=rt.settings, report=report,
+                                     timestamps=stamps)  # fmt: skip
                 if ended(rt, job_id) or lease.lost:
                     return
                 out = workdir / "marks.npz"
-                save_marks(out, marks, first=lo)
+                save_found(out, found, first=lo)
                 rt.storage.put_file(keys.detect_key(job_id, index, lease.attempt), out)
-                phases.note(job_id, step, preset=found["preset"], frames_with_mark=sum(1 for m in marks if m))
+                marked = sum(1 for m in found if m) if isinstance(found, list) else None
+                phases.note(job_id, step, preset=report["preset"], frames_with_mark=marked)
             accepted, count = phases.finish(job_id, "detect", index, lease.attempt)
         if not accepted:
             return
@@ -276,12 +289,12 @@ def _merged_marks(rt: Runtime, job_id: str, total: int, workdir: Path):
     for chunk, _ in chunks:
         step = f"detect:{chunk.index}"
         key = keys.detect_key(job_id, chunk.index, phases.result_attempt(job_id, step))
-        lo, marks = load_marks(_fetch(rt, key, workdir))
-        parts.append((chunk, lo, marks))
+        lo, found = load_found(_fetch(rt, key, workdir))
+        parts.append((chunk, lo, found))
         record = phases.record(job_id, step)
         if record.get("preset"):
             presets[record["preset"]] += record.get("frames_with_mark") or 0
-    marks = merge_marks(parts, total)
+    marks = join_found(parts, total, lambda statics: join_parts(statics, total, rt.settings))
     out = workdir / "merged.npz"
     save_marks(out, marks)
     rt.storage.put_file(keys.marks_key(job_id), out)
@@ -531,4 +544,3 @@ def cleanup(rt: Runtime, job_id: str) -> None:
     """Delete a job's intermediates (never its upload or result)."""
     removed = rt.storage.delete_prefix(keys.intermediates(job_id))
     log.info("job %s: %d intermediate files deleted", job_id, removed)
-

@@ -3,19 +3,22 @@ and what each encode chunk waits for. Pure.
 
 Detection chunks see a few frames more on each side than they answer for (`seen`), so that
 what the detector needs around a frame (its windows) is there at a chunk's edges too; each
-frame's marks come from the chunk that owns it (`merge_marks`). Encode chunks each composite
-and encode their own frames once every segment that cleans one of them is done (`waits_for`);
-a chunk no segment touches can be encoded at once.
+frame's marks come from the chunk that owns it (`merge_marks`), and the static detector's
+chunks are joined into one pass's tracks before any mask is made (`join_found`). Encode chunks
+each composite and encode their own frames once every segment that cleans one of them is done
+(`waits_for`); a chunk no segment touches can be encoded at once.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from detector.static import StaticPart
 from waterz.core.geometry import Box, FrameMarks, Mark
 from waterz.pipeline.plan import Segment
 
@@ -59,10 +62,10 @@ def chunk_count(total: int, workers: int, max_frames: int) -> int:
     return max(1, workers, -(-total // max(1, max_frames)))
 
 
-def merge_marks(parts: list[tuple[Chunk, int, FrameMarks]], total: int) -> FrameMarks:
+def merge_marks(parts: list[tuple[Chunk, int, FrameMarks]], total: int, out: FrameMarks | None = None) -> FrameMarks:
     """The video's marks from its detection chunks: `(chunk, lo, marks)` where `marks[i]` are the
-    marks of frame `lo + i`; each frame's from the chunk that owns it."""
-    out: FrameMarks = [[] for _ in range(total)]
+    marks of frame `lo + i`; each frame's from the chunk that owns it (into `out`, where given)."""
+    out = [[] for _ in range(total)] if out is None else out
     for chunk, lo, marks in parts:
         for f in range(chunk.start, chunk.stop):
             out[f] = list(marks[f - lo])
@@ -72,6 +75,36 @@ def merge_marks(parts: list[tuple[Chunk, int, FrameMarks]], total: int) -> Frame
 def waits_for(chunk: Chunk, segments: list[Segment]) -> list[int]:
     """The segments that clean some frame of `chunk` (its pixels are needed to encode it)."""
     return [s.index for s in segments if s.start_frame < chunk.stop and s.end_frame >= chunk.start]
+
+
+def save_found(path: str | Path, found: FrameMarks | StaticPart, first: int = 0) -> None:
+    """Write what a detection chunk found (its frames from `first` on): marks (`save_marks`), or
+    the static detector's part, to join with the other chunks' (`StaticDetector.join`)."""
+    if not isinstance(found, StaticPart):
+        save_marks(path, found, first)
+        return
+    meta, arrays = found.to_arrays()
+    with open(path, "wb") as f:
+        np.savez_compressed(f, meta=_json({"first": first, "static": meta}), **arrays)
+
+
+def load_found(path: str | Path) -> tuple[int, FrameMarks | StaticPart]:
+    """What `save_found` wrote: `(first, marks or part)`."""
+    with np.load(path) as data:
+        meta = json.loads(data["meta"].tobytes().decode())
+        if "static" not in meta:
+            return load_marks(path)
+        return int(meta["first"]), StaticPart.from_arrays(meta["static"], data)
+
+
+def join_found(parts: list[tuple[Chunk, int, FrameMarks | StaticPart]], total: int,
+               join: Callable[[list[StaticPart]], FrameMarks]) -> FrameMarks:  # fmt: skip
+    """The video's marks from its detection chunks' findings: `join` makes marks of the static
+    detector's parts (all frames), then each chunk that found marks (a known mark's, another
+    detector's) gives those of the frames it owns."""
+    statics = [found for _, _, found in parts if isinstance(found, StaticPart)]
+    out = join(statics) if statics else [[] for _ in range(total)]
+    return merge_marks([p for p in parts if not isinstance(p[2], StaticPart)], total, out)
 
 
 def save_marks(path: str | Path, marks: FrameMarks, first: int = 0) -> None:
@@ -91,7 +124,11 @@ def save_marks(path: str | Path, marks: FrameMarks, first: int = 0) -> None:
     meta = {"first": first, "frames": frames, "boxes": [m.box.as_list() for m in unique]}
     arrays = {f"mask{k}": m.mask for k, m in enumerate(unique)}
     with open(path, "wb") as f:
-        np.savez_compressed(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+        np.savez_compressed(f, meta=_json(meta), **arrays)
+
+
+def _json(meta: dict) -> np.ndarray:
+    return np.frombuffer(json.dumps(meta).encode(), np.uint8)
 
 
 def load_marks(path: str | Path) -> tuple[int, FrameMarks]:

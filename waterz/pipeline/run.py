@@ -20,6 +20,7 @@ import numpy as np
 
 from detector import FrameMarks, create_detector
 from detector.preset import animates
+from detector.static import StaticDetector, StaticPart
 from propainter import Inpainter, create_inpainter
 from propainter.base import Cleaned, Sources
 from waterz.core import heap
@@ -149,6 +150,43 @@ def detect(info: VideoInfo, detector: str | None = None, boxes: Iterable | None 
     come back as `marks[f - start]`), decoded from the keyframe before `start` where
     `timestamps` (`waterz.video.frame_timestamps`) are given."""
     settings = settings or get_settings()
+    engine = _detector(settings, detector, boxes, weights)
+    start, stop = frames or (0, info.frames)
+    decoded = _decoded(engine, info, start, stop, timestamps, progress)
+    marks = engine.detect(decoded, stop - start, (info.width, info.height))
+    if report is not None:
+        report["preset"] = getattr(engine, "matched", None)
+    heap.give_back()
+    return marks
+
+
+def detect_part(info: VideoInfo, frames: tuple[int, int], owns: tuple[int, int], detector: str | None = None,
+                 progress: Progress = _no_progress, settings: Settings | None = None, report: dict | None = None,
+                 timestamps: list[int] | None = None) -> FrameMarks | StaticPart:  # fmt: skip
+    """`detect` over a chunk of the video: the frames `frames` (start, stop) seen to answer for
+    those of `owns`. Marks (of the seen frames, `marks[f - start]`), or, where the static
+    detector answered, its part, to join with the other chunks' (`join_parts`)."""
+    settings = settings or get_settings()
+    engine = _detector(settings, detector)
+    start, stop = frames
+    decoded = _decoded(engine, info, start, stop, timestamps, progress)
+    if hasattr(engine, "scan"):
+        found = engine.scan(decoded, stop - start, (info.width, info.height), start, owns)
+    else:
+        found = engine.detect(decoded, stop - start, (info.width, info.height))
+    if report is not None:
+        report["preset"] = getattr(engine, "matched", None)
+    heap.give_back()
+    return found
+
+
+def join_parts(parts: list[StaticPart], total: int, settings: Settings | None = None) -> FrameMarks:
+    """The marks of the video's frames from its chunks. static parts (`detect_part`)."""
+    settings = settings or get_settings()
+    return StaticDetector(mask_dilation=settings.mask_dilation).join(parts, total)
+
+
+def _detector(settings: Settings, detector: str | None, boxes: Iterable | None = None, weights: str | None = None):
     detector, _ = chosen_engines(settings, detector, boxes=boxes)
     kwargs = {"boxes": list(boxes)} if detector == "box" else {"mask_dilation": settings.mask_dilation}
     weights = weights or (settings.yolo_weights if detector in ("yolo", "auto") else None)
@@ -156,17 +194,14 @@ def detect(info: VideoInfo, detector: str | None = None, boxes: Iterable | None 
         kwargs["weights"] = weights
         if detector in ("yolo", "auto"):
             kwargs.update(conf=settings.yolo_conf, stride=settings.yolo_stride)
-    engine = create_detector(detector, **kwargs)
-    start, stop = frames or (0, info.frames)
-    decoded = None
-    if engine.needs_frames:
-        decoded = _counted(iter_frames(info.path, start=start, stop=stop, timestamps=timestamps), "detect",
-                           stop - start, progress)  # fmt: skip
-    marks = engine.detect(decoded, stop - start, (info.width, info.height))
-    if report is not None:
-        report["preset"] = getattr(engine, "matched", None)
-    heap.give_back()
-    return marks
+    return create_detector(detector, **kwargs)
+
+
+def _decoded(engine, info: VideoInfo, start: int, stop: int, timestamps: list[int] | None, progress: Progress):
+    if not engine.needs_frames:
+        return None
+    return _counted(iter_frames(info.path, start=start, stop=stop, timestamps=timestamps), "detect", stop - start,
+                    progress)  # fmt: skip
 
 
 def plan(
