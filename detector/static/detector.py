@@ -22,7 +22,7 @@ from detector.static.features import Holding, features
 from detector.static.fixed import add_fixed_marks
 from detector.static.pops import RUN, pops
 from detector.static.shapes import frame_marks
-from detector.static.tracks import Track, Tracks
+from detector.static.tracks import Pending, Track, Tracks
 from detector.static.windows import Window, Windows
 from detector.steady import SteadyEdges
 from waterz.core.geometry import Box
@@ -64,9 +64,8 @@ class StaticDetector:
             _look(window, tracks, cfg)
         _score(windows, tracks, windows.last_index + 1, cfg)
         answers = [_answer(t, total, first, mine, owns is None) for t in tracks.all]
-        part = StaticPart([t for t, lent in answers if not lent], steady, scale, size)
-        part.lent = [t for t, lent in answers if lent and t.present]
-        return part
+        lent = [t for t, lent in answers if lent and t.present]
+        return StaticPart([t for t, lent in answers if not lent], steady, scale, size, lent, tracks.pending)
 
     def join(self, parts: list[StaticPart], total: int) -> FrameMarks:
         """The marks of a video of `total` frames from its chunks' parts (or the one of a pass)."""
@@ -75,6 +74,7 @@ class StaticDetector:
             steady.add(part.steady)
             for track in part.tracks:
                 tracks.absorb(track)
+        tracks.join_pending([p for part in parts for p in part.pending])
         for part in parts:
             for track in part.lent:
                 host = tracks.at(track.box)
@@ -92,13 +92,15 @@ class StaticPart:
     """What `scan` saw: its tracks, each with the sums of the windows the chunk owns and the frames
     it answers for where the mark is (frame indices of the video), and the steady-edge sums of those
     frames. `lent`: the tracks on those frames that no window of the chunk's own saw, with the
-    chunk's sums: they join the track of another chunk at their place, or stand as they are."""
+    chunk's sums: they join the track of another chunk at their place, or stand as they are;
+    `pending`: its own windows' components it could not place (`Tracks.pend`)."""
 
     tracks: list[Track]
     steady: SteadyEdges
     scale: float
     size: tuple[int, int]
     lent: list[Track] = field(default_factory=list)
+    pending: list[Pending] = field(default_factory=list)
 
     SUMS = ("sum_x", "sum_y", "votes", "still_sum", "still_n")
 
@@ -110,6 +112,14 @@ class StaticPart:
                            for t in every]}  # fmt: skip
         arrays = {f"track{k}_{name}": getattr(t, name) for k, t in enumerate(every) for name in self.SUMS}
         arrays.update({f"steady{k}": a for k, a in enumerate(self.steady.sums())})
+        meta["pending"] = []
+        for k, (box, span, med_x, med_y, pixels, still) in enumerate(self.pending):
+            rows, cols = (slice(0, 0), slice(0, 0)) if still is None else still[0]
+            region = None if still is None else [rows.start, rows.stop, cols.start, cols.stop]
+            meta["pending"].append({"box": box.as_list(), "span": list(span), "still": region})
+            arrays.update({f"pend{k}_x": med_x, f"pend{k}_y": med_y, f"pend{k}_p": pixels})
+            if still is not None:
+                arrays[f"pend{k}_s"] = still[1]
         return meta, arrays
 
     @classmethod
@@ -120,7 +130,13 @@ class StaticPart:
         sums = tuple(arrays[f"steady{k}"] for k in range(5)) if "steady0" in arrays else ()
         steady = SteadyEdges.from_sums(int(meta["steady_frames"]), sums)
         own, size = int(meta["own"]), (int(meta["size"][0]), int(meta["size"][1]))
-        return cls(tracks[:own], steady, float(meta["scale"]), size, tracks[own:])
+        pending = []
+        for k, p in enumerate(meta["pending"]):
+            r = p["still"]
+            still = None if r is None else ((slice(r[0], r[1]), slice(r[2], r[3])), arrays[f"pend{k}_s"])
+            pending.append((Box(*p["box"]), tuple(p["span"]), arrays[f"pend{k}_x"], arrays[f"pend{k}_y"],
+                            arrays[f"pend{k}_p"], still))  # fmt: skip
+        return cls(tracks[:own], steady, float(meta["scale"]), size, tracks[own:], pending)
 
 
 def _answer(track: Track, total: int, first: int, mine: tuple[int, int], whole: bool) -> tuple[Track, bool]:
@@ -140,6 +156,8 @@ def _look(window: Window, tracks: Tracks, cfg: StaticConfig) -> None:
     for c in candidates(window.feats, cfg):
         if tracks.knows(c.box) or c.picture_changes():
             tracks.add(c.box, window.span, c.med_x, c.med_y, c.pixels, c.gray)
+        elif tracks.owned(window.span):  # another chunk may know a track there
+            tracks.pend(c.box, window.span, c.med_x, c.med_y, c.pixels, c.gray)
     if window.consecutive:
         for t, pop in pops(window.feats, cfg):
             tracks.add_pop(pop, window.feats, window.span[0], t, RUN)

@@ -23,6 +23,10 @@ from detector.static.parts import overlap, parts
 from detector.static.pops import Pop
 from waterz.core.geometry import Box
 
+# A window's component kept for the join (`Tracks.pend`): box, span, its arrays cut to the box
+# (median gradient x, y, pixels) and its stillness.
+Pending = tuple
+
 TAIL = 3  # the last frames of a run of presence that tell whether it moved away (`moved_away`)
 
 
@@ -122,6 +126,7 @@ class Tracks:
         whose middle frame is among them is its own (`Track.own`). None: the whole video."""
         self.all: list[Track] = []
         self.owns = owns
+        self.pending: list[Pending] = []  # (`pend`)
         self.recent: dict[int, Features] = {}  # the last `TAIL` frames scored, by index
 
     def knows(self, box: Box) -> bool:
@@ -140,11 +145,40 @@ class Tracks:
         else:
             track = _empty(box, med_x)
             self.all.append(track)
-        if self.owns is not None and self.owns[0] <= (span[0] + span[1]) // 2 < self.owns[1]:
+        still = stillness(box, pixels, gray)
+        if self.owned(span):
             track.own = track.own or _empty(box, med_x)
-            _accumulate(track.own, box, span, med_x, med_y, pixels, gray, track)
-        _accumulate(track, box, span, med_x, med_y, pixels, gray, track)
+            _accumulate(track.own, box, span, med_x, med_y, pixels, still, track)
+        _accumulate(track, box, span, med_x, med_y, pixels, still, track)
         return self._merge_overlapping(track)
+
+    def owned(self, span: tuple[int, int]) -> bool:
+        """Whether the window of `span` is this chunk's own (see `owns`); False for the whole video."""
+        return self.owns is not None and self.owns[0] <= (span[0] + span[1]) // 2 < self.owns[1]
+
+    def pend(self, box: Box, span: tuple[int, int], med_x, med_y, pixels, gray) -> None:
+        """A window's component the chunk could not place: not where it knows a track, and the picture
+        around it did not change. A pass over the video takes it where an earlier window put a track
+        (maybe in another chunk); kept, its arrays cut to its box, for `join_pending`."""
+        b = box
+        cut = (slice(b.y, b.y1), slice(b.x, b.x1))
+        self.pending.append((box, span, med_x[cut].copy(), med_y[cut].copy(), pixels[cut].copy(),
+                             stillness(box, pixels, gray)))  # fmt: skip
+
+    def join_pending(self, pending: list[Pending]) -> None:
+        """Chunks' pending components (`pend`), in the order their windows ended, into the tracks
+        that a window which ended no later had put at their places (as a pass knows them); the
+        others stay out."""
+        for box, span, med_x, med_y, pixels, still in sorted(pending, key=lambda p: (p[1][1], p[1][0])):
+            host = self.at(box)
+            if host is None or not any(w[1] <= span[1] and w != span for w in host.windows):
+                continue
+            full = [np.zeros_like(host.sum_x) for _ in range(3)]
+            cut = (slice(box.y, box.y1), slice(box.x, box.x1))
+            for array, values in zip(full, (med_x, med_y, pixels)):
+                array[cut] = values
+            _accumulate(host, box, span, full[0], full[1], full[2], still, host)
+            self._merge_overlapping(host)
 
     def absorb(self, track: Track) -> None:
         """A track of another chunk of the video, joined to the one at its place, if any."""
@@ -199,7 +233,7 @@ def _empty(box: Box, like: np.ndarray) -> Track:
     return Track(box, *(np.zeros_like(like) for _ in range(5)))
 
 
-def _accumulate(track: Track, box: Box, span, med_x, med_y, pixels, gray, ref: Track) -> None:
+def _accumulate(track: Track, box: Box, span, med_x, med_y, pixels, still: Stillness, ref: Track) -> None:
     """A window's component into `track`'s sums, its edges turned to point as `ref`'s do."""
     track.box = track.box.union(box)
     track.votes += pixels
@@ -207,7 +241,10 @@ def _accumulate(track: Track, box: Box, span, med_x, med_y, pixels, gray, ref: T
         med_x, med_y = aligned(med_x, med_y, ref.sum_x, ref.sum_y, pixels)
         track.sum_x += med_x
         track.sum_y += med_y
-        _add_stillness(track, box, pixels, gray)
+        if still is not None:
+            region, values = still
+            track.still_sum[region] += values
+            track.still_n[region] += 1
         track.windows.append(span)
 
 
@@ -259,21 +296,24 @@ def _weighted(a: Track, b: Track, name: str) -> np.ndarray:
     return (getattr(a, name) / max(a.n, 1) + getattr(b, name) / max(b.n, 1)) / 2 * n
 
 
-def _add_stillness(track: Track, box: Box, pixels: np.ndarray, gray: np.ndarray, pad: int = 6) -> None:
-    """Accumulate, around `box`, each pixel's temporal change over the window relative to the
-    change of the picture around the mark's edges (median absolute deviations over time)."""
+Stillness = tuple[tuple[slice, slice], np.ndarray] | None
+
+
+def stillness(box: Box, pixels: np.ndarray, gray: np.ndarray, pad: int = 6) -> Stillness:
+    """Around `box`, each pixel's temporal change over the window relative to the change of the
+    picture around the mark's edges (median absolute deviations over time), and the region it
+    covers; None where the picture around does not change enough to tell."""
     H, W = pixels.shape
     y0, y1, x0, x1 = max(0, box.y - pad), min(H, box.y1 + pad), max(0, box.x - pad), min(W, box.x1 + pad)
     local = gray[:, y0:y1, x0:x1]
     mad = np.median(np.abs(local - np.median(local, axis=0)), axis=0)
     edges = cv2.dilate(pixels[y0:y1, x0:x1].astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     if (~edges).sum() < 10:
-        return
+        return None
     reference = float(np.median(mad[~edges]))
     if reference < 1.0:
-        return  # the picture around does not change enough to tell
-    track.still_sum[y0:y1, x0:x1] += np.minimum(mad / reference, 2.0)
-    track.still_n[y0:y1, x0:x1] += 1
+        return None
+    return (slice(y0, y1), slice(x0, x1)), np.minimum(mad / reference, 2.0)
 
 
 def _lead_in(present: set[int], matches: set[int]) -> set[int]:

@@ -84,8 +84,8 @@ def save_found(path: str | Path, found: FrameMarks | StaticPart, first: int = 0)
         save_marks(path, found, first)
         return
     meta, arrays = found.to_arrays()
-    with open(path, "wb") as f:
-        np.savez_compressed(f, meta=_json({"first": first, "static": meta}), **arrays)
+    with open(path, "wb") as f:  # dense float sums: compressing them took seconds and saved little
+        np.savez(f, meta=_json({"first": first, "static": meta}), **arrays)
 
 
 def load_found(path: str | Path) -> tuple[int, FrameMarks | StaticPart]:
