@@ -113,13 +113,13 @@ class StaticPart:
         arrays = {f"track{k}_{name}": getattr(t, name) for k, t in enumerate(every) for name in self.SUMS}
         arrays.update({f"steady{k}": a for k, a in enumerate(self.steady.sums())})
         meta["pending"] = []
-        for k, (box, span, med_x, med_y, pixels, still) in enumerate(self.pending):
-            rows, cols = (slice(0, 0), slice(0, 0)) if still is None else still[0]
-            region = None if still is None else [rows.start, rows.stop, cols.start, cols.stop]
-            meta["pending"].append({"box": box.as_list(), "span": list(span), "still": region})
-            arrays.update({f"pend{k}_x": med_x, f"pend{k}_y": med_y, f"pend{k}_p": pixels})
-            if still is not None:
-                arrays[f"pend{k}_s"] = still[1]
+        for k, p in enumerate(self.pending):
+            region = None
+            if p.still is not None:
+                (rows, cols), arrays[f"pend{k}_s"] = p.still
+                region = [rows.start, rows.stop, cols.start, cols.stop]
+            meta["pending"].append({"box": p.box.as_list(), "span": list(p.span), "still": region})
+            arrays.update({f"pend{k}_x": p.med_x, f"pend{k}_y": p.med_y, f"pend{k}_p": p.pixels})
         return meta, arrays
 
     @classmethod
@@ -134,8 +134,8 @@ class StaticPart:
         for k, p in enumerate(meta["pending"]):
             r = p["still"]
             still = None if r is None else ((slice(r[0], r[1]), slice(r[2], r[3])), arrays[f"pend{k}_s"])
-            pending.append((Box(*p["box"]), tuple(p["span"]), arrays[f"pend{k}_x"], arrays[f"pend{k}_y"],
-                            arrays[f"pend{k}_p"], still))  # fmt: skip
+            pending.append(Pending(Box(*p["box"]), tuple(p["span"]), arrays[f"pend{k}_x"], arrays[f"pend{k}_y"],
+                                   arrays[f"pend{k}_p"], still))  # fmt: skip
         return cls(tracks[:own], steady, float(meta["scale"]), size, tracks[own:], pending)
 
 

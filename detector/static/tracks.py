@@ -14,6 +14,7 @@ is not a mark's (`moved_away`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -23,9 +24,17 @@ from detector.static.parts import overlap, parts
 from detector.static.pops import Pop
 from waterz.core.geometry import Box
 
-# A window's component kept for the join (`Tracks.pend`): box, span, its arrays cut to the box
-# (median gradient x, y, pixels) and its stillness.
-Pending = tuple
+
+class Pending(NamedTuple):
+    """A window's component kept for the join (`Tracks.pend`): its arrays cut to its box."""
+
+    box: Box
+    span: tuple[int, int]
+    med_x: np.ndarray
+    med_y: np.ndarray
+    pixels: np.ndarray
+    still: Stillness
+
 
 TAIL = 3  # the last frames of a run of presence that tell whether it moved away (`moved_away`)
 
@@ -91,8 +100,7 @@ class Track:
         """`(total,) bool`: the frames the mark is on (`clean_presence` of the present frames and
         the runs of matches that lead up to them), but for the runs that moved away."""
         present = clean_presence(_lead_in(self.present, self.matches), total)
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], present.astype(np.int8), [0]])))
-        for start, end in zip(edges[::2], edges[1::2]):
+        for start, end in runs(present):
             if end - 1 in self.moved:
                 present[start:end] = False
         return present
@@ -139,10 +147,8 @@ class Tracks:
     def add(self, box: Box, span: tuple[int, int], med_x, med_y, pixels, gray) -> Track:
         """A window's component (`pixels` over the analysis frame; `gray`, the window's grey
         frames) into the track at its place, or a new one. Returns the track it ended up in."""
-        for track in self.all:
-            if overlap(track.box, box) > 0.5:
-                break
-        else:
+        track = self.at(box)
+        if track is None:
             track = _empty(box, med_x)
             self.all.append(track)
         still = stillness(box, pixels, gray)
@@ -160,24 +166,23 @@ class Tracks:
         """A window's component the chunk could not place: not where it knows a track, and the picture
         around it did not change. A pass over the video takes it where an earlier window put a track
         (maybe in another chunk); kept, its arrays cut to its box, for `join_pending`."""
-        b = box
-        cut = (slice(b.y, b.y1), slice(b.x, b.x1))
-        self.pending.append((box, span, med_x[cut].copy(), med_y[cut].copy(), pixels[cut].copy(),
-                             stillness(box, pixels, gray)))  # fmt: skip
+        cut = (slice(box.y, box.y1), slice(box.x, box.x1))
+        self.pending.append(Pending(box, span, med_x[cut].copy(), med_y[cut].copy(), pixels[cut].copy(),
+                                    stillness(box, pixels, gray)))  # fmt: skip
 
     def join_pending(self, pending: list[Pending]) -> None:
         """Chunks' pending components (`pend`), in the order their windows ended, into the tracks
         that a window which ended no later had put at their places (as a pass knows them); the
         others stay out."""
-        for box, span, med_x, med_y, pixels, still in sorted(pending, key=lambda p: (p[1][1], p[1][0])):
-            host = self.at(box)
-            if host is None or not any(w[1] <= span[1] and w != span for w in host.windows):
+        for p in sorted(pending, key=lambda p: (p.span[1], p.span[0])):
+            host = self.at(p.box)
+            if host is None or not any(w[1] <= p.span[1] and w != p.span for w in host.windows):
                 continue
             full = [np.zeros_like(host.sum_x) for _ in range(3)]
-            cut = (slice(box.y, box.y1), slice(box.x, box.x1))
-            for array, values in zip(full, (med_x, med_y, pixels)):
+            cut = (slice(p.box.y, p.box.y1), slice(p.box.x, p.box.x1))
+            for array, values in zip(full, (p.med_x, p.med_y, p.pixels)):
                 array[cut] = values
-            _accumulate(host, box, span, full[0], full[1], full[2], still, host)
+            _accumulate(host, p.box, p.span, *full, p.still, host)
             self._merge_overlapping(host)
 
     def absorb(self, track: Track) -> None:
@@ -337,8 +342,13 @@ def clean_presence(frames: set[int], total: int, max_gap: int = 2, min_run: int 
     for a, b in zip(idx, idx[1:]):
         if 1 < b - a <= max_gap + 1:
             present[a:b] = True
-    runs = np.flatnonzero(np.diff(np.concatenate([[0], present.astype(np.int8), [0]])))
-    for s, e in zip(runs[::2], runs[1::2]):
+    for s, e in runs(present):
         if e - s < min_run:
             present[s:e] = False
     return present
+
+
+def runs(present: np.ndarray) -> list[tuple[int, int]]:
+    """`(start, stop)` of each run of True in `present`."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], present.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))

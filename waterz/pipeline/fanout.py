@@ -93,7 +93,7 @@ def load_found(path: str | Path) -> tuple[int, FrameMarks | StaticPart]:
     with np.load(path) as data:
         meta = json.loads(data["meta"].tobytes().decode())
         if "static" not in meta:
-            return load_marks(path)
+            return int(meta["first"]), _marks(meta, data)
         return int(meta["first"]), StaticPart.from_arrays(meta["static"], data)
 
 
@@ -135,5 +135,9 @@ def load_marks(path: str | Path) -> tuple[int, FrameMarks]:
     """What `save_marks` wrote: `(first, marks)`; frames that shared a mark share it again."""
     with np.load(path) as data:
         meta = json.loads(data["meta"].tobytes().decode())
-        unique = [Mark(Box(*box), data[f"mask{k}"].astype(bool)) for k, box in enumerate(meta["boxes"])]
-    return int(meta["first"]), [[unique[k] for k in row] for row in meta["frames"]]
+        return int(meta["first"]), _marks(meta, data)
+
+
+def _marks(meta: dict, data) -> FrameMarks:
+    unique = [Mark(Box(*box), data[f"mask{k}"].astype(bool)) for k, box in enumerate(meta["boxes"])]
+    return [[unique[k] for k in row] for row in meta["frames"]]
