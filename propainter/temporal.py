@@ -12,9 +12,9 @@ crop is processed.
 
 `unblend` also fits the mark's blend over the segment (`BlendModel`) and recovers the picture
 under a semi-transparent mark from each frame itself; where the mark is near-opaque, or the fit is
-poor, the temporal fill stays. Where no other frame shows enough of the picture under the mark
-to fit the blend at all, and the picture keeps changing (a handheld camera, cuts), the blend is
-fitted on each frame's picture guessed from around the mark instead (`_spatial_fills`).
+poor, the temporal fill stays. Where other frames show under half of the picture under the mark,
+and the picture keeps changing (a handheld camera, cuts), what they did not show is guessed from
+around the mark for the fit (`_guessed_fills`).
 """
 
 from __future__ import annotations
@@ -111,15 +111,18 @@ class TemporalInpainter(Inpainter):
                     fills[t], spreads[t] = fill, spread
         with phase(sources, fit):
             unblend = self.unblend and fills and not (mattes is not None and mattes.animated)
-            blend = BlendModel.fit(frames, fills) if unblend else None
-            # No other frame showed enough of the picture under the mark to fit its blend (a
-            # handheld camera, cuts): fitted on the picture guessed from around it instead.
-            thin = unblend and blend is None and _seen_share(fills, masks) < self.min_seen
-            if thin and _changing(frames, masks, targets):
-                guessed = BlendModel.fit(frames, self._spatial_fills(frames, masks, sorted(fills)))
+            blend = None
+            # Other frames showed under `min_seen` of the picture under the mark (a handheld
+            # camera, cuts): a fit on what they showed would stretch the few pixels it knows over
+            # the rest. Where the picture keeps changing, the rest is guessed from around the
+            # mark for the fit.
+            if unblend and _seen_share(fills, masks) < self.min_seen and _changing(frames, masks, targets):
+                guessed = BlendModel.fit(frames, self._guessed_fills(frames, masks, fills))
                 # An opaque mark hides the picture: nothing to unblend, and guesses cannot tell
                 # its soft fringe from the picture finely enough to keep the mask's other pixels.
                 blend = guessed if guessed is not None and not guessed.opaque else None
+            if unblend and blend is None:
+                blend = BlendModel.fit(frames, fills)
             learned = Learned()
             if unblend and mattes is not None:
                 own = blend
@@ -127,17 +130,19 @@ class TemporalInpainter(Inpainter):
                 learned = Learned(own.export() if own is not None else None, unmatched)
         return Analysis(Sources(fills, spreads, self.made_by, reused), blend, learned)
 
-    def _spatial_fills(self, frames: np.ndarray, masks: np.ndarray, targets: list[int]) -> dict[int, np.ndarray]:
-        """Each target's mask filled from the picture around it (Telea), for at most
-        `spatial_frames` targets spread evenly: a guess of the picture under the mark, wrong by
-        the picture's own detail at each pixel. Over many frames whose pictures differ (a moving
-        camera, cuts), those errors average out in the blend's least squares, and its reweighting
-        step drops the frames where one is large."""
+    def _guessed_fills(self, frames: np.ndarray, masks: np.ndarray,
+                       fills: dict[int, np.ndarray]) -> dict[int, np.ndarray]:  # fmt: skip
+        """The temporal `fills`, with what no other frame showed filled from the picture around
+        the mask (Telea), for at most `spatial_frames` targets spread evenly: a guess of the
+        picture under the mark, wrong by the picture's own detail at each guessed pixel. Over many
+        frames whose pictures differ (a moving camera, cuts), those errors average out in the
+        blend's least squares, and its reweighting step drops the frames where one is large."""
         def guess(t: int) -> np.ndarray:
             fill = cv2.inpaint(frames[t], masks[t].astype(np.uint8), self.spatial_radius, cv2.INPAINT_TELEA)
-            return np.where(masks[t][..., None], fill.astype(np.float16), np.float16(np.nan))
+            seen = ~np.isnan(fills[t][..., :1])
+            return np.where(seen, fills[t], np.where(masks[t][..., None], fill.astype(np.float16), np.float16(np.nan)))
 
-        chosen = spread(targets, self.spatial_frames)
+        chosen = spread(sorted(fills), self.spatial_frames)
         return dict(zip(chosen, in_order(guess, chosen, cores())))
 
     def render(self, frames: np.ndarray, masks: np.ndarray, first: int, last: int, analysis: Analysis) -> np.ndarray:

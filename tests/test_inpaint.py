@@ -403,3 +403,21 @@ def test_over_a_still_picture_no_blend_is_fitted_on_guesses_from_around_the_mark
     frames, masks = _grey_mark_over(np.clip(still, 0, 255))
     analysis = unblend_inpainter().analyse(frames, masks, 0, len(frames) - 1)
     assert analysis.blend is None
+
+
+def test_a_blend_is_not_stretched_from_the_few_pixels_other_frames_showed():
+    """A short pan, then a cut on every frame: other frames show the picture under a sliver of the
+    mark (about 9 % of it). The blend is fitted there and on guesses from around the mark for the
+    rest, not stretched from the sliver alone over the whole mark."""
+    rng = np.random.default_rng(7)
+    clean = _textures(40, rng)
+    panned = _textures(1, rng, h=160)[0]
+    for t in range(8):
+        clean[t] = panned[2 * t : 2 * t + 96]
+    frames, masks = _grey_mark_over(clean)
+    engine = unblend_inpainter()
+    analysis = engine.analyse(frames, masks, 0, len(frames) - 1)
+    seen = np.mean([(~np.isnan(analysis.fills[t][..., 0]) & masks[t]).sum() / masks[t].sum() for t in range(40)])
+    assert 0.02 < seen < 0.2, seen
+    out = engine.render(frames, masks, 0, len(frames) - 1, analysis)
+    assert psnr(out, np.round(clean).astype(np.uint8), masks) > 38.0  # 31.2 dB fitted on the sliver alone
