@@ -119,7 +119,8 @@ class TemporalInpainter(Inpainter):
             if unblend and _seen_share(fills, masks) < self.min_seen and _changing(frames, masks, targets):
                 guessed = BlendModel.fit(frames, self._guessed_fills(frames, masks, fills))
                 # An opaque mark hides the picture: nothing to unblend, and guesses cannot tell
-                # its soft fringe from the picture finely enough to keep the mask's other pixels.
+                # its soft fringe from the picture finely enough to keep the mask's other pixels;
+                # the fit on the sources alone decides then.
                 blend = guessed if guessed is not None and not guessed.opaque else None
             if unblend and blend is None:
                 blend = BlendModel.fit(frames, fills)
