@@ -13,7 +13,9 @@ is not a mark's (`moved_away`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import NamedTuple
 
 import cv2
@@ -151,7 +153,7 @@ class Tracks:
         if track is None:
             track = _empty(box, med_x)
             self.all.append(track)
-        still = stillness(box, pixels, gray)
+        still = cache(lambda: stillness(box, pixels, gray))  # made once, where a window is new to a sum
         if self.owned(span):
             track.own = track.own or _empty(box, med_x)
             _accumulate(track.own, box, span, med_x, med_y, pixels, still, track)
@@ -178,11 +180,8 @@ class Tracks:
             host = self.at(p.box)
             if host is None or not any(w[1] <= p.span[1] and w != p.span for w in host.windows):
                 continue
-            full = [np.zeros_like(host.sum_x) for _ in range(3)]
             cut = (slice(p.box.y, p.box.y1), slice(p.box.x, p.box.x1))
-            for array, values in zip(full, (p.med_x, p.med_y, p.pixels)):
-                array[cut] = values
-            _accumulate(host, p.box, p.span, *full, p.still, host)
+            _accumulate(host, p.box, p.span, p.med_x, p.med_y, p.pixels, lambda p=p: p.still, host, cut)
             self._merge_overlapping(host)
 
     def absorb(self, track: Track) -> None:
@@ -238,16 +237,18 @@ def _empty(box: Box, like: np.ndarray) -> Track:
     return Track(box, *(np.zeros_like(like) for _ in range(5)))
 
 
-def _accumulate(track: Track, box: Box, span, med_x, med_y, pixels, still: Stillness, ref: Track) -> None:
-    """A window's component into `track`'s sums, its edges turned to point as `ref`'s do."""
+def _accumulate(track: Track, box: Box, span, med_x, med_y, pixels, still: Callable[[], Stillness], ref: Track,
+                at: tuple[slice, slice] = (slice(None), slice(None))) -> None:  # fmt: skip
+    """A window's component into `track`'s sums, its edges turned to point as `ref`'s do; `at`:
+    where in the analysis frame the arrays lie (a component cut to its box, `Tracks.pend`)."""
     track.box = track.box.union(box)
-    track.votes += pixels
+    track.votes[at] += pixels
     if span not in track.windows:  # two parts of one mark in one window count once
-        med_x, med_y = aligned(med_x, med_y, ref.sum_x, ref.sum_y, pixels)
-        track.sum_x += med_x
-        track.sum_y += med_y
-        if still is not None:
-            region, values = still
+        med_x, med_y = aligned(med_x, med_y, ref.sum_x[at], ref.sum_y[at], pixels)
+        track.sum_x[at] += med_x
+        track.sum_y[at] += med_y
+        if (found := still()) is not None:
+            region, values = found
             track.still_sum[region] += values
             track.still_n[region] += 1
         track.windows.append(span)

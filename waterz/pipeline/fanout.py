@@ -133,9 +133,10 @@ def _json(meta: dict) -> np.ndarray:
 
 def load_marks(path: str | Path) -> tuple[int, FrameMarks]:
     """What `save_marks` wrote: `(first, marks)`; frames that shared a mark share it again."""
-    with np.load(path) as data:
-        meta = json.loads(data["meta"].tobytes().decode())
-        return int(meta["first"]), _marks(meta, data)
+    first, found = load_found(path)
+    if isinstance(found, StaticPart):
+        raise ValueError(f"{path} holds a detection chunk's tracks, not marks")
+    return first, found
 
 
 def _marks(meta: dict, data) -> FrameMarks:
