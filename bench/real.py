@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import subprocess
 import sys
@@ -264,7 +265,19 @@ def _centred(text: str, opacity: float, colour: tuple[int, int, int], width_shar
     return alpha_of
 
 
-COMPOSITES = {  # name -> (footage file, mark colour BGR, the mark's alpha per frame from the clip's spec)
+def _fast_pan(folder: Path, work: Path, step: int = 8, frames: int = 120) -> Path:
+    """A fast pan over one real picture (big buck bunny's frame 40, 1.5 times up): a 640x360 view
+    moving `step` px a frame for `frames` frames, 30 fps, no audio. A stock preview's camera."""
+    path = work / "fast_pan.mp4"
+    if not path.exists():
+        frame = next(itertools.islice(iter_frames(folder / "bigbuckbunny.mp4"), 40, None))
+        big = cv2.resize(frame, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC)
+        view = np.stack([big[200:560, x : x + 640] for x in range(0, frames * step, step)])
+        write_video(path, view, Fraction(30), 12, audio=False)
+    return path
+
+
+COMPOSITES = {  # name -> (footage file or maker, mark colour BGR, the mark's alpha per frame from the clip's spec)
     "Sora, animated, over bikes (handheld, hard cuts, 640x272)": ("bikes.mp4", (255, 255, 255), _sora),
     "Sora, animated, over big buck bunny (still camera, 1280x720, audio)": ("bigbuckbunny.mp4", (255, 255, 255),
                                                                             _sora),
@@ -276,6 +289,10 @@ COMPOSITES = {  # name -> (footage file, mark colour BGR, the mark's alpha per f
     # a mid-grey mark darkens a bright picture and lightens a dark one: its edges change polarity
     "grey stock wordmark 40 % over bikes (handheld, hard cuts)": ("bikes.mp4", (120, 120, 120),
                                                                   _centred("shutterstock", 0.4, (120, 120, 120), 0.6)),
+    "grey stock wordmark 40 % over a fast pan (8 px a frame)": (_fast_pan, (120, 120, 120),
+                                                                _centred("shutterstock", 0.4, (120, 120, 120), 0.6)),
+    "stock wordmark 35 % over a fast pan (8 px a frame)": (_fast_pan, (225, 225, 225),
+                                                           _centred("shutterstock", 0.35, (225, 225, 225), 0.6)),
     "opaque yellow logo over carphone (talking head, 176x144)": (
         "carphone_pristine.mp4", (0, 215, 255),
         lambda spec: mark_alpha(dataclasses.replace(spec, mark=MarkSpec(
@@ -299,7 +316,8 @@ def composites(args) -> None:
             continue
         work = args.out / f"composite{i}"
         work.mkdir(parents=True, exist_ok=True)
-        clip = mark_footage(folder / file, work / "marked.mp4", MarkSpec(color=colour), alpha_of=alpha_of)
+        source = folder / file if isinstance(file, str) else file(folder, work)
+        clip = mark_footage(source, work / "marked.mp4", MarkSpec(color=colour), alpha_of=alpha_of)
         truth, inside = [[Box(*b) for b in boxes] for boxes in clip.mark_boxes()], clip.alpha > 0.05
         marked = np.stack(list(iter_frames(clip.path)))
         found = detect(probe(clip.path), detector=args.detector)
