@@ -189,3 +189,33 @@ def test_something_that_moves_off_its_place_slowly_was_no_mark_there():
     # a mark that stays until it jumps away (or fades, or a cut) keeps its frames
     present = _scored([0.0] * 12 + [None] * 19)
     assert np.flatnonzero(present).tolist() == list(range(12))
+
+
+def _voted(votes: np.ndarray, windows: int):
+    from detector.static.tracks import Track
+
+    zero = np.zeros(votes.shape, np.float32)
+    return Track(Box(0, 0, votes.shape[1], votes.shape[0]), zero, zero, votes.astype(np.float32), zero, zero,
+                 windows=[(8 * k, 8 * k + 16) for k in range(windows)])  # fmt: skip
+
+
+def test_letters_a_mark_showed_less_often_are_in_its_mask_edges_seen_once_are_not():
+    """A mid-grey wordmark over a pan: its best-seen letters in 8 of 16 windows, the others in 3,
+    a picture edge in 1. Its mask takes every letter; the edge seen once stays out."""
+    votes = np.zeros((10, 30))
+    votes[2:8, 2:8], votes[2:8, 12:18], votes[2:8, 24:26] = 8, 3, 1
+    support = _voted(votes, 16).shape_support(StaticConfig().mask_share)
+    assert support[2:8, 2:8].all() and support[2:8, 12:18].all() and not support[:, 20:].any()
+
+
+def test_where_the_mark_showed_in_every_window_picture_edges_seen_in_some_stay_out():
+    """Over a near-still picture, edges beside the mark persist in a quarter of the windows; the
+    mark itself shows in all of them. The mask is the mark's alone."""
+    votes = np.zeros((10, 30))
+    votes[2:8, 2:8], votes[2:8, 12:18] = 16, 4
+    support = _voted(votes, 16).shape_support(StaticConfig().mask_share)
+    assert support[2:8, 2:8].all() and not support[:, 10:].any()
+    few = np.zeros((10, 30))
+    few[2:8, 2:8], few[2:8, 12:18] = 2, 1  # three windows: the best pixels seen twice, an edge once
+    support = _voted(few, 3).shape_support(StaticConfig().mask_share)
+    assert support[2:8, 2:8].all() and not support[:, 10:].any()

@@ -79,9 +79,16 @@ class Track:
         the template's support: parts of a mark that show only over some backgrounds (white on
         white) must still be covered; not much laxer: over a near-still picture, picture edges
         next to the mark persist in a fifth of the windows or more, and whatever the mask covers
-        and no frame shows is painted over."""
+        and no frame shows is painted over.
+
+        Where even the mark's best-seen pixels were seen in few of the windows (a mid-grey mark
+        shows only where the picture under it is darker or lighter than itself, and a pan moves
+        that from letter to letter), the share is of those pixels' count instead, but never
+        under two windows: the letters that showed less often are the same mark."""
         b = self.box
-        return self.votes[b.y : b.y1, b.x : b.x1] >= max(1.0, min_share * self.n)
+        votes = self.votes[b.y : b.y1, b.x : b.x1]
+        best = float(votes.max()) if votes.size else 0.0
+        return votes >= max(1.0, min(min_share * self.n, max(2.0, min_share * best)))
 
     def near(self, frame: int, reach: int) -> bool:
         return any(s - reach <= frame < e + reach for s, e in self.windows)
