@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import warnings
 
+import cv2
 import numpy as np
 
 from propainter.blend_fit import (
     Pairs,
     blend_error,
     calm_colour,
+    edge_energy,
     fit_alpha,
     is_opaque,
     mark_colour,
+    one_opacity,
     shape_guide,
     smooth_alpha,
+    spread,
 )
 from waterz.core.matte import UNKNOWN, Matte, MatteBook, marked_pixels, persistent_edges
 
@@ -38,7 +42,8 @@ class BlendModel:
 
     @classmethod
     def fit(cls, frames: np.ndarray, fills: dict[int, np.ndarray], min_frames: int = 5, max_alpha: float = 0.85,
-            opaque_alpha: float = 0.1, smooth_error: float = 0.03) -> BlendModel | None:  # fmt: skip
+            opaque_alpha: float = 0.1, smooth_error: float = 0.03,
+            judged_frames: int = 16) -> BlendModel | None:  # fmt: skip
         if len(fills) < min_frames:
             return None
         pairs = Pairs(frames, fills)
@@ -79,8 +84,10 @@ class BlendModel:
         confident = fitted & (alpha > -0.05) & (alpha < max_alpha)
         if not confident.any():
             return None
-        return cls(np.clip(alpha, 0.0, max_alpha).astype(np.float32), colour, confident, max_alpha, opaque,
-                   alpha_error.astype(np.float32))  # fmt: skip
+        alpha = np.clip(alpha, 0.0, max_alpha).astype(np.float32)
+        if not opaque:
+            alpha = _flattest(alpha, colour, confident, [frames[t] for t in spread(list(fills), judged_frames)])
+        return cls(alpha, colour, confident, max_alpha, opaque, alpha_error.astype(np.float32))
 
     def export(self, min_pixels: int = 20) -> Matte | None:
         """The matte over the mark's box for other segments; None for an opaque mark (nothing
@@ -106,6 +113,26 @@ class BlendModel:
         contrast = np.abs(self.colour - picture).mean(axis=-1)
         var = (self.noise**2 + (self.alpha_error * contrast) ** 2) / (1 - self.alpha) ** 2
         return picture, np.where(self.confident, var, np.inf).astype(np.float32)
+
+
+def _flattest(alpha: np.ndarray, colour: np.ndarray, confident: np.ndarray, frames: list[np.ndarray]) -> np.ndarray:
+    """`alpha`, or the same as a mark of one opacity (`one_opacity`) where that leaves weaker edges
+    along the mark's outlines in the pictures recovered from `frames` (`edge_energy`): the frames
+    themselves judge, so a mark of several opacities keeps its fit."""
+    flat = one_opacity(alpha)
+    if flat is None:
+        return alpha
+    band = _steps(alpha) | _steps(flat)
+    energies = [edge_energy(frames, a, colour, confident, band) for a in (alpha, flat)]
+    return flat if energies[1] < energies[0] else alpha
+
+
+def _steps(alpha: np.ndarray, share: float = 0.25) -> np.ndarray:
+    """Where `alpha` steps (its gradient at least `share` of its steepest), a pixel either side:
+    a wrong alpha leaves the mark's outline there. Not inside the mark, where a lower alpha only
+    dims the picture's own texture, which would favour it."""
+    steep = np.hypot(cv2.Sobel(alpha, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(alpha, cv2.CV_32F, 0, 1, ksize=3))
+    return cv2.dilate((steep > share * steep.max()).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
 
 
 def _median_over_frames(values: np.ndarray, rows: int = 16) -> np.ndarray:

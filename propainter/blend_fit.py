@@ -217,3 +217,37 @@ def blend_fit_cost(pairs, colour: np.ndarray, alpha: np.ndarray, cap: float = 20
         err = blend_error(image, fill, alpha, colour)
         cost += float(np.minimum(np.nan_to_num(err, nan=0.0), cap).__pow__(2).sum())
     return cost
+
+
+def one_opacity(alpha: np.ndarray, strong_share: float = 0.5) -> np.ndarray | None:
+    """`alpha` as a mark of one opacity: its strong pixels (above `strong_share` of the 90th
+    percentile of the marked ones) give the opacity `a0` (their median) and the fit's scatter
+    about it (`s`, from their median absolute deviation); a pixel's alpha is then `a0` where
+    the fit put it within `s` of `a0`, 0 within `s` of 0, and its coverage of the mark's edge
+    (linear) between. A fit on guessed pictures scatters in patches as wide as the guesses'
+    errors, which no local smoothing removes; most marks are one opacity throughout. None where
+    the scatter leaves nothing between the two."""
+    marked = alpha[alpha > 0.05]
+    if marked.size < 10:
+        return None
+    strong = marked[marked > strong_share * np.percentile(marked, 90)]
+    a0 = float(np.median(strong))
+    s = 1.4826 * float(np.median(np.abs(strong - a0)))
+    if a0 - s <= s:
+        return None
+    return (a0 * np.clip((alpha - s) / (a0 - 2 * s), 0.0, 1.0)).astype(np.float32)
+
+
+def edge_energy(frames, alpha: np.ndarray, colour: np.ndarray, confident: np.ndarray, band: np.ndarray) -> float:
+    """The gradient magnitude summed over `frames` of the pictures the blend recovers (the frame
+    itself where the blend is not `confident`) on `band`: an inversion with the wrong alpha
+    leaves the mark's edges in every frame, the right one leaves the picture's own."""
+    a = alpha[..., None].astype(np.float32)
+    total = 0.0
+    for frame in frames:
+        image = frame.astype(np.float32)
+        picture = np.where(confident[..., None], (image - a * colour) / (1 - a), image)
+        grey = cv2.cvtColor(np.clip(picture, 0, 255), cv2.COLOR_BGR2GRAY)
+        gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+        total += float(np.sqrt(gx * gx + gy * gy)[band].sum())
+    return total

@@ -356,14 +356,19 @@ def test_kept_sources_that_cannot_be_read_are_looked_for_again(tmp_path, caplog)
     assert "cannot be read" in caplog.text and "looking for them again" in caplog.text
 
 
+def _letters(levels: tuple[float, ...], h: int = 96, w: int = 160) -> np.ndarray:
+    """Three thick antialiased letters, each at the next of `levels` (alpha)."""
+    alpha = np.zeros((h, w), np.float32)
+    for x0, level in zip((30, 70, 110), levels * 3, strict=False):
+        alpha[30:66, x0 : x0 + 10] = level
+        alpha[30:40, x0 : x0 + 24] = level
+    return cv2.GaussianBlur(alpha, (3, 3), 0)
+
+
 def _grey_mark_over(pictures: np.ndarray, grey: float = 120, opacity: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
     """A `grey` mark of three thick letters at `opacity` over `pictures`: the frames and the masks."""
     n, h, w = pictures.shape[:3]
-    alpha = np.zeros((h, w), np.float32)
-    for x0 in (30, 70, 110):
-        alpha[30:66, x0 : x0 + 10] = opacity
-        alpha[30:40, x0 : x0 + 24] = opacity
-    alpha = cv2.GaussianBlur(alpha, (3, 3), 0)
+    alpha = _letters((opacity,), h, w)
     frames = np.clip(alpha[..., None] * grey + (1 - alpha[..., None]) * pictures + 0.5, 0, 255).astype(np.uint8)
     masks = np.repeat(cv2.dilate((alpha > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8))[None] > 0, n, axis=0)
     return frames, masks
@@ -420,3 +425,23 @@ def test_a_blend_is_not_stretched_from_the_few_pixels_other_frames_showed():
     assert 0.02 < _seen_share(analysis.fills, masks) < 0.2
     out = engine.render(frames, masks, 0, len(frames) - 1, analysis)
     assert psnr(out, np.round(clean).astype(np.uint8), masks) > 38.0  # 31.2 dB fitted on the sliver alone
+
+
+@pytest.mark.parametrize(("levels", "flattened"), [((0.4,), True), ((0.4, 0.55), False)])
+def test_a_fit_is_taken_as_one_opacity_where_the_recovered_pictures_say_so(levels, flattened):
+    """A fit on guessed pictures errs in patches (here: blobs of up to 0.1 of alpha). Taken as a
+    mark of one opacity, a one-opacity mark comes back nearly exact; a mark of two near opacities
+    keeps its fit, since flattening it leaves a letter's edges in every recovered picture."""
+    from propainter.blend import _flattest
+
+    rng = np.random.default_rng(3)
+    alpha = _letters(levels)
+    pictures = _textures(16, rng)
+    frames = np.clip(alpha[..., None] * 120 + (1 - alpha[..., None]) * pictures + 0.5, 0, 255).astype(np.uint8)
+    blobs = cv2.GaussianBlur(rng.normal(0, 1, alpha.shape).astype(np.float32), (0, 0), 6)
+    fitted = np.where(alpha > 0.02, alpha + 0.1 * blobs / np.abs(blobs).max(), 0.0).astype(np.float32)
+    confident = cv2.dilate((alpha > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    chosen = _flattest(fitted, np.full(3, 120, np.float32), confident, list(frames))
+    assert (not np.array_equal(chosen, fitted)) == flattened
+    error = np.abs(chosen - alpha)[alpha > 0.02].mean()
+    assert error < (0.01 if flattened else 0.05), error
