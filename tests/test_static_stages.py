@@ -10,7 +10,7 @@ import numpy as np
 from detector.static.config import StaticConfig
 from detector.static.features import QUARTER, Features, Holding, features
 from detector.static.pops import pops
-from detector.static.tracks import Tracks, clean_presence
+from detector.static.tracks import Track, Tracks, clean_presence
 from detector.static.windows import Windows
 from waterz.core.geometry import Box
 
@@ -191,9 +191,8 @@ def test_something_that_moves_off_its_place_slowly_was_no_mark_there():
     assert np.flatnonzero(present).tolist() == list(range(12))
 
 
-def _voted(votes: np.ndarray, windows: int):
-    from detector.static.tracks import Track
-
+def _voted(votes: np.ndarray, windows: int) -> Track:
+    """A track whose `windows` windows voted `votes` for its pixels."""
     zero = np.zeros(votes.shape, np.float32)
     return Track(Box(0, 0, votes.shape[1], votes.shape[0]), zero, zero, votes.astype(np.float32), zero, zero,
                  windows=[(8 * k, 8 * k + 16) for k in range(windows)])  # fmt: skip
