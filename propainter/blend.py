@@ -22,7 +22,7 @@ from propainter.blend_fit import (
     smooth_alpha,
     spread,
 )
-from waterz.core.matte import UNKNOWN, Matte, MatteBook, marked_pixels, persistent_edges
+from waterz.core.matte import UNKNOWN, Matte, MatteBook, gradient, marked_pixels, persistent_edges
 
 
 class BlendModel:
@@ -122,16 +122,15 @@ def _flattest(alpha: np.ndarray, colour: np.ndarray, confident: np.ndarray, fram
     flat = one_opacity(alpha)
     if flat is None:
         return alpha
-    band = _steps(alpha) | _steps(flat)
-    energies = [edge_energy(frames, a, colour, confident, band) for a in (alpha, flat)]
-    return flat if energies[1] < energies[0] else alpha
+    fitted, flattened = edge_energy(frames, (alpha, flat), colour, confident, _steps(alpha) | _steps(flat))
+    return flat if flattened < fitted else alpha
 
 
 def _steps(alpha: np.ndarray, share: float = 0.25) -> np.ndarray:
     """Where `alpha` steps (its gradient at least `share` of its steepest), a pixel either side:
     a wrong alpha leaves the mark's outline there. Not inside the mark, where a lower alpha only
     dims the picture's own texture, which would favour it."""
-    steep = np.hypot(cv2.Sobel(alpha, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(alpha, cv2.CV_32F, 0, 1, ksize=3))
+    steep = gradient(alpha)
     return cv2.dilate((steep > share * steep.max()).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
 
 

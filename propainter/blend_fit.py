@@ -7,6 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from waterz.core.matte import gradient
 from waterz.core.parallel import cores, in_order
 
 
@@ -238,16 +239,15 @@ def one_opacity(alpha: np.ndarray, strong_share: float = 0.5) -> np.ndarray | No
     return (a0 * np.clip((alpha - s) / (a0 - 2 * s), 0.0, 1.0)).astype(np.float32)
 
 
-def edge_energy(frames, alpha: np.ndarray, colour: np.ndarray, confident: np.ndarray, band: np.ndarray) -> float:
-    """The gradient magnitude summed over `frames` of the pictures the blend recovers (the frame
-    itself where the blend is not `confident`) on `band`: an inversion with the wrong alpha
-    leaves the mark's edges in every frame, the right one leaves the picture's own."""
-    a = alpha[..., None].astype(np.float32)
-    total = 0.0
+def edge_energy(frames, alphas, colour: np.ndarray, confident: np.ndarray, band: np.ndarray) -> list[float]:
+    """For each of `alphas`, the gradient magnitude summed over `frames` of the pictures the blend
+    recovers (the frame itself where the blend is not `confident`) on `band`: an inversion with
+    the wrong alpha leaves the mark's edges in every frame, the right one leaves the picture's own."""
+    totals = [0.0] * len(alphas)
     for frame in frames:
         image = frame.astype(np.float32)
-        picture = np.where(confident[..., None], (image - a * colour) / (1 - a), image)
-        grey = cv2.cvtColor(np.clip(picture, 0, 255), cv2.COLOR_BGR2GRAY)
-        gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
-        total += float(np.sqrt(gx * gx + gy * gy)[band].sum())
-    return total
+        for k, alpha in enumerate(alphas):
+            a = alpha[..., None]
+            picture = np.where(confident[..., None], (image - a * colour) / (1 - a), image)
+            totals[k] += float(gradient(cv2.cvtColor(np.clip(picture, 0, 255), cv2.COLOR_BGR2GRAY))[band].sum())
+    return totals

@@ -54,7 +54,7 @@ class Matte:
                        data["colour"].astype(np.float32))  # fmt: skip
 
     def edges(self) -> np.ndarray:
-        return _edges(self.alpha)
+        return gradient(self.alpha)
 
     def same_colour(self, colour: np.ndarray, max_gap: float = 40.0) -> bool:
         return bool(np.abs(self.colour - colour).max() <= max_gap)
@@ -215,12 +215,13 @@ def persistent_edges(frames: np.ndarray, targets: list[int]) -> np.ndarray:
     in every frame at the same place; a moving picture's average out."""
     total = None
     for t in targets:
-        edges = _edges(cv2.cvtColor(frames[t], cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0)
+        edges = gradient(cv2.cvtColor(frames[t], cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0)
         total = edges if total is None else total + edges
     return total / max(len(targets), 1)
 
 
-def _edges(image: np.ndarray) -> np.ndarray:
+def gradient(image: np.ndarray) -> np.ndarray:
+    """The Sobel gradient's magnitude of a one-channel `image`, float32."""
     gx = cv2.Sobel(image.astype(np.float32), cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(image.astype(np.float32), cv2.CV_32F, 0, 1, ksize=3)
     return np.hypot(gx, gy)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from waterz.core.matte import gradient
+
 LIMIT = 0.1
 """The share of the mark left that the service aims to stay under (its target, as reported)."""
 
@@ -26,8 +28,7 @@ MIN_EXTRA = 2.0
 
 def edges(frame: np.ndarray) -> np.ndarray:
     """Gradient magnitude of the grey picture, in grey levels per pixel."""
-    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 4
+    return gradient(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)) / 4
 
 
 def _height(mask: np.ndarray) -> int:
