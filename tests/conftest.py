@@ -13,6 +13,15 @@ from waterz.core.geometry import Box
 from waterz.synth import ClipSpec, MarkSpec, make_clip
 from waterz.synth.clips import render_clean, write_video
 
+
+def pytest_collection_modifyitems(items):
+    """The files that hold a test marked `longest` first, each file's tests in their order: under
+    ./test.sh's two processes (a file to each at a time) one works through such a file while the
+    other takes the rest, instead of it running alone at the end."""
+    first = {item.path for item in items if item.get_closest_marker("longest")}
+    items.sort(key=lambda item: item.path not in first)
+
+
 CLIPS = {
     # camera motion, white semi-transparent mark that jumps twice
     "pan_jump": ClipSpec(frames=72, motion="pan",

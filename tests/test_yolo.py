@@ -119,6 +119,7 @@ def test_missing_weights_are_a_sentence(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.longest  # about 5 minutes
 def test_tiny_training_run_detects_the_logo(tmp_path):
     from detector.training import load_logo
     from waterz.synth import ClipSpec, MarkSpec, make_clip
