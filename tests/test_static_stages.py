@@ -218,3 +218,25 @@ def test_where_the_mark_showed_in_every_window_picture_edges_seen_in_some_stay_o
     few[2:8, 2:8], few[2:8, 12:18] = 2, 1  # three windows: the best pixels seen twice, an edge once
     support = _voted(few, 3).shape_support(StaticConfig().mask_share)
     assert support[2:8, 2:8].all() and not support[:, 10:].any()
+
+
+def test_a_frame_that_shows_only_the_letters_seen_less_often_holds_the_mark():
+    """A mid-grey wordmark over a pan: its first letter showed in 8 of 16 windows, the other two in
+    4 (the picture under them was as grey as the mark the rest of the time). A frame where the first
+    letter is over its own grey and the other two show holds the mark, as does one the other way."""
+    letters = [np.zeros((30, 80), np.float32) for _ in range(3)]
+    for letter, x in zip(letters, (5, 30, 55)):
+        letter[8:22, x : x + 16] = 1.0
+
+    def frame(*showing: int) -> Features:
+        picture = 100 + 50 * sum((letters[k] for k in showing), np.zeros((30, 80), np.float32))
+        return features(np.dstack([picture.astype(np.uint8)] * 3), 1.0)
+
+    one = [frame(k) for k in range(3)]
+    edges = [np.hypot(f.gx, f.gy) > 0 for f in one]
+    track = _voted(8 * edges[0] + 4 * edges[1] + 4 * edges[2], 16)
+    track.sum_x = sum(seen * f.gx for seen, f in zip((8, 4, 4), one))
+    track.sum_y = sum(seen * f.gy for seen, f in zip((8, 4, 4), one))
+    presence = StaticConfig().presence
+    assert track.score(frame(1, 2)) > presence and track.score(frame(0)) > presence
+    assert track.score(frame()) < 0.05  # none of them: the picture alone

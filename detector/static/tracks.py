@@ -70,9 +70,10 @@ class Track:
         b = self.box
         tx = self.sum_x[b.y : b.y1, b.x : b.x1] / self.n
         ty = self.sum_y[b.y : b.y1, b.x : b.x1] / self.n
-        # Most windows that saw the mark agree on its pixels; picture edges caught once do not.
-        support = self.votes[b.y : b.y1, b.x : b.x1] >= (1.0 if self.n < 2 else max(2.0, 0.5 * self.n))
-        return tx, ty, support
+        # Most windows that saw the mark agree on its pixels; picture edges caught once do not. Of
+        # a mark that shows only over part of the picture, most of those that saw its best-seen
+        # pixels (`shape_support`): else a frame is scored on the few letters the pan showed most.
+        return tx, ty, self._seen_in(0.5) if self.n >= 2 else self.votes[b.y : b.y1, b.x : b.x1] >= 1.0
 
     def shape_support(self, min_share: float) -> np.ndarray:
         """The mark's pixels for its mask: seen in at least `min_share` of the windows. Laxer than
@@ -85,10 +86,15 @@ class Track:
         shows only where the picture under it is darker or lighter than itself, and a pan moves
         that from letter to letter), the share is of those pixels' count instead, but never
         under two windows: the letters that showed less often are the same mark."""
+        return self._seen_in(min_share, floor=1.0)
+
+    def _seen_in(self, share: float, floor: float = 2.0) -> np.ndarray:
+        """The box's pixels seen in `share` of the windows, or where fewer, in `share` of the
+        best-seen pixels' count but at least two; and in at least `floor` windows."""
         b = self.box
         votes = self.votes[b.y : b.y1, b.x : b.x1]
         best = float(votes.max()) if votes.size else 0.0
-        return votes >= max(1.0, min(min_share * self.n, max(2.0, min_share * best)))
+        return votes >= max(floor, min(share * self.n, max(2.0, share * best)))
 
     def near(self, frame: int, reach: int) -> bool:
         return any(s - reach <= frame < e + reach for s, e in self.windows)
