@@ -73,7 +73,7 @@ class Track:
         # Most windows that saw the mark agree on its pixels; picture edges caught once do not. Of
         # a mark that shows only over part of the picture, most of those that saw its best-seen
         # pixels (`shape_support`): else a frame is scored on the few letters the pan showed most.
-        return tx, ty, self._seen_in(0.5) if self.n >= 2 else self.votes[b.y : b.y1, b.x : b.x1] >= 1.0
+        return tx, ty, self._seen_in(0.5, floor=min(2.0, self.n))
 
     def shape_support(self, min_share: float) -> np.ndarray:
         """The mark's pixels for its mask: seen in at least `min_share` of the windows. Laxer than
@@ -89,8 +89,8 @@ class Track:
         return self._seen_in(min_share, floor=1.0)
 
     def _seen_in(self, share: float, floor: float = 2.0) -> np.ndarray:
-        """The box's pixels seen in `share` of the windows, or where fewer, in `share` of the
-        best-seen pixels' count but at least two; and in at least `floor` windows."""
+        """The box's pixels seen in `share` of the windows, or, where even the best-seen pixels
+        were seen in fewer, in `share` of their count (at least two); never in under `floor`."""
         b = self.box
         votes = self.votes[b.y : b.y1, b.x : b.x1]
         best = float(votes.max()) if votes.size else 0.0

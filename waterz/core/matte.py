@@ -222,6 +222,7 @@ def persistent_edges(frames: np.ndarray, targets: list[int]) -> np.ndarray:
 
 def gradient(image: np.ndarray) -> np.ndarray:
     """The Sobel gradient's magnitude of a one-channel `image`, float32."""
-    gx = cv2.Sobel(image.astype(np.float32), cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(image.astype(np.float32), cv2.CV_32F, 0, 1, ksize=3)
+    image = image.astype(np.float32, copy=False)
+    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
     return np.hypot(gx, gy)
