@@ -10,6 +10,7 @@ import numpy as np
 from detector.static.config import StaticConfig
 from detector.static.features import QUARTER, Features, Holding, features
 from detector.static.pops import pops
+from detector.static.shapes import parts_together
 from detector.static.tracks import Track, Tracks, clean_presence
 from detector.static.windows import Windows
 from waterz.core.geometry import Box
@@ -90,6 +91,22 @@ def test_parts_of_one_mark_seen_apart_become_one_track_once_they_overlap():
     tracks.add(Box(10, 10, 40, 10), (4, 8), _field(icon), _field(icon), _field(icon) > 0, gray)  # the whole logo
     assert sorted((t.box.x, t.box.w) for t in tracks.all) == [(10, 12), (10, 40)]
     assert tracks.knows(word) and not tracks.knows(Box(60, 45, 10, 10))
+
+
+def test_a_part_of_a_mark_stays_on_the_frames_where_its_neighbour_part_holds():
+    def on(*spans: tuple[int, int]) -> np.ndarray:
+        present = np.zeros(80, bool)
+        for a, b in spans:
+            present[a:b] = True
+        return present
+
+    # the ring logo lost over a white rim (frames 55-72), the word beside it held there
+    ring, word = Box(158, 147, 58, 47), Box(215, 167, 75, 27)
+    far = Box(20, 20, 60, 27)  # a mark elsewhere on the same frames
+    late = Box(158, 200, 58, 20)  # right under the ring and the word, on later frames
+    got = parts_together([ring, word, far, late], [on((36, 55)), on((36, 44), (50, 72)), on((36, 72)), on((74, 80))])
+    assert np.array_equal(got[0], on((36, 72))) and np.array_equal(got[1], on((36, 72)))
+    assert np.array_equal(got[2], on((36, 72))) and np.array_equal(got[3], on((74, 80)))
 
 
 def test_a_track_s_frames_lead_in_bridge_short_gaps_and_drop_flickers():

@@ -24,8 +24,7 @@ def frame_marks(tracks: list[Track], cfg: StaticConfig, scale: float, total: int
                 height: int) -> FrameMarks:  # fmt: skip
     out: FrameMarks = [[] for _ in range(total)]
     found = []
-    for track in tracks:
-        present = track.presence(total)
+    for track, present in zip(tracks, parts_together([t.box for t in tracks], [t.presence(total) for t in tracks])):
         if not present.any():
             continue
         mark = full_res_mark(track, cfg, scale, width, height)
@@ -75,6 +74,33 @@ def full_res_mark(track: Track, cfg: StaticConfig, scale: float, width: int, hei
     box = Box(cx0 + int(xs.min()), cy0 + int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
     mask = full[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     return Mark(box, np.ascontiguousarray(mask))
+
+
+def parts_together(boxes: list[Box], presences: list[np.ndarray], min_common: float = 0.5) -> list[np.ndarray]:
+    """Each track's presence, joined with those of the tracks that are other parts of its mark:
+    side by side (apart by at most half the lower one's height) and on the same frames (on at
+    least `min_common` of the frames of the one present less). A mark's parts come and go
+    together, but each is scored on its own share of its own template: where the picture under
+    one part looks like the mark (a white logo over a white rim), that part's score falls while
+    the rest of the mark still holds, and the part would be left on those frames."""
+    group = list(range(len(boxes)))
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for i, (a, pa) in enumerate(zip(boxes, presences)):
+        for j in range(i + 1, len(boxes)):
+            b, pb = boxes[j], presences[j]
+            gap = max(a.x - b.x1, b.x - a.x1, a.y - b.y1, b.y - a.y1)
+            fewer = min(int(pa.sum()), int(pb.sum()))
+            if fewer and gap <= min(a.h, b.h) / 2 and (pa & pb).sum() >= min_common * fewer:
+                group[root(j)] = root(i)
+    joined = {}
+    for i, present in enumerate(presences):
+        joined[root(i)] = joined.get(root(i), np.zeros_like(present)) | present
+    return [joined[root(i)] for i in range(len(boxes))]
 
 
 def complete_shapes(marks: list[Mark], width: int, height: int, min_match: float = 0.75) -> list[Mark]:
