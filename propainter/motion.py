@@ -32,6 +32,8 @@ class Motion:
         # per target t, per source s
         self.models: dict[int, dict[int, np.ndarray | None]] = {}
         self.checks: dict[int, dict[int, tuple[float, np.ndarray, np.ndarray | None]]] = {}
+        # pairs (earlier, later) tracked directly: both frames of a pair look at each other
+        self.direct: dict[tuple[int, int], np.ndarray | None] = {}
 
     def never_uncovered(self, masks: np.ndarray, max_error: float) -> bool:
         """Whether no frame can show what is under the mask: it covers the same pixels in every
@@ -53,12 +55,25 @@ class Motion:
             model = self._composed(t, s)
             # Composed steps drift over long spans: refine directly only when they misalign.
             if model is not None and abs(t - s) > 1 and self.check(t, s, model) > self.refine_above:
-                refined = self._track(t, s, model)
+                refined = self._direct(t, s)
                 if refined is not None:
                     self.checks.get(t, {}).pop(s, None)
                 model = refined
             models[s] = model
         return models[s]
+
+    def _direct(self, t: int, s: int) -> np.ndarray | None:
+        """The motion from t to s tracked directly, from the earlier frame of the two to the later
+        (guessed by the composed steps) and inverted where t is the later: each pair is tracked
+        once, whichever of its frames is the target first (the same model whatever the order)."""
+        pair = (min(t, s), max(t, s))
+        if pair not in self.direct:
+            guess = self._composed(*pair)
+            self.direct[pair] = None if guess is None else self._track(*pair, guess)
+        model = self.direct[pair]
+        if model is None or t < s:
+            return model
+        return cv2.invertAffineTransform(model)
 
     def _composed(self, t: int, s: int) -> np.ndarray | None:
         if len(self.to_first) <= max(t, s):

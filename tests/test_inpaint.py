@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from propainter import create_inpainter
+from propainter.motion import Motion
 from propainter.temporal import _seen_share, unblend_inpainter
 from tests.conftest import psnr
 from waterz.video import iter_frames, probe
@@ -445,3 +446,24 @@ def test_a_fit_is_taken_as_one_opacity_where_the_recovered_pictures_say_so(level
     assert (not np.array_equal(chosen, fitted)) == flattened
     error = np.abs(chosen - alpha)[alpha > 0.02].mean()
     assert error < (0.01 if flattened else 0.05), error
+
+
+def test_a_pair_of_frames_is_tracked_once_and_the_same_whichever_looks_first():
+    rng = np.random.default_rng(3)
+    texture = cv2.GaussianBlur(rng.integers(0, 255, (200, 320, 3), np.uint8), (5, 5), 0)
+    frames = np.stack([texture[20:140, 10 + 3 * k : 170 + 3 * k] for k in range(12)])  # a pan, 3 px a frame
+    masks = np.zeros(frames.shape[:3], bool)
+    masks[:, 50:70, 60:100] = True
+
+    def warp(a: np.ndarray) -> np.ndarray:
+        return np.vstack([a, [0, 0, 1]])
+
+    # refine_above < 0: every pair further apart than neighbours is tracked directly
+    earlier_first, later_first = (Motion(frames, masks, 3, refine_above=-1.0) for _ in range(2))
+    forward = earlier_first.between(2, 9)
+    backward = earlier_first.between(9, 2)
+    assert later_first.between(9, 2) is not None
+    assert np.array_equal(later_first.between(9, 2), backward) and np.array_equal(later_first.between(2, 9), forward)
+    assert len(earlier_first.direct) == 1  # the pair, tracked once for both targets
+    assert np.allclose(warp(forward) @ warp(backward), np.eye(3), atol=1e-6)
+    assert abs(forward[0, 2] + 21) < 0.5 and abs(forward[1, 2]) < 0.5  # 7 frames of 3 px to the left
