@@ -139,9 +139,10 @@ class Motion:
         warped = cv2.warpAffine(self.gray[s], a, (w, h), flags=cv2.INTER_LINEAR | inverse)
         valid = cv2.warpAffine(self.keep[s].astype(np.uint8), a, (w, h), flags=cv2.INTER_NEAREST | inverse)
         known = self.keep[t] & valid.astype(bool)
-        diff = np.abs(warped.astype(np.float32) - self.gray[t].astype(np.float32)) * known
+        diff = cv2.absdiff(warped, self.gray[t])
+        diff[~known] = 0
         ring = self.ring[t] & known
-        return (float(np.median(diff[ring])) if ring.sum() >= 20 else float("inf")), diff, known
+        return (_median_grey(diff[ring]) if ring.sum() >= 20 else float("inf")), diff, known
 
     def disagreement(self, t: int, s: int) -> np.ndarray:
         """After `check(t, s, a)`: an `(h, w)` map of the mean difference near each pixel, measured
@@ -151,7 +152,7 @@ class Motion:
         error, diff, known = self.checks[t][s]
         if diff is None:
             raise ValueError(f"the maps of source {s} for target {t} were released")
-        return _carry_in(diff, known, error)
+        return _carry_in(diff.astype(np.float32), known, error)
 
 
 def project(a: np.ndarray, xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int]):
@@ -178,6 +179,16 @@ def _carry_in(diff: np.ndarray, known: np.ndarray, fallback: float) -> np.ndarra
     return out
 
 
+def _median_grey(values: np.ndarray) -> float:
+    """`np.median` of grey levels (`uint8`), from their histogram: the same value, without the
+    sort numpy takes for it."""
+    counts = np.cumsum(np.bincount(values, minlength=256))
+    n = len(values)
+    low = int(np.searchsorted(counts, (n - 1) // 2, side="right"))
+    high = int(np.searchsorted(counts, n // 2, side="right"))
+    return (low + high) / 2
+
+
 def _warp_mask(keep: np.ndarray, a: np.ndarray) -> np.ndarray:
     """Pixels of frame t whose image under `a` lands on a trackable pixel of frame s."""
     h, w = keep.shape
@@ -192,7 +203,10 @@ def bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     x0, y0 = np.floor(x).astype(np.int32), np.floor(y).astype(np.int32)
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
     ax, ay = (x - x0)[:, None], (y - y0)[:, None]
-    img = image.astype(np.float32)
-    top = img[y0, x0] * (1 - ax) + img[y0, x1] * ax
-    bottom = img[y1, x0] * (1 - ax) + img[y1, x1] * ax
+
+    def at(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        return image[yy, xx].astype(np.float32)  # only the pixels read, not the whole image
+
+    top = at(y0, x0) * (1 - ax) + at(y0, x1) * ax
+    bottom = at(y1, x0) * (1 - ax) + at(y1, x1) * ax
     return top * (1 - ay) + bottom * ay
