@@ -180,3 +180,23 @@ def test_bit_depth_is_kept(tmp_path, bits, size):
     if bits > 8:
         assert np.mean(truth[:, outside] % 4 != 0) > 0.5
         assert np.mean(after[:, outside] % 4 != 0) > 0.5  # not 8-bit levels widened
+
+
+def test_the_same_frames_encode_to_the_same_bytes_whatever_the_process_freed_before(tmp_path, clips):
+    # x264's macroblock tree reads some of its buffers before writing them: without the heap's
+    # blocks filled (`waterz.core.heap.filled`), what the process freed before showed in the output
+    source = clips("pan_jump").path
+    info = probe(source)
+    frames = list(iter_frames(source, with_pts=True, fmt="yuv420p"))
+    rng = np.random.default_rng(1)
+    made = set()
+    for k in range(3):
+        # leave freed blocks of other bytes behind each time
+        junk = [bytearray(rng.integers(1, 255, size, np.uint8).tobytes()) for size in rng.integers(1_000, 200_000, 300)]
+        del junk
+        out = tmp_path / f"out{k}.mp4"
+        with VideoWriter(out, info) as writer:
+            for image, pts in frames:
+                writer.write(image, pts, fmt="yuv420p")
+        made.add(out.read_bytes())
+    assert len(made) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+from contextlib import ExitStack
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import av
 import imageio_ffmpeg
 import numpy as np
 
+from waterz.core import heap
 from waterz.video.probe import VideoInfo
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,16 @@ class VideoWriter:
         are only read ahead (the encoder sees them, a keyframe starts at the first, nothing of
         them is written), so that the chunk ends as it would inside one whole encode."""
         self.path = str(path)
+        # the encoder's buffers filled before it reads them (`heap.filled`): the same bytes every time
+        self._filled = ExitStack()
+        self._filled.enter_context(heap.filled())
+        try:
+            self._open(info, crf, preset, origin, until)
+        except BaseException:
+            self._filled.close()
+            raise
+
+    def _open(self, info: VideoInfo, crf: int, preset: str, origin: int | None, until: int | None) -> None:
         self._container = av.open(self.path, mode="w", format="mp4")
         odd = info.width % 2 or info.height % 2
         if odd:
@@ -89,8 +101,11 @@ class VideoWriter:
                 self._container.mux(packet)
 
     def close(self) -> None:
-        self._mux(self._stream.encode(None))
-        self._container.close()
+        try:
+            self._mux(self._stream.encode(None))
+            self._container.close()
+        finally:
+            self._filled.close()
 
     def __enter__(self) -> VideoWriter:
         return self
