@@ -137,6 +137,12 @@ def test_without_a_key_the_workers_view_shows_no_job_ids(service, clips):
 
 def test_cancel_during_detection_stops_it_and_no_result_is_written(service, tmp_path):
     clip = make_clip(tmp_path / "long.mp4", ClipSpec(width=1280, height=720, frames=150, motion="pan"))
+    # The job before this one was cancelled without waiting for its end: a worker still stopping
+    # it holds this job's detection back (reserved, not started), and no cancel can stop it sooner.
+    deadline = time.monotonic() + 60
+    while any(w["active"] for w in service.http.get("/api/workers").json()["workers"]):
+        assert time.monotonic() < deadline, "the workers never went idle"
+        time.sleep(0.2)
     job = service.upload(clip.path).raise_for_status().json()["task_id"]
     service.http.post("/api/process", json={"task_id": job}).raise_for_status()
     deadline = time.monotonic() + 60
