@@ -54,6 +54,19 @@ class Service:
             time.sleep(0.5)
         raise TimeoutError(f"{count} workers did not come online; see {self.workdir}/worker*.log")
 
+    def active_tasks(self) -> list[dict]:
+        """The tasks the workers are running now, as `/api/workers` shows them."""
+        return [a for w in self.http.get("/api/workers").json()["workers"] for a in w["active"]]
+
+    def wait_until_idle(self, timeout: float = 60) -> None:
+        """Until no worker runs a task (a job cancelled without waiting for its end may still be
+        stopping)."""
+        deadline = time.monotonic() + timeout
+        while self.active_tasks():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the workers were still busy after {timeout} s; see {self.workdir}/worker*.log")
+            time.sleep(0.2)
+
     def upload(self, path: Path, name: str | None = None) -> httpx.Response:
         with open(path, "rb") as f:
             return self.http.post("/api/upload", files={"file": (name or path.name, f, "video/mp4")})

@@ -128,7 +128,7 @@ def test_without_a_key_the_workers_view_shows_no_job_ids(service, clips):
     seen = []
     deadline = time.monotonic() + 120
     while not seen and time.monotonic() < deadline:
-        seen = [a for w in service.http.get("/api/workers").json()["workers"] for a in w["active"]]
+        seen = service.active_tasks()
         time.sleep(0.2)
     assert seen and all(set(a) == {"task", "started"} for a in seen), seen
     assert job not in service.http.get("/api/workers").text
@@ -139,10 +139,7 @@ def test_cancel_during_detection_stops_it_and_no_result_is_written(service, tmp_
     clip = make_clip(tmp_path / "long.mp4", ClipSpec(width=1280, height=720, frames=150, motion="pan"))
     # The job before this one was cancelled without waiting for its end: a worker still stopping
     # it holds this job's detection back (reserved, not started), and no cancel can stop it sooner.
-    deadline = time.monotonic() + 60
-    while any(w["active"] for w in service.http.get("/api/workers").json()["workers"]):
-        assert time.monotonic() < deadline, "the workers never went idle"
-        time.sleep(0.2)
+    service.wait_until_idle()
     job = service.upload(clip.path).raise_for_status().json()["task_id"]
     service.http.post("/api/process", json={"task_id": job}).raise_for_status()
     deadline = time.monotonic() + 60

@@ -101,8 +101,7 @@ def test_key_holders_see_which_job_a_worker_runs_and_no_log_line_holds_a_secret(
     service.http.post("/api/process", json={"task_id": task_id}).raise_for_status()
     shown = []
     while not shown and service.http.get(f"/api/status/{task_id}").json()["state"] not in ("SUCCESS", "FAILURE"):
-        shown = [a for w in service.http.get("/api/workers").json()["workers"] for a in w["active"]
-                 if a.get("task_id") == task_id]  # fmt: skip
+        shown = [a for a in service.active_tasks() if a.get("task_id") == task_id]
     assert shown and shown[0]["task"].startswith("watermark.")
     status = service.wait(task_id, timeout=180)
     assert status["state"] == "SUCCESS", status.get("error")

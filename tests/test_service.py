@@ -229,8 +229,7 @@ def test_cancel_drops_the_job_and_its_files(service, clips):
     assert r.json() == {"task_id": task_id, "state": "FAILURE", "error": "cancelled by request"}
 
     def running() -> bool:
-        workers = service.http.get("/api/workers").json()["workers"]
-        return any(a.get("task_id") == task_id for w in workers for a in w["active"])
+        return any(a.get("task_id") == task_id for a in service.active_tasks())
 
     # let whatever was running finish: it must not bring the job back or leave its output behind
     while running() and time.monotonic() < deadline:
