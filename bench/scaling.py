@@ -3,7 +3,9 @@ workers as subprocesses) on 1 and on 2 workers, each worker pinned to a core of 
 (`taskset`, `CPU_THREADS=1`: a worker stands for one device). Prints each run's wall time (from
 `POST /api/process` to SUCCESS), the speed-up, the job's CPU seconds and the share of them in
 steps only one worker could do (`serial_share`, from the status), the time per phase, and, from
-the 1-worker run's measured tasks, the wall time predicted for 4, 8 and 16 workers.
+the 1-worker run's measured tasks, the wall time predicted for 4, 8 and 16 workers. Beside each
+run's time, its result's quality: the in-mask PSNR against the clip's clean frames (as
+bench/quality.py measures), since more workers must not buy speed with a worse picture.
 
 The prediction is Amdahl's with the steps' measured costs: the serial steps' wall seconds, plus
 each parallel phase's seconds shared out evenly over the workers (the job is split into as many
@@ -34,11 +36,13 @@ import time
 from pathlib import Path
 
 import imageio_ffmpeg
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.speed import make_clip  # noqa: E402
+from bench.speed import make_clip, reference_of  # noqa: E402
 from tests.service import Service  # noqa: E402
+from waterz.video import iter_frames  # noqa: E402
 
 PARALLEL = ("detect:", "seg:", "again:", "encode:")
 
@@ -63,11 +67,24 @@ def run(clip: Path, workers: int, workdir: Path) -> dict:
         service.http.post("/api/process", json={"task_id": task_id}).raise_for_status()
         status = service.wait(task_id, timeout=3600)
         wall = time.time() - start
+        if status["state"] != "SUCCESS":
+            raise SystemExit(f"job failed: {status.get('error')}")
+        result = service.download(status, workdir / "result.mp4")
     finally:
         service.close()
-    if status["state"] != "SUCCESS":
-        raise SystemExit(f"job failed: {status.get('error')}")
-    return {"workers": workers, "wall": wall, "status": status}
+    return {"workers": workers, "wall": wall, "status": status, "result": result}
+
+
+def in_mask_psnr(result: Path, clean: np.ndarray, inside: np.ndarray) -> float:
+    """The PSNR of `result`'s pixels where the mark is (`inside`) against the `clean` frames; the
+    clip may play them several times in a row. Frame by frame, so a long job's frames are never
+    all held at once."""
+    error, count = 0.0, 0
+    for f, frame in enumerate(iter_frames(result)):
+        where = inside[f % len(inside)]
+        d = frame[where].astype(np.float64) - clean[f % len(clean)][where]
+        error, count = error + float((d**2).sum()), count + d.size
+    return 10 * np.log10(255.0**2 * count / error) if error else float("inf")
 
 
 def phases(tasks: list[dict]) -> dict[str, tuple[float, float, int]]:
@@ -95,19 +112,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
-        clip = repeated(make_clip(base, "720p"), args.repeat, base / f"repeated_{args.repeat}.mp4")
+        single = make_clip(base, "720p", reference=True)
+        clip = repeated(single, args.repeat, base / f"repeated_{args.repeat}.mp4")
         runs: dict[int, list[dict]] = {1: [], 2: []}
         for r in range(args.rounds):
             for n in (1, 2):
                 runs[n].append(run(clip, n, base / f"run{n}_{r}"))
                 if args.keep:
                     (base / f"run{n}_{r}" / "status.json").write_text(json.dumps(runs[n][-1]["status"], indent=1))
+        clean, inside = reference_of(single)
+        for done in runs.values():
+            for r in done:
+                r["psnr"] = in_mask_psnr(r["result"], clean, inside)
+        del clean, inside
     meta = runs[1][0]["status"]["metadata"]
     video = meta["video"]
     print(f"clip: {video['width']}x{video['height']}, {video['frames']} frames; workers pinned to one core each, "
           f"CPU_THREADS=1; {args.rounds} round(s), medians\n")  # fmt: skip
-    print("| workers | wall s | job CPU s | serial share | chunks (detect, encode) | segments | tasks per worker |")
-    print("|---|---|---|---|---|---|---|")
+    print("| workers | wall s | in-mask PSNR dB | job CPU s | serial share | chunks (detect, encode) | segments | "
+          "tasks per worker |")
+    print("|---|---|---|---|---|---|---|---|")
     walls = {}
     for n in (1, 2):
         walls[n] = statistics.median(r["wall"] for r in runs[n])
@@ -116,7 +140,8 @@ def main() -> None:
         for t in m["tasks"]:
             name = t["worker"].split("@")[0]
             per_worker[name] = per_worker.get(name, 0) + 1
-        print(f"| {n} | {walls[n]:.1f} | {m['cpu_s']:.1f} | {m['serial_share']:.1%} | "
+        quality = statistics.median(r["psnr"] for r in runs[n])
+        print(f"| {n} | {walls[n]:.1f} | {quality:.2f} | {m['cpu_s']:.1f} | {m['serial_share']:.1%} | "
               f"{m['chunks']['detect']}, {m['chunks']['encode']} | {m['total_segments']} | {per_worker} |")  # fmt: skip
     print(f"\nspeed-up, 2 workers against 1: {walls[1] / walls[2]:.2f}x\n")
     print("| phase | 1 worker: tasks, wall s summed, longest | 2 workers: tasks, wall s summed, longest |")

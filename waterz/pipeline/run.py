@@ -120,17 +120,15 @@ class Timings:
         log.info("stage %s: %.2fs", name, self.seconds[name])
 
 
-def plan_config(settings: Settings, online_workers: int = 1, marked_frames: int = 0) -> PlanConfig:
-    """The planner's settings. With several workers, no segment is longer than a share of the
-    marked frames that gives each worker two segments: one segment's cost per frame can be
-    several times another's, and the job waits for its longest."""
-    longest = settings.max_chunk_frames
-    if online_workers > 1 and marked_frames:
-        longest = min(longest, max(2 * settings.min_chunk_frames, -(-marked_frames // (2 * online_workers))))
+def plan_config(settings: Settings, online_workers: int = 1) -> PlanConfig:
+    """The planner's settings. More workers ask for more segments (`MIN_SEGMENTS=auto`: one per
+    worker), never for shorter ones than that: a segment's blend fit and temporal sources only see
+    its own frames, and a short segment over a slow picture sees too little of it to fit the mark
+    (docs/benchmarks.md, Scaling)."""
     return PlanConfig(
         min_segments=settings.min_segments_for(online_workers),
         min_chunk_frames=settings.min_chunk_frames,
-        max_chunk_frames=longest,
+        max_chunk_frames=settings.max_chunk_frames,
         overlap_frames=settings.overlap_frames,
         context_frames=settings.context_frames,
         crop_padding=settings.crop_padding,
@@ -209,7 +207,7 @@ def plan(
 ) -> list[Segment]:
     settings = settings or get_settings()
     boxes = [[m.box for m in marks] for marks in frame_marks]
-    config = plan_config(settings, online_workers, sum(1 for b in boxes if b))
+    config = plan_config(settings, online_workers)
     return plan_segments(boxes, info.width, info.height, config)
 
 
