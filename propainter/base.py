@@ -19,12 +19,15 @@ class Sources:
     no frame showed it, and outside the mask), and `spreads[t]` `(h, w) float16`, how far those
     sources disagreed. They depend on the frames, the masks and the engine's settings (`made_by`),
     not on the mattes: cleaning the same segment again with other mattes (a second look) reuses
-    them, which spares most of the work. `reused`: these were given to the engine, not found."""
+    them, which spares most of the work. `reused`: these were given to the engine, not found.
+    `fit`: what the engine fitted of the mark's blend on them alone, as named arrays (empty where
+    it fitted none), which depends on nothing else either; None where it was not kept."""
 
     fills: dict[int, np.ndarray]
     spreads: dict[int, np.ndarray]
     made_by: str
     reused: bool = False
+    fit: dict[str, np.ndarray] | None = None
 
     def save(self, path: Path, frames: np.ndarray, masks: np.ndarray) -> None:
         """To `path` (.npz), only the masked pixels (the rest is NaN), with a digest of the
@@ -32,11 +35,12 @@ class Sources:
         targets = sorted(self.fills)
         fills = [self.fills[t][masks[t]] for t in targets]
         spreads = [self.spreads[t][masks[t]] for t in targets]
+        fit = {} if self.fit is None else {f"fit_{k}": v for k, v in self.fit.items()}
         with open(path, "wb") as f:
             np.savez(f, targets=np.array(targets, np.int64), digest=np.array(_digest(frames, masks)),
-                     made_by=np.array(self.made_by),
+                     made_by=np.array(self.made_by), fit_kept=np.array(self.fit is not None),
                      fills=np.concatenate(fills) if fills else np.zeros((0, 3), np.float16),
-                     spreads=np.concatenate(spreads) if spreads else np.zeros(0, np.float16))  # fmt: skip
+                     spreads=np.concatenate(spreads) if spreads else np.zeros(0, np.float16), **fit)  # fmt: skip
 
     @classmethod
     def load(cls, path: Path, frames: np.ndarray, masks: np.ndarray) -> Sources | None:
@@ -47,6 +51,8 @@ class Sources:
                 return None
             targets, made_by = [int(t) for t in data["targets"]], str(data["made_by"])
             packed_fills, packed_spreads = data["fills"], data["spreads"]
+            fit = {k[4:]: data[k] for k in data.files if k.startswith("fit_") and k != "fit_kept"}
+            fit = fit if "fit_kept" in data.files and bool(data["fit_kept"]) else None
         fills, spreads, at = {}, {}, 0
         for t in targets:
             n = int(masks[t].sum())
@@ -54,7 +60,7 @@ class Sources:
             spread = np.full(masks.shape[1:], np.nan, np.float16)
             fill[masks[t]], spread[masks[t]] = packed_fills[at : at + n], packed_spreads[at : at + n]
             fills[t], spreads[t], at = fill, spread, at + n
-        return cls(fills, spreads, made_by)
+        return cls(fills, spreads, made_by, fit=fit)
 
 
 def _digest(frames: np.ndarray, masks: np.ndarray) -> str:

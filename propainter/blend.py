@@ -89,6 +89,17 @@ class BlendModel:
             alpha = _flattest(alpha, colour, confident, [frames[t] for t in spread(list(fills), judged_frames)])
         return cls(alpha, colour, confident, max_alpha, opaque, alpha_error.astype(np.float32))
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The model as named arrays (`from_arrays` makes it again), to keep beside its sources."""
+        return {"alpha": self.alpha, "colour": self.colour, "confident": self.confident,
+                "max_alpha": np.float32(self.max_alpha), "opaque": np.bool_(self.opaque),
+                "alpha_error": self.alpha_error, "noise": np.float32(self.noise)}  # fmt: skip
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> BlendModel:
+        return cls(arrays["alpha"], arrays["colour"], arrays["confident"], float(arrays["max_alpha"]),
+                   bool(arrays["opaque"]), arrays["alpha_error"], float(arrays["noise"]))  # fmt: skip
+
     def export(self, min_pixels: int = 20) -> Matte | None:
         """The matte over the mark's box for other segments; None for an opaque mark (nothing
         to unblend) or too little of it known."""

@@ -111,25 +111,34 @@ class TemporalInpainter(Inpainter):
                     fills[t], spreads[t] = fill, spread
         with phase(sources, fit):
             unblend = self.unblend and fills and not (mattes is not None and mattes.animated)
-            blend = None
-            # Other frames showed under `min_seen` of the picture under the mark (a handheld
-            # camera, cuts): a fit on what they showed would stretch the few pixels it knows over
-            # the rest. Where the picture keeps changing, the rest is guessed from around the
-            # mark for the fit.
-            if unblend and _seen_share(fills, masks) < self.min_seen and _changing(frames, masks, targets):
-                guessed = BlendModel.fit(frames, self._guessed_fills(frames, masks, fills))
-                # An opaque mark hides the picture: nothing to unblend, and guesses cannot tell
-                # its soft fringe from the picture finely enough to keep the mask's other pixels;
-                # the fit on the sources alone decides then.
-                blend = guessed if guessed is not None and not guessed.opaque else None
-            if unblend and blend is None:
-                blend = BlendModel.fit(frames, fills)
+            blend, own_fit = None, None
+            if unblend and reused and known.fit is not None:  # fitted on these sources before
+                own_fit = known.fit
+                blend = BlendModel.from_arrays(own_fit) if own_fit else None
+            elif unblend:
+                blend = self._fit(frames, masks, targets, fills)
+                own_fit = blend.arrays() if blend is not None else {}
             learned = Learned()
             if unblend and mattes is not None:
                 own = blend
                 blend, unmatched = with_book(own, frames, masks, sorted(fills), mattes)
                 learned = Learned(own.export() if own is not None else None, unmatched)
-        return Analysis(Sources(fills, spreads, self.made_by, reused), blend, learned)
+        return Analysis(Sources(fills, spreads, self.made_by, reused, own_fit), blend, learned)
+
+    def _fit(self, frames: np.ndarray, masks: np.ndarray, targets: list[int],
+             fills: dict[int, np.ndarray]) -> BlendModel | None:  # fmt: skip
+        """The mark's blend fitted on the segment's own frames and their temporal `fills`."""
+        # Other frames showed under `min_seen` of the picture under the mark (a handheld camera,
+        # cuts): a fit on what they showed would stretch the few pixels it knows over the rest.
+        # Where the picture keeps changing, the rest is guessed from around the mark for the fit.
+        if _seen_share(fills, masks) < self.min_seen and _changing(frames, masks, targets):
+            guessed = BlendModel.fit(frames, self._guessed_fills(frames, masks, fills))
+            # An opaque mark hides the picture: nothing to unblend, and guesses cannot tell its
+            # soft fringe from the picture finely enough to keep the mask's other pixels; the
+            # fit on the sources alone decides then.
+            if guessed is not None and not guessed.opaque:
+                return guessed
+        return BlendModel.fit(frames, fills)
 
     def _guessed_fills(self, frames: np.ndarray, masks: np.ndarray,
                        fills: dict[int, np.ndarray]) -> dict[int, np.ndarray]:  # fmt: skip

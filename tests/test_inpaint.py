@@ -313,6 +313,12 @@ def test_sources_kept_on_disk_come_back_for_the_same_frames_and_masks_only(tmp_p
     Sources(fills, spreads, "temporal x").save(tmp_path / "s.npz", frames, masks)
     back = Sources.load(tmp_path / "s.npz", frames, masks)
     assert sorted(back.fills) == [1, 2, 3, 4] and back.made_by == "temporal x" and not back.reused
+    assert back.fit is None  # no fit kept: the engine fits again
+    fit = {"alpha": rng.random((20, 30)).astype(np.float32), "opaque": np.bool_(False)}
+    for kept in (fit, {}):  # a fit, and a fit that found no blend
+        Sources(fills, spreads, "temporal x", fit=kept).save(tmp_path / "f.npz", frames, masks)
+        again = Sources.load(tmp_path / "f.npz", frames, masks).fit
+        assert sorted(again) == sorted(kept) and all(np.array_equal(again[k], v) for k, v in kept.items())
     for t in fills:
         assert np.array_equal(back.fills[t], fills[t], equal_nan=True)
         assert np.array_equal(back.spreads[t], spreads[t], equal_nan=True)
@@ -326,9 +332,12 @@ def test_sources_kept_on_disk_come_back_for_the_same_frames_and_masks_only(tmp_p
         assert Sources.load(tmp_path / "s.npz", f, m) is None  # made for others: looked for again
 
 
-def test_a_second_look_that_reuses_the_first_ones_sources_gives_the_same_pixels(clips):
-    """What `unblend` finds in other frames depends on the frames and masks alone: cleaning again
-    with other mattes from the first cleaning's sources gives what looking for them again gives."""
+def test_a_second_look_that_reuses_the_first_ones_sources_gives_the_same_pixels(clips, monkeypatch, tmp_path):
+    """What `unblend` finds in other frames, and the blend it fits on that alone, depend on the
+    frames and masks alone: cleaning again with other mattes from the first cleaning's sources
+    (kept on disk) gives what looking for them and fitting again gives, without fitting again."""
+    from propainter.base import Sources
+    from propainter.blend import BlendModel
     from waterz.core.matte import MatteBook
 
     frames, masks, _ = crop_problem(clips("pan_jump"))
@@ -336,10 +345,15 @@ def test_a_second_look_that_reuses_the_first_ones_sources_gives_the_same_pixels(
     n = len(frames)
     first = engine.clean(frames, masks, 0, n - 1, mattes=MatteBook())
     assert first.sources is not None and len(first.sources.fills) == int(masks.any(axis=(1, 2)).sum())
+    assert first.sources.fit  # the fit the pan allows is kept with them
     book = MatteBook([first.learned.kept]) if first.learned.kept is not None else MatteBook()
-    reused = engine.clean(frames, masks, 0, n - 1, mattes=book, sources=first.sources)
     fresh = engine.clean(frames, masks, 0, n - 1, mattes=book)
-    assert reused.sources.reused and reused.sources.fills is first.sources.fills  # not looked for again
+    first.sources.save(tmp_path / "s.npz", frames, masks)
+    kept = Sources.load(tmp_path / "s.npz", frames, masks)
+    with monkeypatch.context() as m:
+        m.setattr(BlendModel, "fit", lambda *a, **k: pytest.fail("fitted again on the same sources"))
+        reused = engine.clean(frames, masks, 0, n - 1, mattes=book, sources=kept)
+    assert reused.sources.reused and reused.sources.fills is kept.fills  # not looked for again
     assert not fresh.sources.reused
     assert np.array_equal(reused.frames, fresh.frames)
     other = create_inpainter("unblend", candidates=2).clean(frames, masks, 0, n - 1, sources=first.sources)
