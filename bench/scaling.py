@@ -76,14 +76,15 @@ def run(clip: Path, workers: int, workdir: Path) -> dict:
 
 
 def in_mask_psnr(result: Path, clean: np.ndarray, inside: np.ndarray) -> float:
-    """The PSNR of `result`'s pixels where the mark is (`inside`) against the `clean` frames; the
-    clip may play them several times in a row. Frame by frame, so a long job's frames are never
-    all held at once."""
-    error, count = 0.0, 0
+    """The PSNR of `result`'s pixels where the mark is (`inside`) against the `clean` frames (read
+    from disk as they are needed); the clip may play them several times in a row."""
+    error, count, frames = 0.0, 0, 0
     for f, frame in enumerate(iter_frames(result)):
         where = inside[f % len(inside)]
         d = frame[where].astype(np.float64) - clean[f % len(clean)][where]
-        error, count = error + float((d**2).sum()), count + d.size
+        error, count, frames = error + float((d**2).sum()), count + d.size, f + 1
+    if frames % len(clean):
+        raise SystemExit(f"{result.name}: {frames} frames, not the clip's {len(clean)} played whole")
     return 10 * np.log10(255.0**2 * count / error) if error else float("inf")
 
 

@@ -65,7 +65,8 @@ def make_clip(work: Path, name: str, reference: bool = False) -> Path:
 def reference_of(clip: Path) -> tuple[np.ndarray, np.ndarray]:
     """The clean frames `(n, h, w, 3) uint8` of a clip `make_clip` made with `reference`, and where
     its mark is, `(n, h, w) bool` (alpha over 0.05, as bench/quality.py measures)."""
-    return np.load(clip.with_suffix(".clean.npy")), np.load(clip.with_suffix(".inside.npy"))
+    return (np.load(clip.with_suffix(".clean.npy"), mmap_mode="r"),
+            np.load(clip.with_suffix(".inside.npy"), mmap_mode="r"))  # fmt: skip
 
 
 def _make(work: Path, name: str, reference: bool) -> None:

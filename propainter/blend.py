@@ -92,8 +92,8 @@ class BlendModel:
     def arrays(self) -> dict[str, np.ndarray]:
         """The model as named arrays (`from_arrays` makes it again), to keep beside its sources."""
         return {"alpha": self.alpha, "colour": self.colour, "confident": self.confident,
-                "max_alpha": np.float32(self.max_alpha), "opaque": np.bool_(self.opaque),
-                "alpha_error": self.alpha_error, "noise": np.float32(self.noise)}  # fmt: skip
+                "max_alpha": np.float64(self.max_alpha), "opaque": np.bool_(self.opaque),
+                "alpha_error": self.alpha_error, "noise": np.float64(self.noise)}  # fmt: skip
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> BlendModel:

@@ -66,9 +66,10 @@ class TemporalInpainter(Inpainter):
         self.max_align_error = max_align_error
         self.margin = margin
         self.spatial_radius = spatial_radius
-        # what the sources depend on besides the frames and masks (`Sources.made_by`)
+        # what the sources, and the blend fitted on them, depend on besides the frames and masks
+        # (`Sources.made_by`)
         self.made_by = (f"temporal {max_distance} {near} {patience} {candidates} {max_align_error} "
-                        f"{max_pixel_error} {margin}")  # fmt: skip
+                        f"{max_pixel_error} {margin} fit {min_seen} {spatial_frames} {spatial_radius}")  # fmt: skip
 
     @property
     def _progress_shares(self) -> tuple[float, float]:
@@ -111,11 +112,14 @@ class TemporalInpainter(Inpainter):
                     fills[t], spreads[t] = fill, spread
         with phase(sources, fit):
             unblend = self.unblend and fills and not (mattes is not None and mattes.animated)
-            blend, own_fit = None, None
-            if unblend and reused and known.fit is not None:  # fitted on these sources before
-                own_fit = known.fit
-                blend = BlendModel.from_arrays(own_fit) if own_fit else None
-            elif unblend:
+            blend = None
+            own_fit = known.fit if unblend and reused else None  # fitted on these sources before
+            if own_fit:
+                try:
+                    blend = BlendModel.from_arrays(own_fit)
+                except (KeyError, TypeError, ValueError):
+                    own_fit = None  # kept by other code: fitted again (kept things only spare work)
+            if unblend and own_fit is None:
                 blend = self._fit(frames, masks, targets, fills)
                 own_fit = blend.arrays() if blend is not None else {}
             learned = Learned()

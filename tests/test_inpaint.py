@@ -356,6 +356,8 @@ def test_a_second_look_that_reuses_the_first_ones_sources_gives_the_same_pixels(
     assert reused.sources.reused and reused.sources.fills is kept.fills  # not looked for again
     assert not fresh.sources.reused
     assert np.array_equal(reused.frames, fresh.frames)
+    kept.fit = {"alpha": kept.fit["alpha"]}  # a fit kept by other code: fitted again, not failed on
+    assert np.array_equal(engine.clean(frames, masks, 0, n - 1, mattes=book, sources=kept).frames, fresh.frames)
     other = create_inpainter("unblend", candidates=2).clean(frames, masks, 0, n - 1, sources=first.sources)
     assert not other.sources.reused  # sources another setting of the engine made are not taken
 
