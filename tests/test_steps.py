@@ -43,18 +43,20 @@ def runtime(tmp_path_factory):
 
 
 def run_steps(runtime, job_id: str, until: str | None = None, twice: bool = False, seed: int | None = None,
-              online_workers: int = 2) -> list[str]:
+              online_workers: int = 2, queued: list[str] | None = None) -> list[str]:
     """Run the job's steps in this process as they dispatch each other, until none is left (or
     until a step named `until` is dispatched: it is not run). `twice`: every step is delivered
-    twice; `seed`: the queue is taken in a shuffled order. Returns the steps delivered, in order."""
-    queue: list[str] = []
+    twice; `seed`: the queue is taken in a shuffled order; `queued`: the steps already on their
+    way (prepare is then not run). Returns the steps delivered, in order."""
+    queue: list[str] = list(queued or [])
     rng = random.Random(seed)
 
     def dispatch(step: str) -> None:
         queue.extend([step, step] if twice else [step])
 
-    prepare(runtime, job_id, dispatch, online_workers)
-    ran = ["prepare"]
+    if queued is None:
+        prepare(runtime, job_id, dispatch, online_workers)
+    ran = ["prepare"] if queued is None else []
     while queue:
         step = queue.pop(rng.randrange(len(queue)) if seed is not None else 0)
         if step == until:
@@ -191,6 +193,37 @@ def test_a_late_attempt_neither_counts_nor_overwrites_the_newer_one(runtime, cli
     assert not leases.renew(presumed_dead) and presumed_dead.lost
     assert runtime.store.segments(job_id, total)[0]["result_attempt"] == 2
     assert runtime.storage.size(f"jobs/{job_id}/segment_0_a2.npy")
+
+
+def test_a_prepare_lost_before_it_started_detection_starts_it_when_run_again(runtime, clips, tmp_path):
+    """A worker lost inside `prepare` after it planned the detection chunks but before they were
+    on their way: its lease runs out and the reaper runs `prepare` again, which must start them
+    (the chunks the lost run planned, whatever the workers now), and the job then ends."""
+    from waterz.jobs.phases import Phases
+
+    clip = clips("pan_jump")
+    with open(clip.path, "rb") as f:
+        job_id = store_upload(runtime, f, "clip.mp4")["task_id"]
+    assert runtime.store.claim_processing(job_id, {})
+
+    class Lost(Exception):
+        pass
+
+    def lost(step: str) -> None:
+        raise Lost(step)  # the worker died as it was about to queue the step
+
+    with pytest.raises(Lost):
+        prepare(runtime, job_id, lost, 2)
+    planned = Phases(runtime.store).chunks(job_id, "detect")
+    queued: list[str] = []
+    prepare(runtime, job_id, queued.append, 5)  # run again by the reaper, with more workers online
+    assert Phases(runtime.store).chunks(job_id, "detect") == planned
+    assert queued == [f"detect:{chunk.index}" for chunk, _ in planned]
+    run_steps(runtime, job_id, queued=queued)
+    job = runtime.store.get(job_id)
+    assert job["state"] == "SUCCESS", job.get("error")
+    runtime.storage.get_file(job["result_key"], tmp_path / "out.mp4")
+    assert probe(tmp_path / "out.mp4").frames == clip.spec.frames
 
 
 def test_the_reaper_dispatches_a_lost_step_again_then_gives_up(runtime, clips):

@@ -194,21 +194,25 @@ def _prepare(rt: Runtime, job_id: str, dispatch: Dispatch, online_workers: int) 
         video = workdir / "video.json"
         video.write_text(json.dumps({"info": info.to_dict(), "timestamps": frame_timestamps(path)}))
         rt.storage.put_file(keys.video_key(job_id), video)
+        # `prepare` is noted completed only once what it starts is on its way: a worker lost before
+        # that leaves its lease to run out, and the reaper runs it again, which starts the same
+        # steps again (each of them does its work once, however often it is delivered).
         if options.get("boxes"):
             marks = workdir / "marks.npz"
             save_marks(marks, detect(info, boxes=options["boxes"], settings=rt.settings))
             rt.storage.put_file(keys.marks_key(job_id), marks)
+            dispatch("plan")
             phases.note(job_id, "prepare", completed=True)
-            if phases.claim(job_id, "plan"):
-                dispatch("plan")
             return
-    count = chunk_count(info.frames, max(1, online_workers), rt.settings.max_chunk_frames)
-    chunks = split(info.frames, count, rt.settings.detect_chunk_frames)
-    phases.set_chunks(job_id, "detect", chunks)
+    chunks = [chunk for chunk, _ in phases.chunks(job_id, "detect")]  # those a lost run set, if any
+    if not chunks:
+        count = chunk_count(info.frames, max(1, online_workers), rt.settings.max_chunk_frames)
+        chunks = split(info.frames, count, rt.settings.detect_chunk_frames)
+        phases.set_chunks(job_id, "detect", chunks)
     rt.store.advance(job_id, "PROGRESS", DETECT[0], "detecting")
-    phases.note(job_id, "prepare", completed=True)
     for chunk in chunks:
         dispatch(f"detect:{chunk.index}")
+    phases.note(job_id, "prepare", completed=True)
 
 
 # --- detect ----------------------------------------------------------------------------------
