@@ -119,5 +119,8 @@ def test_a_long_segment_moves_the_status_every_few_seconds(one_segment_service, 
     assert [s[1] for s in seen] == sorted(s[1] for s in seen)
     middle = seen[len(seen) // 2]
     actual = ended - middle[0]
-    assert middle[2] is not None and 0.4 * actual <= middle[2] <= 2.5 * actual, (middle[2], actual)
+    # The estimate takes the rate so far to hold; the temporal engine's frames get cheaper through
+    # a segment (its later frames reuse the motion its earlier ones tracked), so at the middle it
+    # is high: 26.2 s against 10.5 left, on this machine alone (docs/benchmarks.md, Scaling).
+    assert middle[2] is not None and 0.4 * actual <= middle[2] <= 3 * actual, (middle[2], actual)
     assert status["eta_s"] == 0.0 and status["metadata"]["segments"][0]["frames_done"] == clip.spec.frames
