@@ -38,7 +38,7 @@ class Sources:
         fit = {} if self.fit is None else {f"fit_{k}": v for k, v in self.fit.items()}
         with open(path, "wb") as f:
             np.savez(f, targets=np.array(targets, np.int64), digest=np.array(_digest(frames, masks)),
-                     made_by=np.array(self.made_by), fit_kept=np.array(self.fit is not None),
+                     made_by=np.array(self.made_by), kept_fit=np.array(self.fit is not None),
                      fills=np.concatenate(fills) if fills else np.zeros((0, 3), np.float16),
                      spreads=np.concatenate(spreads) if spreads else np.zeros(0, np.float16), **fit)  # fmt: skip
 
@@ -51,8 +51,8 @@ class Sources:
                 return None
             targets, made_by = [int(t) for t in data["targets"]], str(data["made_by"])
             packed_fills, packed_spreads = data["fills"], data["spreads"]
-            fit = {k[4:]: data[k] for k in data.files if k.startswith("fit_") and k != "fit_kept"}
-            fit = fit if "fit_kept" in data.files and bool(data["fit_kept"]) else None
+            kept = "kept_fit" in data.files and bool(data["kept_fit"])
+            fit = {k[4:]: data[k] for k in data.files if k.startswith("fit_")} if kept else None
         fills, spreads, at = {}, {}, 0
         for t in targets:
             n = int(masks[t].sum())

@@ -112,22 +112,28 @@ class TemporalInpainter(Inpainter):
                     fills[t], spreads[t] = fill, spread
         with phase(sources, fit):
             unblend = self.unblend and fills and not (mattes is not None and mattes.animated)
-            blend = None
-            own_fit = known.fit if unblend and reused else None  # fitted on these sources before
-            if own_fit:
-                try:
-                    blend = BlendModel.from_arrays(own_fit)
-                except (KeyError, TypeError, ValueError):
-                    own_fit = None  # kept by other code: fitted again (kept things only spare work)
-            if unblend and own_fit is None:
-                blend = self._fit(frames, masks, targets, fills)
-                own_fit = blend.arrays() if blend is not None else {}
+            blend, own_fit = None, None
+            if unblend:
+                blend, own_fit = self._own_blend(frames, masks, targets, fills, known if reused else None)
             learned = Learned()
             if unblend and mattes is not None:
                 own = blend
                 blend, unmatched = with_book(own, frames, masks, sorted(fills), mattes)
                 learned = Learned(own.export() if own is not None else None, unmatched)
         return Analysis(Sources(fills, spreads, self.made_by, reused, own_fit), blend, learned)
+
+    def _own_blend(self, frames: np.ndarray, masks: np.ndarray, targets: list[int], fills: dict[int, np.ndarray],
+                   known: Sources | None) -> tuple[BlendModel | None, dict[str, np.ndarray]]:  # fmt: skip
+        """The blend fitted on the segment's sources alone, and its arrays to keep with them (empty:
+        none fitted): taken back from `known` (the same sources, kept by an earlier cleaning) where
+        it was kept there, else fitted (`_fit`)."""
+        if known is not None and known.fit is not None:
+            try:
+                return (BlendModel.from_arrays(known.fit) if known.fit else None), known.fit
+            except (KeyError, TypeError, ValueError):
+                pass  # kept by other code: fitted again (kept things only spare work)
+        blend = self._fit(frames, masks, targets, fills)
+        return blend, (blend.arrays() if blend is not None else {})
 
     def _fit(self, frames: np.ndarray, masks: np.ndarray, targets: list[int],
              fills: dict[int, np.ndarray]) -> BlendModel | None:  # fmt: skip

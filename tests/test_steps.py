@@ -54,9 +54,10 @@ def run_steps(runtime, job_id: str, until: str | None = None, twice: bool = Fals
     def dispatch(step: str) -> None:
         queue.extend([step, step] if twice else [step])
 
+    ran = []
     if queued is None:
         prepare(runtime, job_id, dispatch, online_workers)
-    ran = ["prepare"] if queued is None else []
+        ran.append("prepare")
     while queue:
         step = queue.pop(rng.randrange(len(queue)) if seed is not None else 0)
         if step == until:
