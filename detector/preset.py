@@ -208,18 +208,17 @@ class PresetSearch:
             grey = cv2.resize(grey, None, fx=self.reduce, fy=self.reduce, interpolation=cv2.INTER_AREA)
         grey = grey.astype(np.float32)
         gx, gy = _gradients(grey)
-        energy = gx * gx + gy * gy
+        field = _Field(gx, gy)
         wanted, part_scales = self.searched, []
         best = int(self.strong_at.argmax())
         if self.strong_at[best] >= self.cfg.min_sightings:  # the mark's size is known: the icon is looked
             wanted = [k for k in self.searched if abs(k - best) <= 1]  # for at it alone from now on
             part_scales = [best]
-        found = self._candidates(self.templates, wanted, grey, gx, gy, energy, frame=frame)
+        found = self._candidates(self.templates, wanted, grey, field, frame=frame)
         for c in found:
             self.strong_at[c.scale] += c.score >= self.cfg.strong
         self.found.append(found)
-        self.found_parts.append(self._candidates(self.parts, part_scales, grey, gx, gy, energy,
-                                                 self.cfg.part_candidates))  # fmt: skip
+        self.found_parts.append(self._candidates(self.parts, part_scales, grey, field, self.cfg.part_candidates))
 
     def clearly_present(self) -> bool:
         """Whether, over the frames pushed so far, the mark was seen clearly at some position
@@ -233,7 +232,7 @@ class PresetSearch:
         """Whether the mark was seen clearly (a strong sighting) in any frame pushed so far."""
         return bool(self.strong_at.any())
 
-    def _candidates(self, templates: list[_Template], wanted: list[int], grey, gx, gy, energy,
+    def _candidates(self, templates: list[_Template], wanted: list[int], grey: np.ndarray, field: _Field,
                     keep: int | None = None, frame: np.ndarray | None = None) -> list[_Candidate]:  # fmt: skip
         """The best `keep` (default `candidates`) peaks of the templates `wanted` in one frame;
         with `frame` (the full picture), what lies under each clear sighting is counted for the
@@ -244,7 +243,7 @@ class PresetSearch:
             t = templates[k]
             if t.matte.shape[0] >= grey.shape[0] or t.matte.shape[1] >= grey.shape[1]:
                 continue
-            scores = t.scores(gx, gy, energy)
+            scores = t.scores(field)
             th, tw = t.matte.shape
             for _ in range(keep):
                 _, best, _, (x, y) = cv2.minMaxLoc(scores)
@@ -488,11 +487,21 @@ class _Template:
         self.norm = float(np.sqrt((self.tx**2 + self.ty**2).sum())) or 1.0
         self.dense = self.matte >= 0.5 * self.matte.max()
         self.lift = self.matte[self.dense] * colour
+        self.spectra: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # by transform size
 
-    def scores(self, gx: np.ndarray, gy: np.ndarray, energy: np.ndarray) -> np.ndarray:
-        num = cv2.matchTemplate(gx, self.tx, cv2.TM_CCORR) + cv2.matchTemplate(gy, self.ty, cv2.TM_CCORR)
+    def scores(self, field: _Field) -> np.ndarray:
+        """The correlation of the frame's gradient field with the template's at every place the
+        template fits whole (`cv2.matchTemplate`'s TM_CCORR, summed over both fields), over both
+        fields' energy there."""
         th, tw = self.matte.shape
-        window = cv2.boxFilter(energy, -1, (tw, th), normalize=False, anchor=(0, 0),
+        H, W = field.gx.shape
+        spectra = self.spectra.get(field.size)
+        if spectra is None:
+            spectra = self.spectra[field.size] = (_spectrum(self.tx, field.size), _spectrum(self.ty, field.size))
+        product = (cv2.mulSpectrums(field.fx, spectra[0], 0, conjB=True)
+                   + cv2.mulSpectrums(field.fy, spectra[1], 0, conjB=True))  # fmt: skip
+        num = cv2.idft(product, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)[: H - th + 1, : W - tw + 1]
+        window = cv2.boxFilter(field.energy, -1, (tw, th), normalize=False, anchor=(0, 0),
                                borderType=cv2.BORDER_CONSTANT)[: num.shape[0], : num.shape[1]]  # fmt: skip
         return num / (np.sqrt(np.maximum(window, 1e-6)) * self.norm)
 
@@ -506,6 +515,26 @@ def runs(row: np.ndarray) -> list[tuple[int, int]]:
     """`(start, end)` (end excluded) of each run of True in `row`."""
     edges = np.flatnonzero(np.diff(np.r_[0, row.astype(np.int8), 0]))
     return list(zip(edges[::2], edges[1::2], strict=True))
+
+
+class _Field:
+    """A frame's gradient field, with its transforms, shared by every template searched in the
+    frame: a correlation is then one product and one inverse transform per template, where
+    `cv2.matchTemplate` transforms the frame again for each template and each field."""
+
+    def __init__(self, gx: np.ndarray, gy: np.ndarray):
+        self.gx, self.gy = gx, gy
+        self.energy = gx * gx + gy * gy
+        # the frame's own size suffices: a place where the template fits whole never wraps around
+        self.size = (cv2.getOptimalDFTSize(gx.shape[0]), cv2.getOptimalDFTSize(gx.shape[1]))
+        self.fx, self.fy = _spectrum(gx, self.size), _spectrum(gy, self.size)
+
+
+def _spectrum(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`image` zero-padded to `size` (rows, columns), transformed (`cv2.dft`'s packed form)."""
+    padded = np.zeros(size, np.float32)
+    padded[: image.shape[0], : image.shape[1]] = image
+    return cv2.dft(padded)
 
 
 def _gradients(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
