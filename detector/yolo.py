@@ -27,6 +27,7 @@ from detector.base import FrameMarks
 from detector.static import clean_presence
 from waterz.core.errors import WeightsMissing
 from waterz.core.geometry import Box, Mark
+from waterz.core.median import median_of_planes
 
 log = logging.getLogger(__name__)
 
@@ -265,8 +266,8 @@ def persistent_gradient(images: list[np.ndarray]) -> np.ndarray:
     """The magnitude of the per-component temporal median of the gradient of same-sized `float32`
     images (per channel where they have several): a mark's edges point the same way in every
     frame, the changing picture's do not and cancel out."""
-    gx = np.median(np.stack([cv2.Sobel(i, cv2.CV_32F, 1, 0) for i in images]), axis=0)
-    gy = np.median(np.stack([cv2.Sobel(i, cv2.CV_32F, 0, 1) for i in images]), axis=0)
+    gx = median_of_planes([cv2.Sobel(i, cv2.CV_32F, 1, 0) for i in images])
+    gy = median_of_planes([cv2.Sobel(i, cv2.CV_32F, 0, 1) for i in images])
     return np.hypot(gx, gy)
 
 

@@ -20,6 +20,7 @@ from detector.static.config import StaticConfig
 from detector.static.features import Features
 from detector.static.parts import grouping_kernel, implausible, one_direction, ring
 from waterz.core.geometry import Box
+from waterz.core.median import median_of_planes
 
 
 @dataclass
@@ -96,7 +97,7 @@ def candidates(feats: list[Features], cfg: StaticConfig) -> Iterator[Candidate]:
     """The components of one window (consecutive frames, or a slow window's) that stay put."""
     gx = np.stack([f.gx for f in feats])
     gy = np.stack([f.gy for f in feats])
-    med_x, med_y = np.median(gx, axis=0), np.median(gy, axis=0)
+    med_x, med_y = median_of_planes(gx), median_of_planes(gy)
     strength = np.hypot(med_x, med_y)
     coherent = strength > cfg.min_coherence * (np.hypot(gx, gy).mean(axis=0) + 1e-3)
     # Share of frames whose gradient keeps at least half of the median along its direction.
@@ -150,8 +151,8 @@ def _follows_the_camera(gray: np.ndarray, gx: np.ndarray, gy: np.ndarray, streng
     back = [np.float32([[1, 0, -dx], [0, 1, -dy]]) for dx, dy in shifts]
 
     def median_shifted_back(fields: np.ndarray) -> np.ndarray:
-        return np.median([cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                          for f, m in zip(fields, back)], axis=0)  # fmt: skip
+        return median_of_planes([cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                                 for f, m in zip(fields, back)])  # fmt: skip
 
     follows = np.hypot(median_shifted_back(gx), median_shifted_back(gy)) > share * strength
     # The camera's move was a translation (not a zoom, for which the shifts found mean nothing)
