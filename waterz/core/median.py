@@ -6,8 +6,8 @@ Why: `np.median(stack, axis=0)` partitions each pixel's values apart, reading th
 its planes, one pixel at a time; the network reads each plane whole, in order, as many times as it
 has comparators that reach the middle. The network is Batcher's odd-even merge sort for the next
 power of two, with the comparators no middle output depends on dropped: the values it gives are
-`np.median`'s, exactly (a network sorts every input once it sorts every input of 0s and 1s, which
-the tests check)."""
+`np.median`'s, exactly (a comparator network puts the k-th smallest of every input at place k
+once it does so for every input of 0s and 1s, which the tests check)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import numpy as np
 
 
 def median_of_planes(planes: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-    """`np.median(np.stack(planes), axis=0)`, for planes of one shape and floating type (others are
-    taken as float64, as numpy does)."""
+    """`np.median(np.stack(planes), axis=0)`, for planes of one shape without NaN, of a floating
+    type (others are taken as float64, as numpy does)."""
     n = len(planes)
     if n == 0:
         raise ValueError("the median of no planes")
