@@ -494,7 +494,7 @@ class _Template:
         template fits whole (`cv2.matchTemplate`'s TM_CCORR, summed over both fields), over both
         fields' energy there."""
         th, tw = self.matte.shape
-        H, W = field.gx.shape
+        H, W = field.shape
         spectra = self.spectra.get(field.size)
         if spectra is None:
             spectra = self.spectra[field.size] = (_spectrum(self.tx, field.size), _spectrum(self.ty, field.size))
@@ -523,7 +523,7 @@ class _Field:
     `cv2.matchTemplate` transforms the frame again for each template and each field."""
 
     def __init__(self, gx: np.ndarray, gy: np.ndarray):
-        self.gx, self.gy = gx, gy
+        self.shape = gx.shape
         self.energy = gx * gx + gy * gy
         # the frame's own size suffices: a place where the template fits whole never wraps around
         self.size = (cv2.getOptimalDFTSize(gx.shape[0]), cv2.getOptimalDFTSize(gx.shape[1]))
